@@ -1,0 +1,297 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/regionkv/regionkv/kv/engine"
+	"github.com/regionkv/regionkv/kv/storage"
+	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
+)
+
+// The raw API. Each handler validates the whole request before it touches
+// storage, so a bad request changes nothing; failures are answered in the
+// response's error fields.
+
+// RawGet reads one key.
+func (s *Server) RawGet(ctx context.Context, req *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGetResponse, error) {
+	resp := &kvrpcpb.RawGetResponse{}
+	if err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), s.checkKey(req.Key)); err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	r, err := s.storage.Reader(ctx)
+	if err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	defer r.Close()
+	v, err := r.GetCF(req.Cf, req.Key)
+	if err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	if v == nil {
+		resp.NotFound = true
+	}
+	resp.Value = v
+	return resp, nil
+}
+
+// RawBatchGet reads many keys from one consistent view. Only keys that exist
+// are returned, in request order; a key asked for twice is returned twice.
+func (s *Server) RawBatchGet(ctx context.Context, req *kvrpcpb.RawBatchGetRequest) (*kvrpcpb.RawBatchGetResponse, error) {
+	resp := &kvrpcpb.RawBatchGetResponse{}
+	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf))
+	for _, k := range req.Keys {
+		if err != nil {
+			break
+		}
+		err = s.checkKey(k)
+	}
+	if err != nil {
+		resp.Pairs = keyError(err)
+		return resp, nil
+	}
+	r, err := s.storage.Reader(ctx)
+	if err != nil {
+		resp.Pairs = keyError(err)
+		return resp, nil
+	}
+	defer r.Close()
+	for _, k := range req.Keys {
+		v, err := r.GetCF(req.Cf, k)
+		if err != nil {
+			resp.Pairs = keyError(err)
+			return resp, nil
+		}
+		if v != nil {
+			resp.Pairs = append(resp.Pairs, &kvrpcpb.KvPair{Key: k, Value: v})
+		}
+	}
+	return resp, nil
+}
+
+// RawPut writes one key.
+func (s *Server) RawPut(ctx context.Context, req *kvrpcpb.RawPutRequest) (*kvrpcpb.RawPutResponse, error) {
+	resp := &kvrpcpb.RawPutResponse{}
+	if err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), checkTTL(req.Ttl),
+		s.checkKey(req.Key), s.checkValue(req.Value)); err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	release := s.latches.acquire(req.Key)
+	defer release()
+	if err := s.storage.Write(ctx, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
+		resp.Error = err.Error()
+	}
+	return resp, nil
+}
+
+// RawBatchPut writes many keys atomically. When a key appears more than once,
+// the last pair wins.
+func (s *Server) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutRequest) (*kvrpcpb.RawBatchPutResponse, error) {
+	resp := &kvrpcpb.RawBatchPutResponse{}
+	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), checkTTL(req.Ttl))
+	for _, ttl := range req.Ttls {
+		if err == nil {
+			err = checkTTL(ttl)
+		}
+	}
+	keys := make([][]byte, 0, len(req.Pairs))
+	mods := make([]storage.Modify, 0, len(req.Pairs))
+	for _, p := range req.Pairs {
+		if err != nil {
+			break
+		}
+		if p == nil {
+			err = fmt.Errorf("%w: nil pair", ErrMismatchedBatch)
+			break
+		}
+		err = firstErr(s.checkKey(p.Key), s.checkValue(p.Value))
+		keys = append(keys, p.Key)
+		mods = append(mods, storage.NewPut(req.Cf, p.Key, p.Value))
+	}
+	if err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	if len(mods) == 0 {
+		return resp, nil
+	}
+	release := s.latches.acquire(keys...)
+	defer release()
+	if err := s.storage.Write(ctx, mods); err != nil {
+		resp.Error = err.Error()
+	}
+	return resp, nil
+}
+
+// RawDelete deletes one key; deleting a missing key succeeds.
+func (s *Server) RawDelete(ctx context.Context, req *kvrpcpb.RawDeleteRequest) (*kvrpcpb.RawDeleteResponse, error) {
+	resp := &kvrpcpb.RawDeleteResponse{}
+	if err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), s.checkKey(req.Key)); err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	release := s.latches.acquire(req.Key)
+	defer release()
+	if err := s.storage.Write(ctx, []storage.Modify{storage.NewDelete(req.Cf, req.Key)}); err != nil {
+		resp.Error = err.Error()
+	}
+	return resp, nil
+}
+
+// RawBatchDelete deletes many keys atomically.
+func (s *Server) RawBatchDelete(ctx context.Context, req *kvrpcpb.RawBatchDeleteRequest) (*kvrpcpb.RawBatchDeleteResponse, error) {
+	resp := &kvrpcpb.RawBatchDeleteResponse{}
+	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf))
+	mods := make([]storage.Modify, 0, len(req.Keys))
+	for _, k := range req.Keys {
+		if err != nil {
+			break
+		}
+		err = s.checkKey(k)
+		mods = append(mods, storage.NewDelete(req.Cf, k))
+	}
+	if err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	if len(mods) == 0 {
+		return resp, nil
+	}
+	release := s.latches.acquire(req.Keys...)
+	defer release()
+	if err := s.storage.Write(ctx, mods); err != nil {
+		resp.Error = err.Error()
+	}
+	return resp, nil
+}
+
+// RawDeleteRange deletes [start_key, end_key) of one CF. An empty bound is
+// open: an empty end_key deletes to the end of the key space.
+func (s *Server) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
+	resp := &kvrpcpb.RawDeleteRangeResponse{}
+	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf),
+		s.checkBound(req.StartKey), s.checkBound(req.EndKey))
+	if err == nil && len(req.EndKey) > 0 && bytes.Compare(req.StartKey, req.EndKey) >= 0 {
+		err = fmt.Errorf("%w: start key %q is not before end key %q", ErrInvalidRange, req.StartKey, req.EndKey)
+	}
+	if err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	release := s.latches.acquireAll()
+	defer release()
+	if err := s.storage.Write(ctx, []storage.Modify{storage.NewDeleteRange(req.Cf, req.StartKey, req.EndKey)}); err != nil {
+		resp.Error = err.Error()
+	}
+	return resp, nil
+}
+
+// RawScan returns up to limit pairs of one consistent view. Forward, it scans
+// [start_key, end_key); with reverse set it scans downward from start_key
+// (exclusive) to end_key (inclusive), as TiKV does. An empty bound is open.
+func (s *Server) RawScan(ctx context.Context, req *kvrpcpb.RawScanRequest) (*kvrpcpb.RawScanResponse, error) {
+	resp := &kvrpcpb.RawScanResponse{}
+	lower, upper := req.StartKey, req.EndKey
+	if req.Reverse {
+		lower, upper = req.EndKey, req.StartKey
+	}
+	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf),
+		s.checkBound(lower), s.checkBound(upper))
+	if err == nil && len(lower) > 0 && len(upper) > 0 && bytes.Compare(lower, upper) >= 0 {
+		err = fmt.Errorf("%w: scan range [%q, %q) is empty", ErrInvalidRange, lower, upper)
+	}
+	if err == nil && req.Limit > uint32(s.cfg.MaxScanLimit) {
+		err = fmt.Errorf("%w: %d, the limit is %d", ErrScanLimit, req.Limit, s.cfg.MaxScanLimit)
+	}
+	if err != nil {
+		resp.Kvs = keyError(err)
+		return resp, nil
+	}
+	if req.Limit == 0 {
+		return resp, nil
+	}
+	r, err := s.storage.Reader(ctx)
+	if err != nil {
+		resp.Kvs = keyError(err)
+		return resp, nil
+	}
+	defer r.Close()
+	it := r.IterCF(req.Cf, engine.IterOptions{
+		LowerBound: nilIfEmpty(lower),
+		UpperBound: nilIfEmpty(upper),
+		Reverse:    req.Reverse,
+		KeyOnly:    req.KeyOnly,
+	})
+	defer it.Close()
+	for it.Rewind(); it.Valid() && len(resp.Kvs) < int(req.Limit); it.Next() {
+		p := &kvrpcpb.KvPair{Key: it.Key()}
+		if !req.KeyOnly {
+			v, err := it.Value()
+			if err != nil {
+				resp.Kvs = keyError(err)
+				return resp, nil
+			}
+			p.Value = v
+		}
+		resp.Kvs = append(resp.Kvs, p)
+	}
+	return resp, nil
+}
+
+// RawCompareAndSwap writes value only if the key's current value equals
+// previous_value, or, with previous_not_exist, only if the key is absent. The
+// read and the write hold the key's latch, so no other write of the key can
+// land between them. The response reports what the key held before.
+func (s *Server) RawCompareAndSwap(ctx context.Context, req *kvrpcpb.RawCASRequest) (*kvrpcpb.RawCASResponse, error) {
+	resp := &kvrpcpb.RawCASResponse{}
+	if err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), checkTTL(req.Ttl),
+		s.checkKey(req.Key), s.checkValue(req.Value)); err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	release := s.latches.acquire(req.Key)
+	defer release()
+	r, err := s.storage.Reader(ctx)
+	if err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	cur, err := r.GetCF(req.Cf, req.Key)
+	r.Close()
+	if err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	resp.PreviousNotExist = cur == nil
+	resp.PreviousValue = cur
+	if req.PreviousNotExist != (cur == nil) || (cur != nil && !bytes.Equal(cur, req.PreviousValue)) {
+		return resp, nil
+	}
+	if err := s.storage.Write(ctx, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
+		resp.Error = err.Error()
+		return resp, nil
+	}
+	resp.Succeed = true
+	return resp, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

@@ -1,0 +1,97 @@
+// Package server is one store's gRPC front end: the tikvpb.Tikv service over a
+// storage.Storage, plus the standard gRPC health service.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/regionkv/regionkv/kv/config"
+	"github.com/regionkv/regionkv/kv/storage"
+	"github.com/regionkv/regionkv/proto/codec"
+	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
+)
+
+// latchSlots bounds the latch table; collisions only make unrelated keys
+// wait for each other briefly.
+const latchSlots = 4096
+
+// Server implements tikvpb.TikvServer. The methods it does not serve answer
+// with the gRPC Unimplemented status.
+type Server struct {
+	tikvpb.UnimplementedTikvServer
+
+	cfg     config.Config
+	storage storage.Storage
+	latches *latches
+	logger  *zap.Logger
+}
+
+// New returns a server for st. cfg must be valid.
+func New(cfg config.Config, st storage.Storage, logger *zap.Logger) *Server {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	return &Server{cfg: cfg, storage: st, latches: newLatches(latchSlots), logger: logger}
+}
+
+// GRPC wraps a Server in a listening gRPC server.
+type GRPC struct {
+	srv    *grpc.Server
+	health *health.Server
+	lis    net.Listener
+}
+
+// Listen binds cfg.Addr and registers the Tikv and health services on it;
+// Serve starts answering.
+func Listen(cfg config.Config, s *Server) (*GRPC, error) {
+	lis, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
+	}
+	g := &GRPC{
+		srv: grpc.NewServer(
+			codec.ServerOption(),
+			grpc.MaxRecvMsgSize(cfg.MaxGRPCMsgLen),
+			grpc.MaxSendMsgSize(cfg.MaxGRPCMsgLen),
+			// TiKV clients ping every 10 s; accept that and anything slower.
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+				MinTime:             5 * time.Second,
+				PermitWithoutStream: true,
+			}),
+		),
+		health: health.NewServer(),
+		lis:    lis,
+	}
+	tikvpb.RegisterTikvServer(g.srv, s)
+	healthpb.RegisterHealthServer(g.srv, g.health)
+	return g, nil
+}
+
+// Addr is the address actually bound (useful with port 0).
+func (g *GRPC) Addr() string { return g.lis.Addr().String() }
+
+// Serve answers requests until Stop; it returns nil after a Stop.
+func (g *GRPC) Serve() error {
+	g.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	g.health.SetServingStatus("tikvpb.Tikv", healthpb.HealthCheckResponse_SERVING)
+	if err := g.srv.Serve(g.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("server: serve: %w", err)
+	}
+	return nil
+}
+
+// Stop reports NOT_SERVING, stops accepting work and waits for in-flight
+// requests to finish.
+func (g *GRPC) Stop() {
+	g.health.Shutdown()
+	g.srv.GracefulStop()
+}

@@ -1,0 +1,147 @@
+// Package storage is the interface the store server reads and writes user
+// data through, whatever replicates it: standalone (one local engine, see
+// package standalone) or Raft (raftstore, later).
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/regionkv/regionkv/kv/engine"
+)
+
+// Sentinel errors. Validation errors also wrap engine.ErrUnknownCF or
+// engine.ErrEmptyKey.
+var (
+	// ErrStopped: the storage was stopped before the call.
+	ErrStopped = errors.New("storage: stopped")
+	// ErrInvalidModify: a nil Modify in a batch.
+	ErrInvalidModify = errors.New("storage: invalid modification")
+)
+
+// Storage writes batches of modifications and hands out consistent readers.
+// Implementations are safe for concurrent use.
+type Storage interface {
+	// Start prepares the storage; Write and Reader may be called after it
+	// returns nil. Implementations that are ready on construction return
+	// nil.
+	Start() error
+	// Stop shuts the storage down; later calls fail with ErrStopped.
+	Stop() error
+	// Write applies batch in order. When it returns nil the batch is durable
+	// to the implementation's guarantee (standalone: survives kill -9 and
+	// power loss). A batch of Put and Delete only is atomic: all or nothing.
+	// A DeleteRange in a batch is applied in chunks, not atomically (see
+	// DeleteRange). Every modification is validated before anything is
+	// written, so an invalid one (unknown CF, empty key) fails the whole
+	// batch with nothing written.
+	Write(ctx context.Context, batch []Modify) error
+	// Reader returns a consistent read view taken at the call: it sees every
+	// write acknowledged before it and none after. Close it when done.
+	Reader(ctx context.Context) (StorageReader, error)
+}
+
+// StorageReader is a consistent read view. GetCF is safe for concurrent use;
+// each iterator is for one goroutine.
+type StorageReader interface {
+	// GetCF returns the value of key in cf ("" = default), or (nil, nil) if
+	// the key is absent. A present empty value is a non-nil empty slice.
+	GetCF(cf string, key []byte) ([]byte, error)
+	// IterCF iterates cf within opts' bounds. An unknown CF, or a closed
+	// reader, gives an iterator that is never Valid and whose Err says why.
+	// Close the iterator before the reader.
+	IterCF(cf string, opts engine.IterOptions) engine.Iterator
+	// Close releases the view and any of its iterators still open.
+	Close()
+}
+
+// Modify is one modification of a Write batch: a Put, a Delete or a
+// DeleteRange. CF names follow engine: "" means default.
+type Modify interface {
+	// CF returns the column family the modification applies to.
+	CF() string
+	isModify()
+}
+
+// Put sets Key of Cf to Value.
+type Put struct {
+	Cf    string
+	Key   []byte
+	Value []byte
+}
+
+// Delete removes Key of Cf.
+type Delete struct {
+	Cf  string
+	Key []byte
+}
+
+// DeleteRange removes every key of one CF in [Start, End). An empty Start is
+// the first key, an empty End past the last. It covers one CF, like TiKV's
+// RawDeleteRange, so that raw and transactional data can be deleted apart;
+// a caller that wants every CF sends one per CF (engine.CFs).
+type DeleteRange struct {
+	Cf    string
+	Start []byte
+	End   []byte
+}
+
+// NewPut returns a Put.
+func NewPut(cf string, key, value []byte) Modify { return Put{Cf: cf, Key: key, Value: value} }
+
+// NewDelete returns a Delete.
+func NewDelete(cf string, key []byte) Modify { return Delete{Cf: cf, Key: key} }
+
+// NewDeleteRange returns a DeleteRange.
+func NewDeleteRange(cf string, start, end []byte) Modify {
+	return DeleteRange{Cf: cf, Start: start, End: end}
+}
+
+// CF implements Modify.
+func (m Put) CF() string { return m.Cf }
+
+// CF implements Modify.
+func (m Delete) CF() string { return m.Cf }
+
+// CF implements Modify.
+func (m DeleteRange) CF() string { return m.Cf }
+
+func (Put) isModify()         {}
+func (Delete) isModify()      {}
+func (DeleteRange) isModify() {}
+
+// Validate checks every modification of a batch without writing anything:
+// a known CF, a non-empty key for Put and Delete, no nil entry.
+func Validate(batch []Modify) error {
+	for i, m := range batch {
+		if err := validate(m); err != nil {
+			return fmt.Errorf("storage: modification %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func validate(m Modify) error {
+	switch m := m.(type) {
+	case Put:
+		return validateKey(m.Cf, m.Key)
+	case Delete:
+		return validateKey(m.Cf, m.Key)
+	case DeleteRange:
+		return engine.ValidateCF(m.Cf)
+	case nil:
+		return ErrInvalidModify
+	}
+	return fmt.Errorf("%w: %T", ErrInvalidModify, m)
+}
+
+func validateKey(cf string, key []byte) error {
+	if err := engine.ValidateCF(cf); err != nil {
+		return err
+	}
+	if len(key) == 0 {
+		return engine.ErrEmptyKey
+	}
+	return nil
+}
