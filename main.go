@@ -15,6 +15,7 @@ import (
 
 	"github.com/regionkv/regionkv/client/kvcmd"
 	"github.com/regionkv/regionkv/kv/server"
+	schedserver "github.com/regionkv/regionkv/scheduler/server"
 )
 
 func main() {
@@ -51,7 +52,7 @@ func run(args []string) int {
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFile, "log-file", "", "log to this file instead of stderr")
-	root.AddCommand(server.NewCommand(getLogger), kvcmd.NewCommand())
+	root.AddCommand(server.NewCommand(getLogger), schedserver.NewCommand(getLogger), kvcmd.NewCommand())
 	root.SetArgs(args)
 
 	err := root.Execute()

@@ -157,6 +157,21 @@ func TestKVCommand(t *testing.T) {
 	expect(out, code, "", 0, "delete")
 	out, _, code = kv("get", "a")
 	expect(out, code, "", 1, "get after delete")
+	// Batch forms.
+	out, _, code = kv("batch-put", "x1", "a", "x2", "b", "x3", "c")
+	expect(out, code, "", 0, "batch-put")
+	out, _, code = kv("batch-get", "x3", "x1")
+	expect(out, code, "x3\tc\nx1\ta\n", 0, "batch-get")
+	out, _, code = kv("batch-get", "x1", "nope")
+	expect(out, code, "x1\ta\n", 1, "batch-get with a missing key")
+	out, _, code = kv("batch-delete", "x1", "x2", "nope")
+	expect(out, code, "", 0, "batch-delete")
+	out, _, code = kv("delete-range", "b", "d")
+	expect(out, code, "", 0, "delete-range")
+	out, _, code = kv("scan", "a")
+	expect(out, code, "d\t4\nx3\tc\n", 0, "scan after batch-delete and delete-range")
+	out, _, code = kv("batch-put", "k1", "v1", "k2")
+	expect(out, code, "", 2, "batch-put with an odd number of arguments")
 	// Errors: status 2 and a message on stderr.
 	out, errOut, code = kv("put", "k", "v", "--cf", "nope")
 	expect(out, code, "", 2, "put to an unknown cf")
@@ -166,5 +181,13 @@ func TestKVCommand(t *testing.T) {
 	_, errOut, code = runCLI(t, "kv", "--addr", "127.0.0.1:1", "--timeout", "2s", "get", "k")
 	if code != 2 || errOut == "" {
 		t.Fatalf("get from an unreachable store: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "kv", "--scheduler", "127.0.0.1:1", "--timeout", "2s", "get", "k")
+	if code != 2 || errOut == "" {
+		t.Fatalf("get through an unreachable scheduler: exit %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "kv", "--addr", addr, "--scheduler", "127.0.0.1:1", "get", "k")
+	if code != 2 || !strings.Contains(errOut, "not both") {
+		t.Fatalf("--addr with --scheduler: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -1,7 +1,8 @@
-// Package kvcmd is `regionkv kv`, the operator's data tool: get, put, delete,
-// scan and compare-and-swap from the shell. For now it talks to one store
-// address directly; it moves onto the client SDK's region routing once the SDK
-// exists.
+// Package kvcmd is `regionkv kv`, the operator's data tool: get, put,
+// delete, scan, compare-and-swap and their batch forms from the shell,
+// through the client SDK. It talks to a cluster through its scheduler
+// (--scheduler, by default 127.0.0.1:2379), or to one standalone store
+// (--addr).
 package kvcmd
 
 import (
@@ -9,16 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/regionkv/regionkv/proto/codec"
-	"github.com/regionkv/regionkv/proto/pkg/errorpb"
-	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
-	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
+	"github.com/regionkv/regionkv/client"
 )
 
 // ExitError ends the command with Code and no message: `get` of a missing key
@@ -28,13 +25,18 @@ type ExitError struct{ Code int }
 
 func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
-// errNotFound is what get returns for a missing key.
+// errNotFound is what get (and batch-get, when a key is missing) returns.
 var errNotFound = ExitError{Code: 1}
 
+// DefaultScheduler is where kv looks for the cluster when given neither
+// --scheduler nor --addr.
+const DefaultScheduler = "127.0.0.1:2379"
+
 type options struct {
-	addr    string
-	cf      string
-	timeout time.Duration
+	scheduler string
+	addr      string
+	cf        string
+	timeout   time.Duration
 }
 
 // NewCommand returns `regionkv kv`.
@@ -42,41 +44,47 @@ func NewCommand() *cobra.Command {
 	o := &options{}
 	cmd := &cobra.Command{
 		Use:   "kv",
-		Short: "Read and write data: get, put, delete, scan, cas",
-		Long: `Read and write data on a store.
+		Short: "Read and write data: get, put, delete, scan, cas and batch forms",
+		Long: `Read and write data in a cluster (through its scheduler, --scheduler) or in
+one standalone store (--addr). With neither, the scheduler at ` + DefaultScheduler + `.
 
-Exit status: 0 on success; 1 when get finds no key or cas does not swap;
-2 on any error (the message goes to stderr).`,
+Exit status: 0 on success; 1 when get (or batch-get) finds no key or cas does
+not swap; 2 on any error (the message goes to stderr).`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.addr, "addr", "127.0.0.1:20160", "store address")
+	pf.StringVar(&o.scheduler, "scheduler", "", "scheduler addresses, comma-separated (default "+DefaultScheduler+")")
+	pf.StringVar(&o.addr, "addr", "", "address of one standalone store, instead of a scheduler")
 	pf.StringVar(&o.cf, "cf", "", "column family: default, lock or write (empty means default)")
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of the whole command")
-	cmd.AddCommand(o.getCmd(), o.putCmd(), o.deleteCmd(), o.scanCmd(), o.casCmd())
+	cmd.AddCommand(o.getCmd(), o.putCmd(), o.deleteCmd(), o.scanCmd(), o.casCmd(),
+		o.batchGetCmd(), o.batchPutCmd(), o.batchDeleteCmd(), o.deleteRangeCmd())
 	return cmd
 }
 
-// call dials the store, runs fn within the deadline and closes the connection.
-func (o *options) call(cmd *cobra.Command, fn func(context.Context, tikvpb.TikvClient) error) error {
+// call connects the SDK, runs fn within the deadline and closes the client.
+func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client.RawClient) error) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
-	conn, err := grpc.NewClient(o.addr, grpc.WithTransportCredentials(insecure.NewCredentials()), codec.DialOption())
+	opts := []client.Option{client.WithColumnFamily(o.cf), client.WithConnsPerStore(1)}
+	var c *client.RawClient
+	var err error
+	switch {
+	case o.addr != "" && o.scheduler != "":
+		return errors.New("give --scheduler or --addr, not both")
+	case o.addr != "":
+		c, err = client.NewRawClientForStore(ctx, o.addr, opts...)
+	default:
+		addrs := []string{DefaultScheduler}
+		if o.scheduler != "" {
+			addrs = strings.Split(o.scheduler, ",")
+		}
+		c, err = client.NewRawClient(ctx, addrs, opts...)
+	}
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", o.addr, err)
+		return err
 	}
-	defer conn.Close()
-	return fn(ctx, tikvpb.NewTikvClient(conn))
-}
-
-// respErr turns a response's error fields into an error.
-func respErr(regionErr *errorpb.Error, msg string) error {
-	if msg != "" {
-		return errors.New(msg)
-	}
-	if regionErr != nil {
-		return fmt.Errorf("region error: %s", regionErr.Message)
-	}
-	return nil
+	defer c.Close()
+	return fn(ctx, c)
 }
 
 func (o *options) getCmd() *cobra.Command {
@@ -85,18 +93,15 @@ func (o *options) getCmd() *cobra.Command {
 		Short: "Print the value of KEY; exit 1 if it does not exist",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.call(cmd, func(ctx context.Context, c tikvpb.TikvClient) error {
-				resp, err := c.RawGet(ctx, &kvrpcpb.RawGetRequest{Key: []byte(args[0]), Cf: o.cf})
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				v, err := c.Get(ctx, []byte(args[0]))
 				if err != nil {
 					return err
 				}
-				if err := respErr(resp.RegionError, resp.Error); err != nil {
-					return err
-				}
-				if resp.NotFound {
+				if v == nil {
 					return errNotFound
 				}
-				return printLine(cmd.OutOrStdout(), resp.Value)
+				return printLine(cmd.OutOrStdout(), v)
 			})
 		},
 	}
@@ -108,12 +113,8 @@ func (o *options) putCmd() *cobra.Command {
 		Short: "Set KEY to VALUE",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.call(cmd, func(ctx context.Context, c tikvpb.TikvClient) error {
-				resp, err := c.RawPut(ctx, &kvrpcpb.RawPutRequest{Key: []byte(args[0]), Value: []byte(args[1]), Cf: o.cf})
-				if err != nil {
-					return err
-				}
-				return respErr(resp.RegionError, resp.Error)
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				return c.Put(ctx, []byte(args[0]), []byte(args[1]))
 			})
 		},
 	}
@@ -125,61 +126,43 @@ func (o *options) deleteCmd() *cobra.Command {
 		Short: "Delete KEY (deleting a missing key succeeds)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.call(cmd, func(ctx context.Context, c tikvpb.TikvClient) error {
-				resp, err := c.RawDelete(ctx, &kvrpcpb.RawDeleteRequest{Key: []byte(args[0]), Cf: o.cf})
-				if err != nil {
-					return err
-				}
-				return respErr(resp.RegionError, resp.Error)
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				return c.Delete(ctx, []byte(args[0]))
 			})
 		},
 	}
 }
 
 func (o *options) scanCmd() *cobra.Command {
-	var limit uint32
+	var limit int
 	var keyOnly, reverse bool
 	cmd := &cobra.Command{
 		Use:   "scan START [END]",
 		Short: "Print KEY<TAB>VALUE lines of [START, END); with --reverse, from END down to START",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := &kvrpcpb.RawScanRequest{StartKey: []byte(args[0]), Limit: limit, KeyOnly: keyOnly, Cf: o.cf}
+			start, end := []byte(args[0]), []byte(nil)
 			if len(args) == 2 {
-				req.EndKey = []byte(args[1])
+				end = []byte(args[1])
 			}
-			if reverse {
-				// The wire form of a reverse scan starts at the exclusive upper
-				// bound; the command takes the range in ascending order.
-				req.Reverse = true
-				req.StartKey, req.EndKey = req.EndKey, req.StartKey
-			}
-			return o.call(cmd, func(ctx context.Context, c tikvpb.TikvClient) error {
-				resp, err := c.RawScan(ctx, req)
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				var keys, values [][]byte
+				var err error
+				if reverse {
+					// The SDK's reverse scan starts at the exclusive upper
+					// bound; the command takes the range in ascending order.
+					keys, values, err = c.ReverseScan(ctx, end, start, limit)
+				} else {
+					keys, values, err = c.Scan(ctx, start, end, limit)
+				}
 				if err != nil {
 					return err
 				}
-				if err := respErr(resp.RegionError, ""); err != nil {
-					return err
-				}
-				w := cmd.OutOrStdout()
-				for _, kv := range resp.Kvs {
-					if kv.Error != nil {
-						return errors.New(kv.Error.Abort)
-					}
-					line := kv.Key
-					if !keyOnly {
-						line = append(append(append([]byte{}, kv.Key...), '\t'), kv.Value...)
-					}
-					if err := printLine(w, line); err != nil {
-						return err
-					}
-				}
-				return nil
+				return printPairs(cmd.OutOrStdout(), keys, values, keyOnly)
 			})
 		},
 	}
-	cmd.Flags().Uint32Var(&limit, "limit", 100, "most pairs to print")
+	cmd.Flags().IntVar(&limit, "limit", 100, "most pairs to print")
 	cmd.Flags().BoolVar(&keyOnly, "key-only", false, "print keys only")
 	cmd.Flags().BoolVar(&reverse, "reverse", false, "scan in descending key order")
 	return cmd
@@ -197,27 +180,22 @@ func (o *options) casCmd() *cobra.Command {
 			return cobra.ExactArgs(3)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := &kvrpcpb.RawCASRequest{Key: []byte(args[0]), Cf: o.cf, PreviousNotExist: absent}
-			if absent {
-				req.Value = []byte(args[1])
-			} else {
-				req.PreviousValue, req.Value = []byte(args[1]), []byte(args[2])
+			key, prev, value := []byte(args[0]), []byte(nil), []byte(args[1])
+			if !absent {
+				prev, value = []byte(args[1]), []byte(args[2])
 			}
-			return o.call(cmd, func(ctx context.Context, c tikvpb.TikvClient) error {
-				resp, err := c.RawCompareAndSwap(ctx, req)
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				cur, swapped, err := c.CompareAndSwap(ctx, key, prev, value)
 				if err != nil {
 					return err
 				}
-				if err := respErr(resp.RegionError, resp.Error); err != nil {
-					return err
-				}
-				if resp.Succeed {
+				if swapped {
 					return nil
 				}
-				if resp.PreviousNotExist {
+				if cur == nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "not swapped: key does not exist")
 				} else {
-					fmt.Fprintf(cmd.ErrOrStderr(), "not swapped: current value is %q\n", resp.PreviousValue)
+					fmt.Fprintf(cmd.ErrOrStderr(), "not swapped: current value is %q\n", cur)
 				}
 				return ExitError{Code: 1}
 			})
@@ -225,6 +203,105 @@ func (o *options) casCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&absent, "absent", false, "swap only if KEY does not exist")
 	return cmd
+}
+
+func (o *options) batchGetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "batch-get KEY...",
+		Short: "Print KEY<TAB>VALUE lines of the keys that exist; exit 1 if any is missing",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				pairs, err := c.BatchGet(ctx, toBytes(args))
+				if err != nil {
+					return err
+				}
+				keys, values := make([][]byte, len(pairs)), make([][]byte, len(pairs))
+				for i, p := range pairs {
+					keys[i], values[i] = p.Key, p.Value
+				}
+				if err := printPairs(cmd.OutOrStdout(), keys, values, false); err != nil {
+					return err
+				}
+				if len(pairs) < len(args) {
+					return errNotFound
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func (o *options) batchPutCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "batch-put KEY VALUE [KEY VALUE]...",
+		Short: "Set each KEY to its VALUE (atomic per region, not as a whole)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || len(args)%2 != 0 {
+				return fmt.Errorf("batch-put takes KEY VALUE pairs, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var keys, values [][]byte
+			for i := 0; i < len(args); i += 2 {
+				keys, values = append(keys, []byte(args[i])), append(values, []byte(args[i+1]))
+			}
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				return c.BatchPut(ctx, keys, values)
+			})
+		},
+	}
+}
+
+func (o *options) batchDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "batch-delete KEY...",
+		Short: "Delete the keys (missing keys are fine)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				return c.BatchDelete(ctx, toBytes(args))
+			})
+		},
+	}
+}
+
+func (o *options) deleteRangeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete-range START END",
+		Short: "Delete every key in [START, END)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == "" && args[1] == "" {
+				return errors.New("delete-range of the whole key space: give START or END")
+			}
+			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
+				return c.DeleteRange(ctx, []byte(args[0]), []byte(args[1]))
+			})
+		},
+	}
+}
+
+func toBytes(args []string) [][]byte {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		out[i] = []byte(a)
+	}
+	return out
+}
+
+func printPairs(w io.Writer, keys, values [][]byte, keyOnly bool) error {
+	for i, k := range keys {
+		line := k
+		if !keyOnly {
+			line = append(append(append([]byte{}, k...), '\t'), values[i]...)
+		}
+		if err := printLine(w, line); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printLine(w io.Writer, b []byte) error {

@@ -1,0 +1,176 @@
+// Package api is the scheduler's HTTP JSON API for ctl and people. It only
+// translates HTTP to calls on the narrow interfaces below; the server
+// implements them. Keys in URLs and JSON are hex-encoded.
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/config"
+	"github.com/regionkv/regionkv/scheduler/operator"
+	"github.com/regionkv/regionkv/scheduler/schedulers"
+)
+
+// Backend is what every member can answer.
+type Backend interface {
+	Members(ctx context.Context) (members []*pdpb.Member, leader *pdpb.Member, err error)
+	// Leader returns the leader's API, or nil when this member does not lead.
+	Leader() Leader
+}
+
+// Leader is what only the leader can answer.
+type Leader interface {
+	StoreAPI
+	RegionAPI
+	OperatorAPI
+	SchedulerAPI
+	ConfigAPI
+}
+
+// StoreAPI reads and changes stores.
+type StoreAPI interface {
+	Stores() []*cluster.StoreInfo
+	Store(id uint64) *cluster.StoreInfo
+	SetStoreState(ctx context.Context, id uint64, state metapb.StoreState) error
+	SetStoreWeight(id uint64, leader, region float64) error
+	StoreOptions() (now time.Time, th cluster.Thresholds)
+}
+
+// RegionAPI reads regions.
+type RegionAPI interface {
+	Region(id uint64) *cluster.RegionInfo
+	RegionByKey(key []byte) *cluster.RegionInfo
+	Regions(start, end []byte, limit int) []*cluster.RegionInfo
+	RegionCount() int
+}
+
+// OperatorRequest asks for an operator by hand.
+type OperatorRequest struct {
+	// Name: transfer-leader, add-peer, remove-peer, move-peer, split.
+	Name      string   `json:"name"`
+	RegionID  uint64   `json:"region-id"`
+	FromStore uint64   `json:"from-store,omitempty"`
+	ToStore   uint64   `json:"to-store,omitempty"`
+	SplitKeys []string `json:"split-keys,omitempty"` // hex
+}
+
+// OperatorAPI lists, adds and cancels operators.
+type OperatorAPI interface {
+	Operators() []operator.View
+	Operator(regionID uint64) (operator.View, bool)
+	AddOperator(ctx context.Context, req OperatorRequest) error
+	CancelOperator(regionID uint64) bool
+}
+
+// SchedulerAPI manages the balance schedulers at run time.
+type SchedulerAPI interface {
+	Schedulers() []schedulers.Status
+	AvailableSchedulers() []string
+	AddScheduler(ctx context.Context, name string) error
+	RemoveScheduler(ctx context.Context, name string) error
+	PauseScheduler(name string, d time.Duration) error
+}
+
+// ConfigAPI shows and sets the schedule config.
+type ConfigAPI interface {
+	Schedule() config.Schedule
+	SetSchedule(ctx context.Context, key string, value json.RawMessage) error
+}
+
+// StoreView is a store as the API shows it.
+type StoreView struct {
+	ID            uint64  `json:"id"`
+	Address       string  `json:"address"`
+	State         string  `json:"state"`
+	MetaState     string  `json:"meta-state"`
+	LeaderCount   int     `json:"leader-count"`
+	RegionCount   int     `json:"region-count"`
+	RegionSize    int64   `json:"region-size-mib"`
+	LeaderWeight  float64 `json:"leader-weight"`
+	RegionWeight  float64 `json:"region-weight"`
+	Capacity      uint64  `json:"capacity"`
+	Available     uint64  `json:"available"`
+	Busy          bool    `json:"busy"`
+	LastHeartbeat string  `json:"last-heartbeat"`
+}
+
+func storeView(s *cluster.StoreInfo, now time.Time, th cluster.Thresholds) StoreView {
+	return StoreView{
+		ID: s.ID(), Address: s.Meta.Address, State: s.State(now, th).String(), MetaState: s.Meta.State.String(),
+		LeaderCount: s.LeaderCount, RegionCount: s.RegionCount, RegionSize: s.RegionSize,
+		LeaderWeight: s.LeaderWeight, RegionWeight: s.RegionWeight,
+		Capacity: s.Stats.GetCapacity(), Available: s.Stats.GetAvailable(), Busy: s.IsBusy(),
+		LastHeartbeat: s.LastHeartbeat.Format(time.RFC3339Nano),
+	}
+}
+
+// PeerView is a peer as the API shows it.
+type PeerView struct {
+	ID      uint64 `json:"id"`
+	StoreID uint64 `json:"store-id"`
+	Role    string `json:"role"`
+}
+
+// RegionView is a region as the API shows it.
+type RegionView struct {
+	ID              uint64     `json:"id"`
+	StartKey        string     `json:"start-key"`
+	EndKey          string     `json:"end-key"`
+	ConfVer         uint64     `json:"conf-ver"`
+	Version         uint64     `json:"version"`
+	Peers           []PeerView `json:"peers"`
+	Leader          *PeerView  `json:"leader,omitempty"`
+	DownPeers       []PeerView `json:"down-peers,omitempty"`
+	PendingPeers    []PeerView `json:"pending-peers,omitempty"`
+	ApproximateSize uint64     `json:"approximate-size"`
+	ApproximateKeys uint64     `json:"approximate-keys"`
+}
+
+func peerView(p *metapb.Peer) PeerView {
+	return PeerView{ID: p.Id, StoreID: p.StoreId, Role: p.Role.String()}
+}
+
+func regionView(r *cluster.RegionInfo) RegionView {
+	v := RegionView{
+		ID: r.ID(), StartKey: hex.EncodeToString(r.StartKey()), EndKey: hex.EncodeToString(r.EndKey()),
+		ConfVer: r.Epoch().ConfVer, Version: r.Epoch().Version,
+		ApproximateSize: r.ApproximateSize, ApproximateKeys: r.ApproximateKeys,
+	}
+	for _, p := range r.Peers() {
+		v.Peers = append(v.Peers, peerView(p))
+	}
+	if l := r.Leader(); l != nil {
+		pv := peerView(l)
+		v.Leader = &pv
+	}
+	for _, d := range r.DownPeers() {
+		if d.Peer != nil {
+			v.DownPeers = append(v.DownPeers, peerView(d.Peer))
+		}
+	}
+	for _, p := range r.PendingPeers() {
+		v.PendingPeers = append(v.PendingPeers, peerView(p))
+	}
+	return v
+}
+
+// MemberView is a scheduler member as the API shows it.
+type MemberView struct {
+	Name       string   `json:"name"`
+	MemberID   uint64   `json:"member-id"`
+	ClientURLs []string `json:"client-urls"`
+	PeerURLs   []string `json:"peer-urls,omitempty"`
+}
+
+func memberView(m *pdpb.Member) *MemberView {
+	if m == nil {
+		return nil
+	}
+	return &MemberView{Name: m.Name, MemberID: m.MemberId, ClientURLs: m.ClientUrls, PeerURLs: m.PeerUrls}
+}

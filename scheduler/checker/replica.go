@@ -1,0 +1,177 @@
+// Package checker holds checkers: each looks at one region and returns at
+// most one operator to fix it, or says why it did nothing.
+package checker
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/filter"
+	"github.com/regionkv/regionkv/scheduler/operator"
+)
+
+// Cluster is what the replica checker reads.
+type Cluster interface {
+	GetStore(id uint64) *cluster.StoreInfo
+	GetStores() []*cluster.StoreInfo
+	// AllocID returns a new unique ID (for new peers).
+	AllocID() (uint64, error)
+}
+
+// Reasons the replica checker returns with no operator.
+const (
+	ReasonHealthy = "region has the right replicas on healthy stores"
+)
+
+// ReplicaChecker keeps every region at max-replicas healthy replicas:
+// replicas on Down stores (or reported down for longer than max-store-down-
+// time) are replaced first, then replicas on Offline stores, then missing
+// replicas are added, then extra ones removed.
+type ReplicaChecker struct {
+	cluster Cluster
+}
+
+// NewReplicaChecker returns a checker over c.
+func NewReplicaChecker(c Cluster) *ReplicaChecker { return &ReplicaChecker{cluster: c} }
+
+// Check returns an operator for r or the reason it has none.
+func (rc *ReplicaChecker) Check(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string) {
+	if r.Leader() == nil {
+		return nil, "region has no known leader"
+	}
+	if op, why, done := rc.replaceUnhealthy(o, r); done {
+		return op, why
+	}
+	n := len(r.Peers())
+	switch {
+	case n < o.MaxReplicas:
+		return rc.addMissing(o, r)
+	case n > o.MaxReplicas:
+		return rc.removeExtra(o, r)
+	}
+	return nil, ReasonHealthy
+}
+
+// replaceUnhealthy handles down peers, then offline peers. done is false
+// when the region has neither.
+func (rc *ReplicaChecker) replaceUnhealthy(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string, bool) {
+	for _, kind := range []string{"down", "offline"} {
+		for _, p := range r.Peers() {
+			if !rc.peerIs(o, r, p.Id, p.StoreId, kind) {
+				continue
+			}
+			desc := "replace-" + kind + "-replica"
+			if len(r.Peers()) > o.MaxReplicas {
+				// Already over: removing is the repair.
+				op, err := operator.CreateRemovePeer("remove-"+kind+"-replica", r, p.StoreId, operator.KindReplica, operator.PriorityHigh)
+				if err != nil {
+					return nil, err.Error(), true
+				}
+				return op, "", true
+			}
+			target, why := rc.bestTarget(o, r)
+			if target == 0 {
+				return nil, fmt.Sprintf("cannot replace %s peer %d on store %d: %s", kind, p.Id, p.StoreId, why), true
+			}
+			id, err := rc.cluster.AllocID()
+			if err != nil {
+				return nil, "alloc peer id: " + err.Error(), true
+			}
+			op, err := operator.CreateMovePeer(desc, r, p.StoreId, target, id, operator.KindReplica, operator.PriorityHigh)
+			if err != nil {
+				return nil, err.Error(), true
+			}
+			return op, "", true
+		}
+	}
+	return nil, "", false
+}
+
+func (rc *ReplicaChecker) peerIs(o *filter.Options, r *cluster.RegionInfo, peerID, storeID uint64, kind string) bool {
+	s := rc.cluster.GetStore(storeID)
+	if s == nil {
+		return kind == "down"
+	}
+	st := s.State(o.Now, o.Thresholds)
+	if kind == "offline" {
+		return st == cluster.StateOffline || st == cluster.StateTombstone
+	}
+	if st == cluster.StateDown {
+		return true
+	}
+	for _, d := range r.DownPeers() {
+		if d.Peer.GetId() == peerID && time.Duration(d.DownSeconds)*time.Second >= o.Thresholds.Down {
+			return true
+		}
+	}
+	return false
+}
+
+func (rc *ReplicaChecker) addMissing(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string) {
+	target, why := rc.bestTarget(o, r)
+	if target == 0 {
+		return nil, fmt.Sprintf("region has %d of %d replicas but no store can take one: %s",
+			len(r.Peers()), o.MaxReplicas, why)
+	}
+	id, err := rc.cluster.AllocID()
+	if err != nil {
+		return nil, "alloc peer id: " + err.Error()
+	}
+	return operator.CreateAddPeer("add-replica", r, target, id, operator.KindReplica, operator.PriorityNormal), ""
+}
+
+// removeExtra removes the replica on the worst store: a store that is not
+// Up first, then the one with the highest region score.
+func (rc *ReplicaChecker) removeExtra(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string) {
+	var worst *cluster.StoreInfo
+	worse := func(a, b *cluster.StoreInfo) bool {
+		au, bu := a.State(o.Now, o.Thresholds) == cluster.StateUp, b.State(o.Now, o.Thresholds) == cluster.StateUp
+		if au != bu {
+			return !au
+		}
+		if as, bs := a.RegionScore(0), b.RegionScore(0); as != bs {
+			return as > bs
+		}
+		return a.ID() > b.ID()
+	}
+	for _, p := range r.Peers() {
+		s := rc.cluster.GetStore(p.StoreId)
+		if s == nil {
+			continue
+		}
+		if worst == nil || worse(s, worst) {
+			worst = s
+		}
+	}
+	if worst == nil {
+		return nil, "no known store holds the region's extra replica"
+	}
+	op, err := operator.CreateRemovePeer("remove-extra-replica", r, worst.ID(), operator.KindReplica, operator.PriorityNormal)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return op, ""
+}
+
+// bestTarget is the store with the lowest region score among those that
+// may receive a replica and hold none of r's; ties go to the lower ID.
+func (rc *ReplicaChecker) bestTarget(o *filter.Options, r *cluster.RegionInfo) (uint64, string) {
+	var have []uint64
+	for _, p := range r.Peers() {
+		have = append(have, p.StoreId)
+	}
+	others, _ := filter.Apply(o, rc.cluster.GetStores(), filter.Exclude(have...))
+	kept, reasons := filter.Apply(o, others, filter.RegionTarget...)
+	var best *cluster.StoreInfo
+	for _, s := range kept {
+		if best == nil || s.RegionScore(0) < best.RegionScore(0) {
+			best = s
+		}
+	}
+	if best == nil {
+		return 0, strings.Join(reasons, "; ")
+	}
+	return best.ID(), ""
+}

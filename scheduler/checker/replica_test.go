@@ -1,0 +1,103 @@
+package checker
+
+import (
+	"strings"
+	"testing"
+
+	mc "github.com/regionkv/regionkv/scheduler/internal/mockcluster"
+	"github.com/regionkv/regionkv/scheduler/operator"
+)
+
+func stepsOf(op *operator.Operator) string {
+	var parts []string
+	for _, s := range op.Steps() {
+		parts = append(parts, s.String())
+	}
+	return op.Desc + ": " + strings.Join(parts, "; ")
+}
+
+func TestReplicaChecker(t *testing.T) {
+	up4 := []mc.Store{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4}}
+	for _, tc := range []struct {
+		name    string
+		stores  []mc.Store
+		regions []mc.Region // the first is checked; the others load stores
+		want    string      // operator, or "" for none
+		why     string      // substring of the reason when want is ""
+	}{
+		{
+			name: "healthy", stores: up4,
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3}}},
+			why:     ReasonHealthy,
+		},
+		{
+			name: "missing replica goes to the emptiest store", stores: up4,
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2}}, {ID: 2, Stores: []uint64{3}}},
+			want:    "add-replica: add peer 1001 on store 4",
+		},
+		{
+			name:    "missing replica, no store can take it",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "lowspace"}, {ID: 4, State: "busy"}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2}}},
+			why:     "no store can take one: store 3 is low on space",
+		},
+		{
+			name:    "down store's replica replaced before anything else",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "down"}, {ID: 4}, {ID: 5, State: "offline"}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 5, 3}}},
+			want:    "replace-down-replica: add peer 1001 on store 2; remove peer 12 on store 3",
+		},
+		{
+			name:    "peer reported down past max-store-down-time",
+			stores:  up4,
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3}, Down: []uint64{2}}},
+			want:    "replace-down-replica: add peer 1001 on store 4; remove peer 11 on store 2",
+		},
+		{
+			name:    "disconnected store is not down yet",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "disconnected"}, {ID: 4}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3}}},
+			why:     ReasonHealthy,
+		},
+		{
+			name:    "offline leader: add, move leadership to the new peer, remove",
+			stores:  []mc.Store{{ID: 1, State: "offline"}, {ID: 2}, {ID: 3}, {ID: 4}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3}}},
+			want:    "replace-offline-replica: add peer 1001 on store 4; transfer leader from store 1 to store 4; remove peer 10 on store 1",
+		},
+		{
+			name:    "down replica with nowhere to go",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "down"}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3}}},
+			why:     "cannot replace down peer 12 on store 3",
+		},
+		{
+			name:   "extra replica removed from the fullest store",
+			stores: up4,
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}},
+				{ID: 2, Stores: []uint64{3}}, {ID: 3, Stores: []uint64{3}}, {ID: 4, Stores: []uint64{2}}},
+			want: "remove-extra-replica: remove peer 12 on store 3",
+		},
+		{
+			name:    "extra replica: leader is moved off first",
+			stores:  up4,
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}, SizeMiB: 1}, {ID: 2, Stores: []uint64{1}, SizeMiB: 5}},
+			want:    "remove-extra-replica: transfer leader from store 1 to store 2; remove peer 10 on store 1",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mc.New(tc.stores, tc.regions)
+			op, why := NewReplicaChecker(c).Check(mc.Options(3), c.GetRegion(tc.regions[0].ID))
+			switch {
+			case tc.want != "" && op == nil:
+				t.Fatalf("no operator (%s), want %s", why, tc.want)
+			case tc.want != "" && stepsOf(op) != tc.want:
+				t.Fatalf("operator %q\nwant     %q", stepsOf(op), tc.want)
+			case tc.want == "" && op != nil:
+				t.Fatalf("unexpected operator %s", stepsOf(op))
+			case tc.want == "" && !strings.Contains(why, tc.why):
+				t.Fatalf("reason %q does not contain %q", why, tc.why)
+			}
+		})
+	}
+}

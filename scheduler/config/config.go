@@ -1,0 +1,245 @@
+// Package config holds the scheduler's settings: where it listens, how it
+// reaches etcd, and the scheduling knobs that the HTTP API can change at run
+// time. The defaults work for one scheduler and a few stores on one machine.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ErrInvalid is wrapped by every validation failure.
+var ErrInvalid = errors.New("config: invalid")
+
+// Duration is a time.Duration written as "30m" in TOML and JSON.
+type Duration struct{ time.Duration }
+
+// D wraps d.
+func D(d time.Duration) Duration { return Duration{d} }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%w: duration %q: %v", ErrInvalid, b, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Config is one scheduler member's configuration.
+type Config struct {
+	// Name identifies this member among the scheduler members.
+	Name string `toml:"name"`
+	// Addr is the gRPC listen address of the pdpb.PD service.
+	Addr string `toml:"addr"`
+	// AdvertiseAddr is what other components are told to dial; Addr when empty.
+	AdvertiseAddr string `toml:"advertise-addr"`
+	// StatusAddr is the HTTP API's listen address; no HTTP server when empty.
+	StatusAddr string `toml:"status-addr"`
+	// DataDir holds the embedded etcd's data.
+	DataDir string `toml:"data-dir"`
+
+	// EtcdEndpoints points at an external etcd; when empty an embedded etcd
+	// runs in DataDir.
+	EtcdEndpoints []string `toml:"etcd-endpoints"`
+	// EtcdClientAddr and PeerAddr are the embedded etcd's client and peer
+	// listen addresses. When empty they are derived from Addr's port (+2 and
+	// +1), or port 0 when Addr's port is 0 (single member only).
+	EtcdClientAddr string `toml:"etcd-client-addr"`
+	PeerAddr       string `toml:"peer-addr"`
+	// InitialCluster lists every embedded etcd member as name=peerURL,...;
+	// empty means this member alone.
+	InitialCluster string `toml:"initial-cluster"`
+
+	// LeaderLease is the TTL of the election session: a leader that stops
+	// refreshing it loses leadership after this long.
+	LeaderLease Duration `toml:"leader-lease"`
+	// TSOSaveInterval is how far ahead of the clock the TSO window is saved.
+	TSOSaveInterval Duration `toml:"tso-save-interval"`
+
+	Schedule Schedule `toml:"schedule"`
+}
+
+// Schedule holds the knobs that the scheduling loop reads; they are persisted
+// in etcd and can be changed through the HTTP API.
+type Schedule struct {
+	// MaxReplicas is the number of replicas every region should have.
+	MaxReplicas int `toml:"max-replicas" json:"max-replicas"`
+	// MaxStoreDownTime: a store without heartbeats for this long is Down and
+	// its replicas are rebuilt elsewhere.
+	MaxStoreDownTime Duration `toml:"max-store-down-time" json:"max-store-down-time"`
+	// StoreDisconnectTime: a store without heartbeats for this long is
+	// Disconnected; it gets no new replicas but keeps its own.
+	StoreDisconnectTime Duration `toml:"store-disconnect-time" json:"store-disconnect-time"`
+	// PatrolInterval is how often the replica checker looks at the next
+	// batch of regions; PatrolBatch is that batch's size.
+	PatrolInterval Duration `toml:"patrol-interval" json:"patrol-interval"`
+	PatrolBatch    int      `toml:"patrol-batch" json:"patrol-batch"`
+	// ScheduleInterval is how often the balance schedulers run.
+	ScheduleInterval Duration `toml:"schedule-interval" json:"schedule-interval"`
+	// Limits on operators in flight, per kind and per store.
+	LeaderScheduleLimit  int `toml:"leader-schedule-limit" json:"leader-schedule-limit"`
+	RegionScheduleLimit  int `toml:"region-schedule-limit" json:"region-schedule-limit"`
+	ReplicaScheduleLimit int `toml:"replica-schedule-limit" json:"replica-schedule-limit"`
+	StoreLimit           int `toml:"store-limit" json:"store-limit"`
+	// OperatorTimeout bounds how long one operator may run.
+	OperatorTimeout Duration `toml:"operator-timeout" json:"operator-timeout"`
+	// Tolerance is the fraction of the mean score by which two stores may
+	// differ before a balance scheduler moves anything.
+	Tolerance float64 `toml:"tolerance" json:"tolerance"`
+	// LowSpaceRatio: a store using more than this fraction of its capacity
+	// receives no new replicas.
+	LowSpaceRatio float64 `toml:"low-space-ratio" json:"low-space-ratio"`
+	// Schedulers are the balance schedulers started with the leader.
+	Schedulers []string `toml:"schedulers" json:"schedulers"`
+}
+
+// Default returns a configuration that works on one machine.
+func Default() Config {
+	return Config{
+		Name:            "scheduler-1",
+		Addr:            "127.0.0.1:2379",
+		DataDir:         "",
+		LeaderLease:     D(3 * time.Second),
+		TSOSaveInterval: D(3 * time.Second),
+		Schedule:        DefaultSchedule(),
+	}
+}
+
+// DefaultSchedule returns the scheduling defaults.
+func DefaultSchedule() Schedule {
+	return Schedule{
+		MaxReplicas:          3,
+		MaxStoreDownTime:     D(30 * time.Minute),
+		StoreDisconnectTime:  D(20 * time.Second),
+		PatrolInterval:       D(10 * time.Millisecond),
+		PatrolBatch:          128,
+		ScheduleInterval:     D(100 * time.Millisecond),
+		LeaderScheduleLimit:  4,
+		RegionScheduleLimit:  4,
+		ReplicaScheduleLimit: 16,
+		StoreLimit:           8,
+		OperatorTimeout:      D(10 * time.Minute),
+		Tolerance:            0.05,
+		LowSpaceRatio:        0.8,
+		Schedulers:           []string{"balance-leader", "balance-region"},
+	}
+}
+
+// Load reads a TOML file over c; keys absent from the file keep c's values.
+func (c *Config) Load(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: read %s: %w", path, err)
+	}
+	md, err := toml.Decode(string(b), c)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return fmt.Errorf("%w: %s: unknown keys %v", ErrInvalid, path, und)
+	}
+	return nil
+}
+
+// Validate reports the first problem with c.
+func (c *Config) Validate() error {
+	if c.Name == "" {
+		return fmt.Errorf("%w: name must be set", ErrInvalid)
+	}
+	for _, a := range []struct{ flag, v string }{
+		{"addr", c.Addr}, {"advertise-addr", c.AdvertiseAddr}, {"status-addr", c.StatusAddr},
+		{"etcd-client-addr", c.EtcdClientAddr}, {"peer-addr", c.PeerAddr},
+	} {
+		if a.v == "" && a.flag != "addr" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return fmt.Errorf("%w: %s %q: %v", ErrInvalid, a.flag, a.v, err)
+		}
+	}
+	if len(c.EtcdEndpoints) == 0 && c.DataDir == "" {
+		return fmt.Errorf("%w: data-dir must be set for the embedded etcd", ErrInvalid)
+	}
+	for _, e := range c.EtcdEndpoints {
+		if u, err := url.Parse(e); err != nil || u.Host == "" {
+			return fmt.Errorf("%w: etcd endpoint %q is not a URL", ErrInvalid, e)
+		}
+	}
+	if c.InitialCluster != "" {
+		for _, m := range strings.Split(c.InitialCluster, ",") {
+			if name, _, ok := strings.Cut(m, "="); !ok || name == "" {
+				return fmt.Errorf("%w: initial-cluster entry %q is not name=peerURL", ErrInvalid, m)
+			}
+		}
+	}
+	if c.LeaderLease.Duration < time.Second {
+		return fmt.Errorf("%w: leader-lease must be at least 1s", ErrInvalid)
+	}
+	if c.TSOSaveInterval.Duration < 10*time.Millisecond {
+		return fmt.Errorf("%w: tso-save-interval must be at least 10ms", ErrInvalid)
+	}
+	return c.Schedule.Validate()
+}
+
+// Validate reports the first problem with s.
+func (s *Schedule) Validate() error {
+	switch {
+	case s.MaxReplicas < 1:
+		return fmt.Errorf("%w: max-replicas must be positive", ErrInvalid)
+	case s.MaxStoreDownTime.Duration <= 0 || s.StoreDisconnectTime.Duration <= 0:
+		return fmt.Errorf("%w: store down and disconnect times must be positive", ErrInvalid)
+	case s.PatrolInterval.Duration <= 0 || s.ScheduleInterval.Duration <= 0 || s.PatrolBatch <= 0:
+		return fmt.Errorf("%w: patrol and schedule intervals and patrol-batch must be positive", ErrInvalid)
+	case s.LeaderScheduleLimit < 0 || s.RegionScheduleLimit < 0 || s.ReplicaScheduleLimit < 0 || s.StoreLimit < 1:
+		return fmt.Errorf("%w: schedule limits must not be negative and store-limit must be positive", ErrInvalid)
+	case s.OperatorTimeout.Duration <= 0:
+		return fmt.Errorf("%w: operator-timeout must be positive", ErrInvalid)
+	case s.Tolerance < 0 || s.Tolerance > 1:
+		return fmt.Errorf("%w: tolerance must be in [0, 1]", ErrInvalid)
+	case s.LowSpaceRatio <= 0 || s.LowSpaceRatio > 1:
+		return fmt.Errorf("%w: low-space-ratio must be in (0, 1]", ErrInvalid)
+	}
+	return nil
+}
+
+// Clone returns a deep copy of s.
+func (s Schedule) Clone() Schedule {
+	s.Schedulers = append([]string(nil), s.Schedulers...)
+	return s
+}
+
+// Set changes one knob by its JSON name, with the value in JSON.
+func (s *Schedule) Set(key string, value json.RawMessage) error {
+	m := map[string]json.RawMessage{}
+	cur, _ := json.Marshal(s)
+	if err := json.Unmarshal(cur, &m); err != nil {
+		return err
+	}
+	if _, ok := m[key]; !ok {
+		return fmt.Errorf("%w: unknown schedule key %q", ErrInvalid, key)
+	}
+	m[key] = value
+	b, _ := json.Marshal(m)
+	next := DefaultSchedule()
+	if err := json.Unmarshal(b, &next); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, key, err)
+	}
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	*s = next
+	return nil
+}

@@ -1,0 +1,133 @@
+// Package mockcluster builds small clusters from tables for the tests of
+// checkers and schedulers: stores in given states, regions with given peers.
+package mockcluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/filter"
+)
+
+// Now is the mock clock's fixed time.
+var Now = time.Unix(1_000_000, 0)
+
+// Thresholds used by Options.
+var Thresholds = cluster.Thresholds{Disconnect: 20 * time.Second, Down: 30 * time.Minute}
+
+// Store describes one store.
+type Store struct {
+	ID uint64
+	// State: "up" (default), "disconnected", "down", "offline", "busy",
+	// "lowspace".
+	State string
+}
+
+// Region describes one region: peers on Stores, leader on the first.
+type Region struct {
+	ID     uint64
+	Stores []uint64
+	// SizeMiB defaults to 1.
+	SizeMiB uint64
+	// Down and Pending list stores whose peers the leader reports so.
+	Down, Pending []uint64
+}
+
+// Cluster is a cluster.Cluster with an ID allocator and operator set.
+type Cluster struct {
+	*cluster.Cluster
+	nextID uint64
+	Busy   map[uint64]bool // regions with an operator
+}
+
+// New builds a cluster from stores and regions.
+func New(stores []Store, regions []Region) *Cluster {
+	c := &Cluster{Cluster: cluster.New(func() time.Time { return Now }), nextID: 1000, Busy: map[uint64]bool{}}
+	for _, s := range stores {
+		meta := &metapb.Store{Id: s.ID, Address: fmt.Sprintf("store-%d", s.ID)}
+		if _, err := c.PutStore(meta); err != nil {
+			panic(err)
+		}
+		stats := &pdpb.StoreStats{StoreId: s.ID, Capacity: 100, Available: 60}
+		switch s.State {
+		case "busy":
+			stats.IsBusy = true
+		case "lowspace":
+			stats.Available = 5
+		}
+		if _, err := c.HandleStoreHeartbeat(stats); err != nil {
+			panic(err)
+		}
+		if s.State == "offline" {
+			if _, err := c.SetStoreState(s.ID, metapb.StoreState_Offline); err != nil {
+				panic(err)
+			}
+		}
+	}
+	for _, r := range regions {
+		c.AddRegion(r)
+	}
+	// Age the heartbeats of disconnected and down stores by re-loading them
+	// with an old last-heartbeat time.
+	for _, s := range stores {
+		var age time.Duration
+		switch s.State {
+		case "disconnected":
+			age = Thresholds.Disconnect
+		case "down":
+			age = Thresholds.Down
+		}
+		if age > 0 {
+			c.SetLastHeartbeat(s.ID, Now.Add(-age))
+		}
+	}
+	return c
+}
+
+// AddRegion installs r (keys derived from its ID so regions don't overlap).
+func (c *Cluster) AddRegion(r Region) {
+	meta := &metapb.Region{Id: r.ID, StartKey: []byte(fmt.Sprintf("k%06d", r.ID)),
+		EndKey: []byte(fmt.Sprintf("k%06d~", r.ID)), RegionEpoch: &metapb.RegionEpoch{ConfVer: 1, Version: 1}}
+	req := &pdpb.RegionHeartbeatRequest{Region: meta, ApproximateSize: max(r.SizeMiB, 1) << 20}
+	for i, s := range r.Stores {
+		p := &metapb.Peer{Id: r.ID*10 + uint64(i), StoreId: s}
+		meta.Peers = append(meta.Peers, p)
+		if i == 0 {
+			req.Leader = p
+		}
+		for _, d := range r.Down {
+			if d == s {
+				req.DownPeers = append(req.DownPeers, &pdpb.PeerStats{Peer: p, DownSeconds: 3600})
+			}
+		}
+		for _, d := range r.Pending {
+			if d == s {
+				req.PendingPeers = append(req.PendingPeers, p)
+			}
+		}
+	}
+	if _, err := c.PutRegion(cluster.RegionFromHeartbeat(req)); err != nil {
+		panic(err)
+	}
+}
+
+// AllocID implements the checkers' and schedulers' ID allocation.
+func (c *Cluster) AllocID() (uint64, error) {
+	c.nextID++
+	return c.nextID, nil
+}
+
+// HasOperator reports whether region is marked busy.
+func (c *Cluster) HasOperator(id uint64) bool { return c.Busy[id] }
+
+// Options are the filter options at the mock clock.
+func Options(maxReplicas int) *filter.Options {
+	return &filter.Options{Now: Now, Thresholds: Thresholds, MaxReplicas: maxReplicas, LowSpaceRatio: 0.8, Tolerance: 0.05}
+}
+
+// Rand is a fixed-seed random source.
+func Rand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }

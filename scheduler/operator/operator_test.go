@@ -1,0 +1,215 @@
+package operator
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/scheduler/cluster"
+)
+
+func peer(id, store uint64) *metapb.Peer { return &metapb.Peer{Id: id, StoreId: store} }
+
+// reg builds region 1 over [start, end) led by the peer on leaderStore.
+func reg(start, end string, confVer, version, leaderStore uint64, peers ...*metapb.Peer) *cluster.RegionInfo {
+	m := &metapb.Region{Id: 1, StartKey: []byte(start), EndKey: []byte(end),
+		RegionEpoch: &metapb.RegionEpoch{ConfVer: confVer, Version: version}, Peers: peers}
+	var leader *metapb.Peer
+	for _, p := range peers {
+		if p.StoreId == leaderStore {
+			leader = p
+		}
+	}
+	return cluster.NewRegionInfo(m, leader)
+}
+
+func TestStepFinished(t *testing.T) {
+	base := reg("a", "z", 1, 1, 1, peer(11, 1), peer(12, 2))
+	for _, tc := range []struct {
+		name string
+		step Step
+		r    *cluster.RegionInfo
+		want bool
+	}{
+		{"add: peer absent", AddPeer{ToStore: 3, PeerID: 13}, base, false},
+		{"add: peer present", AddPeer{ToStore: 3, PeerID: 13}, reg("a", "z", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), true},
+		{"add: present but pending", AddPeer{ToStore: 3, PeerID: 13},
+			reg("a", "z", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)).WithPendingPeers([]*metapb.Peer{peer(13, 3)}), false},
+		{"add: other peer id on store", AddPeer{ToStore: 3, PeerID: 13}, reg("a", "z", 2, 1, 1, peer(11, 1), peer(14, 3)), false},
+		{"remove: peer present", RemovePeer{FromStore: 2, PeerID: 12}, base, false},
+		{"remove: peer gone", RemovePeer{FromStore: 2, PeerID: 12}, reg("a", "z", 2, 1, 1, peer(11, 1)), true},
+		{"transfer: leader still on source", TransferLeader{FromStore: 1, ToStore: 2}, base, false},
+		{"transfer: leader on target", TransferLeader{FromStore: 1, ToStore: 2}, reg("a", "z", 1, 1, 2, peer(11, 1), peer(12, 2)), true},
+		{"split: same range", SplitRegion{StartKey: []byte("a"), EndKey: []byte("z")}, base, false},
+		{"split: range shrank", SplitRegion{StartKey: []byte("a"), EndKey: []byte("z")}, reg("m", "z", 1, 2, 1, peer(11, 1)), true},
+	} {
+		if got := tc.step.IsFinished(tc.r); got != tc.want {
+			t.Errorf("%s: IsFinished = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestStatusTable(t *testing.T) {
+	all := []Status{Created, Started, Success, Timeout, Canceled, Replaced, Expired}
+	allowed := map[[2]Status]bool{
+		{Created, Started}: true, {Created, Canceled}: true,
+		{Started, Success}: true, {Started, Timeout}: true, {Started, Canceled}: true,
+		{Started, Replaced}: true, {Started, Expired}: true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			if got := CanTransition(from, to); got != allowed[[2]Status{from, to}] {
+				t.Errorf("%s -> %s: %v", from, to, got)
+			}
+		}
+		if final := from != Created && from != Started; from.IsFinal() != final {
+			t.Errorf("%s.IsFinal() = %v", from, from.IsFinal())
+		}
+	}
+}
+
+type fakeClock struct{ t time.Time }
+
+func (f *fakeClock) now() time.Time { return f.t }
+
+func newCtl(clk *fakeClock, l Limits) (*Controller, *[]string) {
+	var sent []string
+	c := NewController(func() Limits { return l }, clk.now, nil)
+	c.SetSender(func(r *cluster.RegionInfo, resp *pdpb.RegionHeartbeatResponse) {
+		switch {
+		case resp.ChangePeer != nil:
+			sent = append(sent, resp.ChangePeer.ChangeType.String())
+		case resp.TransferLeader != nil:
+			sent = append(sent, "TransferLeader")
+		case resp.SplitRegion != nil:
+			sent = append(sent, "Split")
+		}
+	})
+	return c, &sent
+}
+
+var defaultLimits = Limits{Leader: 4, Region: 4, Replica: 4, Store: 2, Timeout: time.Minute}
+
+func TestControllerRunsMoveToSuccess(t *testing.T) {
+	clk := &fakeClock{time.Unix(1000, 0)}
+	c, sent := newCtl(clk, defaultLimits)
+	r := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2))
+	op, err := CreateMovePeer("move", r, 1, 3, 13, KindRegion, PriorityLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(op, r); err != nil {
+		t.Fatal(err)
+	}
+	// The region reports itself step by step; each heartbeat gets the
+	// current step until the region shows it done.
+	for i, tc := range []struct {
+		r    *cluster.RegionInfo
+		want string
+	}{
+		{r, "AddNode"},
+		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), "TransferLeader"},
+		{reg("", "", 2, 1, 3, peer(11, 1), peer(12, 2), peer(13, 3)), "RemoveNode"},
+		{reg("", "", 3, 1, 3, peer(12, 2), peer(13, 3)), ""},
+	} {
+		resp := c.Dispatch(tc.r)
+		got := ""
+		if resp != nil {
+			switch {
+			case resp.ChangePeer != nil:
+				got = resp.ChangePeer.ChangeType.String()
+			case resp.TransferLeader != nil:
+				got = "TransferLeader"
+				if resp.TransferLeader.Peer.StoreId != 3 {
+					t.Fatalf("transfer to %v", resp.TransferLeader.Peer)
+				}
+			}
+		}
+		if got != tc.want {
+			t.Fatalf("heartbeat %d: step %q, want %q", i, got, tc.want)
+		}
+	}
+	if v, _ := c.Get(1); v.Status != "success" {
+		t.Fatalf("status %s", v.Status)
+	}
+	if len(*sent) != 1 || (*sent)[0] != eraftpb.ConfChangeType_AddNode.String() {
+		t.Fatalf("pushed on add: %v", *sent)
+	}
+}
+
+func TestControllerTimeoutExpireReplaceLimits(t *testing.T) {
+	clk := &fakeClock{time.Unix(1000, 0)}
+	c, _ := newCtl(clk, defaultLimits)
+	r := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2))
+
+	low := CreateAddPeer("low", r, 3, 13, KindRegion, PriorityLow)
+	if err := c.Add(low, r); err != nil {
+		t.Fatal(err)
+	}
+	same := CreateAddPeer("same", r, 4, 14, KindRegion, PriorityLow)
+	if err := c.Add(same, r); !errors.Is(err, ErrRegionBusy) {
+		t.Fatalf("equal priority: %v", err)
+	}
+	high := CreateAddPeer("high", r, 4, 14, KindReplica, PriorityHigh)
+	if err := c.Add(high, r); err != nil {
+		t.Fatal(err)
+	}
+	if low.Status() != Replaced {
+		t.Fatalf("low status %s", low.Status())
+	}
+	// An unexpected version change (split not done by this operator)
+	// expires it.
+	if resp := c.Dispatch(reg("", "m", 1, 2, 1, peer(11, 1), peer(12, 2))); resp != nil || high.Status() != Expired {
+		t.Fatalf("after split: resp %v status %s", resp, high.Status())
+	}
+
+	// A step that can never finish (another peer already on the target
+	// store) expires the operator.
+	clash := CreateAddPeer("clash", r, 3, 13, KindReplica, PriorityNormal)
+	if err := c.Add(clash, r); err != nil {
+		t.Fatal(err)
+	}
+	if resp := c.Dispatch(reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(99, 3))); resp != nil || clash.Status() != Expired {
+		t.Fatalf("clash: resp %v status %s", resp, clash.Status())
+	}
+
+	op := CreateAddPeer("slow", r, 3, 13, KindReplica, PriorityNormal)
+	if err := c.Add(op, r); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = clk.t.Add(2 * time.Minute)
+	c.CheckTimeouts()
+	if op.Status() != Timeout || c.Has(1) {
+		t.Fatalf("status %s", op.Status())
+	}
+
+	// Store limit: two operators touching store 3 at most.
+	for i := uint64(2); i <= 3; i++ {
+		ri := cluster.NewRegionInfo(&metapb.Region{Id: i, RegionEpoch: &metapb.RegionEpoch{}, Peers: []*metapb.Peer{peer(i*10, 1)}}, peer(i*10, 1))
+		if err := c.Add(CreateAddPeer("a", ri, 3, i*10+1, KindReplica, PriorityNormal), ri); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r4 := cluster.NewRegionInfo(&metapb.Region{Id: 4, RegionEpoch: &metapb.RegionEpoch{}, Peers: []*metapb.Peer{peer(40, 1)}}, peer(40, 1))
+	if err := c.Add(CreateAddPeer("a", r4, 3, 41, KindReplica, PriorityNormal), r4); !errors.Is(err, ErrStoreLimit) {
+		t.Fatalf("store limit: %v", err)
+	}
+	// Kind limit.
+	c2, _ := newCtl(clk, Limits{Leader: 0, Region: 1, Replica: 1, Store: 9, Timeout: time.Minute})
+	if err := c2.Add(New("t", r, KindLeader, PriorityLow, TransferLeader{1, 2}), r); !errors.Is(err, ErrKindLimit) {
+		t.Fatalf("leader limit 0: %v", err)
+	}
+	if err := c2.Add(New("t", r, KindLeader|KindAdmin, PriorityLow, TransferLeader{1, 2}), r); err != nil {
+		t.Fatalf("admin operators skip kind limits: %v", err)
+	}
+	inf := c2.Influence()
+	if inf.Of(1).LeaderCount != -1 || inf.Of(2).LeaderCount != 1 {
+		t.Fatalf("influence %+v %+v", inf.Of(1), inf.Of(2))
+	}
+	if !c2.Cancel(1) || c2.Has(1) {
+		t.Fatal("cancel")
+	}
+}

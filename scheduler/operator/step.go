@@ -1,0 +1,187 @@
+// Package operator describes scheduling work as operators: ordered steps for
+// one region (add peer, remove peer, transfer leader, split), each finished by
+// observing the region's state in heartbeats, never by trusting a reply. The
+// Controller keeps the running operators, enforces limits, and turns the
+// current step into a region heartbeat response for the region's leader.
+package operator
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/scheduler/cluster"
+)
+
+// Step is one change to a region.
+type Step interface {
+	fmt.Stringer
+	// IsFinished reports whether r shows the step done.
+	IsFinished(r *cluster.RegionInfo) bool
+	// ConfChange reports whether the step changes membership (conf_ver).
+	ConfChange() bool
+	// Influence adds the step's effect on store loads to inf.
+	Influence(inf Influence, r *cluster.RegionInfo)
+	// fill writes the step's command into resp for region r.
+	fill(resp *pdpb.RegionHeartbeatResponse, r *cluster.RegionInfo)
+	// stores lists the stores whose data the step moves (for store limits).
+	stores() []uint64
+}
+
+// AddPeer adds a voter with PeerID on ToStore. Finished when the peer is in
+// the region and not pending (caught up).
+type AddPeer struct{ ToStore, PeerID uint64 }
+
+func (s AddPeer) String() string {
+	return fmt.Sprintf("add peer %d on store %d", s.PeerID, s.ToStore)
+}
+
+// IsFinished implements Step.
+func (s AddPeer) IsFinished(r *cluster.RegionInfo) bool {
+	p := r.StorePeer(s.ToStore)
+	return p != nil && p.Id == s.PeerID && !r.IsPending(p.Id)
+}
+
+// ConfChange implements Step.
+func (AddPeer) ConfChange() bool { return true }
+
+// infeasible: another peer already sits on the target store (e.g. added by
+// an operator this one replaced), so this step can never finish.
+func (s AddPeer) infeasible(r *cluster.RegionInfo) bool {
+	p := r.StorePeer(s.ToStore)
+	return p != nil && p.Id != s.PeerID
+}
+
+// Influence implements Step.
+func (s AddPeer) Influence(inf Influence, r *cluster.RegionInfo) {
+	i := inf.store(s.ToStore)
+	i.RegionCount++
+	i.RegionSize += r.SizeMiB()
+}
+
+func (s AddPeer) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
+	resp.ChangePeer = &pdpb.ChangePeer{
+		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.ToStore, Role: metapb.PeerRole_Voter},
+		ChangeType: eraftpb.ConfChangeType_AddNode,
+	}
+}
+
+func (s AddPeer) stores() []uint64 { return []uint64{s.ToStore} }
+
+// RemovePeer removes the region's peer on FromStore. Finished when the
+// region has no peer on that store.
+type RemovePeer struct{ FromStore, PeerID uint64 }
+
+func (s RemovePeer) String() string {
+	return fmt.Sprintf("remove peer %d on store %d", s.PeerID, s.FromStore)
+}
+
+// IsFinished implements Step.
+func (s RemovePeer) IsFinished(r *cluster.RegionInfo) bool { return r.StorePeer(s.FromStore) == nil }
+
+// ConfChange implements Step.
+func (RemovePeer) ConfChange() bool { return true }
+
+// Influence implements Step.
+func (s RemovePeer) Influence(inf Influence, r *cluster.RegionInfo) {
+	i := inf.store(s.FromStore)
+	i.RegionCount--
+	i.RegionSize -= r.SizeMiB()
+}
+
+func (s RemovePeer) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
+	resp.ChangePeer = &pdpb.ChangePeer{
+		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.FromStore, Role: metapb.PeerRole_Voter},
+		ChangeType: eraftpb.ConfChangeType_RemoveNode,
+	}
+}
+
+func (s RemovePeer) stores() []uint64 { return []uint64{s.FromStore} }
+
+// TransferLeader moves leadership from FromStore to ToStore. Finished when
+// the leader is on ToStore.
+type TransferLeader struct{ FromStore, ToStore uint64 }
+
+func (s TransferLeader) String() string {
+	return fmt.Sprintf("transfer leader from store %d to store %d", s.FromStore, s.ToStore)
+}
+
+// IsFinished implements Step.
+func (s TransferLeader) IsFinished(r *cluster.RegionInfo) bool { return r.LeaderStoreID() == s.ToStore }
+
+// ConfChange implements Step.
+func (TransferLeader) ConfChange() bool { return false }
+
+// Influence implements Step.
+func (s TransferLeader) Influence(inf Influence, _ *cluster.RegionInfo) {
+	inf.store(s.FromStore).LeaderCount--
+	inf.store(s.ToStore).LeaderCount++
+}
+
+func (s TransferLeader) fill(resp *pdpb.RegionHeartbeatResponse, r *cluster.RegionInfo) {
+	resp.TransferLeader = &pdpb.TransferLeader{Peer: r.StorePeer(s.ToStore)}
+}
+
+func (TransferLeader) stores() []uint64 { return nil }
+
+// SplitRegion splits the region [StartKey, EndKey) at Keys (or at a point
+// the store picks when Keys is empty). Finished when the region's range is
+// no longer [StartKey, EndKey).
+type SplitRegion struct {
+	StartKey, EndKey []byte
+	Keys             [][]byte
+}
+
+func (s SplitRegion) String() string {
+	return fmt.Sprintf("split region [%q, %q) at %q", s.StartKey, s.EndKey, s.Keys)
+}
+
+// IsFinished implements Step.
+func (s SplitRegion) IsFinished(r *cluster.RegionInfo) bool {
+	return !bytes.Equal(r.StartKey(), s.StartKey) || !bytes.Equal(r.EndKey(), s.EndKey)
+}
+
+// ConfChange implements Step.
+func (SplitRegion) ConfChange() bool { return false }
+
+// Influence implements Step.
+func (SplitRegion) Influence(Influence, *cluster.RegionInfo) {}
+
+func (s SplitRegion) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
+	policy := pdpb.CheckPolicy_USEKEY
+	if len(s.Keys) == 0 {
+		policy = pdpb.CheckPolicy_APPROXIMATE
+	}
+	resp.SplitRegion = &pdpb.SplitRegion{Policy: policy, Keys: s.Keys}
+}
+
+func (SplitRegion) stores() []uint64 { return nil }
+
+// StoreInfluence is the pending effect of operators on one store.
+type StoreInfluence struct {
+	LeaderCount int
+	RegionCount int
+	RegionSize  int64
+}
+
+// Influence maps store IDs to the pending effect of operators on them.
+type Influence map[uint64]*StoreInfluence
+
+func (inf Influence) store(id uint64) *StoreInfluence {
+	s := inf[id]
+	if s == nil {
+		s = &StoreInfluence{}
+		inf[id] = s
+	}
+	return s
+}
+
+// Of returns the influence on store id (zero if none).
+func (inf Influence) Of(id uint64) StoreInfluence {
+	if s := inf[id]; s != nil {
+		return *s
+	}
+	return StoreInfluence{}
+}

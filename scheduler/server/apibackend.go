@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/scheduler/api"
+	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/config"
+	"github.com/regionkv/regionkv/scheduler/operator"
+	"github.com/regionkv/regionkv/scheduler/schedulers"
+)
+
+// apiServer adapts the Server to api.Backend.
+type apiServer struct{ s *Server }
+
+func (s *Server) apiBackend() api.Backend { return apiServer{s} }
+
+func (a apiServer) Members(ctx context.Context) ([]*pdpb.Member, *pdpb.Member, error) {
+	ms, err := a.s.members(ctx)
+	return ms, a.s.currentLeader(ctx), err
+}
+
+func (a apiServer) Leader() api.Leader {
+	if ls := a.s.leader.Load(); ls != nil {
+		return apiLeader{ls}
+	}
+	return nil
+}
+
+// apiLeader adapts a leaderState to api.Leader.
+type apiLeader struct{ ls *leaderState }
+
+var _ api.Leader = apiLeader{}
+
+func bad(err error) error { return fmt.Errorf("%w: %v", api.ErrBadRequest, err) }
+
+func (a apiLeader) Stores() []*cluster.StoreInfo       { return a.ls.cluster.GetStores() }
+func (a apiLeader) Store(id uint64) *cluster.StoreInfo { return a.ls.cluster.GetStore(id) }
+
+func (a apiLeader) SetStoreState(ctx context.Context, id uint64, st metapb.StoreState) error {
+	if err := a.ls.setStoreState(ctx, id, st); err != nil {
+		if errors.Is(err, cluster.ErrInvalidState) || errors.Is(err, cluster.ErrStoreNotFound) {
+			return bad(err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (a apiLeader) SetStoreWeight(id uint64, leader, region float64) error {
+	if err := a.ls.cluster.SetStoreWeight(id, leader, region); err != nil {
+		return bad(err)
+	}
+	return nil
+}
+
+func (a apiLeader) StoreOptions() (time.Time, cluster.Thresholds) {
+	o := a.ls.options()
+	return o.Now, o.Thresholds
+}
+
+func (a apiLeader) Region(id uint64) *cluster.RegionInfo { return a.ls.cluster.GetRegion(id) }
+func (a apiLeader) RegionByKey(k []byte) *cluster.RegionInfo {
+	return a.ls.cluster.GetRegionByKey(k)
+}
+func (a apiLeader) Regions(start, end []byte, limit int) []*cluster.RegionInfo {
+	return a.ls.cluster.ScanRegions(start, end, limit)
+}
+func (a apiLeader) RegionCount() int { return a.ls.cluster.RegionCount() }
+
+func (a apiLeader) Operators() []operator.View { return a.ls.ops.List() }
+func (a apiLeader) Operator(id uint64) (operator.View, bool) {
+	return a.ls.ops.Get(id)
+}
+func (a apiLeader) CancelOperator(id uint64) bool { return a.ls.ops.Cancel(id) }
+
+func (a apiLeader) AddOperator(_ context.Context, req api.OperatorRequest) error {
+	r := a.ls.cluster.GetRegion(req.RegionID)
+	if r == nil {
+		return bad(fmt.Errorf("region %d not found", req.RegionID))
+	}
+	const kind, prio = operator.KindAdmin, operator.PriorityHigh
+	var op *operator.Operator
+	var err error
+	switch req.Name {
+	case "transfer-leader":
+		op, err = operator.CreateTransferLeader("admin-transfer-leader", r, req.ToStore, kind, prio)
+	case "remove-peer":
+		op, err = operator.CreateRemovePeer("admin-remove-peer", r, req.FromStore, kind, prio)
+	case "add-peer", "move-peer":
+		if a.ls.cluster.GetStore(req.ToStore) == nil || r.StorePeer(req.ToStore) != nil {
+			return bad(fmt.Errorf("store %d is unknown or already holds region %d", req.ToStore, r.ID()))
+		}
+		var id uint64
+		if id, err = a.ls.view().AllocID(); err != nil {
+			return err
+		}
+		if req.Name == "add-peer" {
+			op = operator.CreateAddPeer("admin-add-peer", r, req.ToStore, id, kind, prio)
+		} else {
+			op, err = operator.CreateMovePeer("admin-move-peer", r, req.FromStore, req.ToStore, id, kind, prio)
+		}
+	case "split":
+		var keys [][]byte
+		for _, k := range req.SplitKeys {
+			b, herr := hex.DecodeString(k)
+			if herr != nil {
+				return bad(fmt.Errorf("split key %q is not hex", k))
+			}
+			keys = append(keys, b)
+		}
+		op = operator.CreateSplit("admin-split", r, keys, prio)
+		op.Kind |= kind
+	default:
+		return bad(fmt.Errorf("unknown operator %q", req.Name))
+	}
+	if err != nil {
+		return bad(err)
+	}
+	if err := a.ls.ops.Add(op, r); err != nil {
+		return bad(err)
+	}
+	return nil
+}
+
+func (a apiLeader) Schedulers() []schedulers.Status {
+	return a.ls.registry.List(a.ls.cluster.Now())
+}
+func (a apiLeader) AvailableSchedulers() []string { return a.ls.registry.Available() }
+
+func (a apiLeader) AddScheduler(ctx context.Context, name string) error {
+	if err := a.ls.registry.Add(name); err != nil {
+		return bad(err)
+	}
+	return a.saveSchedulers(ctx)
+}
+
+func (a apiLeader) RemoveScheduler(ctx context.Context, name string) error {
+	if err := a.ls.registry.Remove(name); err != nil {
+		return bad(err)
+	}
+	return a.saveSchedulers(ctx)
+}
+
+// saveSchedulers persists the running set so a new leader starts the same.
+func (a apiLeader) saveSchedulers(ctx context.Context) error {
+	sc := a.ls.schedule().Clone()
+	sc.Schedulers = a.ls.registry.Names()
+	return a.ls.setSchedule(ctx, sc)
+}
+
+func (a apiLeader) PauseScheduler(name string, d time.Duration) error {
+	if err := a.ls.registry.Pause(name, a.ls.cluster.Now(), d); err != nil {
+		return bad(err)
+	}
+	return nil
+}
+
+func (a apiLeader) Schedule() config.Schedule { return a.ls.schedule() }
+
+func (a apiLeader) SetSchedule(ctx context.Context, key string, value json.RawMessage) error {
+	sc := a.ls.schedule().Clone()
+	if err := sc.Set(key, value); err != nil {
+		return bad(err)
+	}
+	return a.ls.setSchedule(ctx, sc)
+}

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"go.uber.org/zap"
+
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/operator"
+)
+
+// patrol runs the replica checker over the next batch of regions, and ends
+// operators that timed out.
+func (ls *leaderState) patrol() {
+	ls.ops.CheckTimeouts()
+	if ls.meta.Load() == nil {
+		return
+	}
+	cur := &ls.patrolCursor
+	c := ls.schedule()
+	regions := ls.cluster.ScanRegions(cur.key, nil, c.PatrolBatch)
+	if len(regions) < c.PatrolBatch {
+		cur.key = nil // wrap around next time
+	} else {
+		cur.key = regions[len(regions)-1].EndKey()
+		if len(cur.key) == 0 {
+			cur.key = nil
+		}
+	}
+	o := ls.options()
+	for _, r := range regions {
+		if ls.ops.Has(r.ID()) {
+			continue
+		}
+		op, _ := ls.checker.Check(o, r)
+		if op == nil {
+			continue
+		}
+		if err := ls.ops.Add(op, r); err != nil && !errors.Is(err, operator.ErrKindLimit) &&
+			!errors.Is(err, operator.ErrStoreLimit) {
+			ls.s.logger.Debug("replica operator not admitted", zap.Uint64("region-id", r.ID()), zap.Error(err))
+		}
+	}
+}
+
+// runSchedulers runs each unpaused balance scheduler once.
+func (ls *leaderState) runSchedulers() {
+	if ls.meta.Load() == nil {
+		return
+	}
+	o := ls.options()
+	lim := ls.limits()
+	v := ls.view()
+	for _, sch := range ls.registry.Runnable(o.Now) {
+		limit := lim.Region
+		if sch.Kind() == operator.KindLeader {
+			limit = lim.Leader
+		}
+		if ls.ops.Count(sch.Kind()) >= limit {
+			ls.registry.Record(sch.Name(), o.Now, 0, "operator limit reached")
+			continue
+		}
+		ops, why := sch.Schedule(v, ls.ops.Influence(), o)
+		added := 0
+		for _, op := range ops {
+			r := ls.cluster.GetRegion(op.RegionID)
+			if r == nil {
+				continue
+			}
+			if err := ls.ops.Add(op, r); err != nil {
+				why = err.Error()
+				continue
+			}
+			added++
+		}
+		ls.registry.Record(sch.Name(), o.Now, added, why)
+	}
+}
+
+// maintainStores turns drained Offline stores into Tombstones.
+func (ls *leaderState) maintainStores(ctx context.Context) error {
+	for _, s := range ls.cluster.GetStores() {
+		if s.Meta.State != metapb.StoreState_Offline || s.RegionCount > 0 {
+			continue
+		}
+		if err := ls.setStoreState(ctx, s.ID(), metapb.StoreState_Tombstone); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setStoreState changes and persists a store's state.
+func (ls *leaderState) setStoreState(ctx context.Context, id uint64, state metapb.StoreState) error {
+	if state == metapb.StoreState_Tombstone {
+		if s := ls.cluster.GetStore(id); s != nil && s.RegionCount > 0 {
+			return errors.Join(cluster.ErrInvalidState, errors.New("store still has regions"))
+		}
+	}
+	meta, err := ls.cluster.SetStoreState(id, state)
+	if err != nil {
+		return err
+	}
+	ls.s.logger.Info("store state changed", zap.Uint64("store-id", id), zap.Stringer("state", state))
+	return ls.s.storage.SaveStore(ctx, meta)
+}

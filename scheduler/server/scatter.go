@@ -1,0 +1,91 @@
+package server
+
+import (
+	"context"
+	"sort"
+
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/filter"
+	"github.com/regionkv/regionkv/scheduler/operator"
+)
+
+// ScatterRegion implements pdpb.PDServer: each region's replicas are moved
+// to the stores that hold the fewest regions (counting pending operators),
+// keeping replicas already on such stores. Regions it cannot scatter are
+// returned as failed.
+func (s *Server) ScatterRegion(ctx context.Context, req *pdpb.ScatterRegionRequest) (*pdpb.ScatterRegionResponse, error) {
+	ls, eh := s.check(ctx, req.Header, true)
+	if eh != nil {
+		return &pdpb.ScatterRegionResponse{Header: eh}, nil
+	}
+	ids := req.RegionsId
+	if len(ids) == 0 && req.RegionId != 0 {
+		ids = []uint64{req.RegionId}
+	}
+	if len(ids) == 0 && req.Region != nil {
+		ids = []uint64{req.Region.Id}
+	}
+	resp := &pdpb.ScatterRegionResponse{Header: s.header()}
+	ok := 0
+	for _, id := range ids {
+		r := ls.cluster.GetRegion(id)
+		if r == nil || ls.scatter(r) != nil {
+			resp.FailedRegionsId = append(resp.FailedRegionsId, id)
+			continue
+		}
+		ok++
+	}
+	if len(ids) > 0 {
+		resp.FinishedPercentage = uint64(100 * ok / len(ids))
+	}
+	return resp, nil
+}
+
+func (ls *leaderState) scatter(r *cluster.RegionInfo) error {
+	o := ls.options()
+	inf := ls.ops.Influence()
+	targets, _ := filter.Apply(o, ls.cluster.GetStores(), filter.RegionTarget...)
+	sort.SliceStable(targets, func(i, j int) bool {
+		a := targets[i].RegionCount + inf.Of(targets[i].ID()).RegionCount
+		b := targets[j].RegionCount + inf.Of(targets[j].ID()).RegionCount
+		if a != b {
+			return a < b
+		}
+		return targets[i].ID() < targets[j].ID()
+	})
+	n := min(len(targets), o.MaxReplicas)
+	chosen := map[uint64]bool{}
+	for _, t := range targets[:n] {
+		chosen[t.ID()] = true
+	}
+	var from, to []uint64
+	for _, p := range r.Peers() {
+		if !chosen[p.StoreId] {
+			from = append(from, p.StoreId)
+		}
+	}
+	for _, t := range targets[:n] {
+		if r.StorePeer(t.ID()) == nil {
+			to = append(to, t.ID())
+		}
+	}
+	var steps []operator.Step
+	leader := r.LeaderStoreID()
+	for i := 0; i < len(from) && i < len(to); i++ {
+		id, err := ls.view().AllocID()
+		if err != nil {
+			return err
+		}
+		steps = append(steps, operator.AddPeer{ToStore: to[i], PeerID: id})
+		if from[i] == leader {
+			steps = append(steps, operator.TransferLeader{FromStore: from[i], ToStore: to[i]})
+		}
+		steps = append(steps, operator.RemovePeer{FromStore: from[i], PeerID: r.StorePeer(from[i]).Id})
+	}
+	if len(steps) == 0 {
+		return nil // already scattered
+	}
+	op := operator.New("scatter-region", r, operator.KindRegion|operator.KindAdmin, operator.PriorityNormal, steps...)
+	return ls.ops.Add(op, r)
+}

@@ -1,0 +1,224 @@
+// Package server is the scheduler (placement driver) server: the pdpb.PD
+// gRPC service, the HTTP API, metadata in etcd (embedded or external),
+// leader election among scheduler members, and, on the leader, the cluster
+// model, operators, checkers and schedulers.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/regionkv/regionkv/proto/codec"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/scheduler/api"
+	"github.com/regionkv/regionkv/scheduler/config"
+	"github.com/regionkv/regionkv/scheduler/id"
+	"github.com/regionkv/regionkv/scheduler/storage"
+	"github.com/regionkv/regionkv/scheduler/tso"
+)
+
+// maxMsgSize bounds gRPC messages (ScanRegions answers can be large).
+const maxMsgSize = 64 << 20
+
+// Option adjusts a Server before it starts.
+type Option func(*Server)
+
+// WithSeed seeds the schedulers' randomness (default: from the clock).
+func WithSeed(seed uint64) Option { return func(s *Server) { s.seed = seed } }
+
+// Server is one scheduler member.
+type Server struct {
+	pdpb.UnimplementedPDServer
+
+	cfg    config.Config
+	logger *zap.Logger
+	seed   uint64
+
+	etcd      *etcdBackend
+	clusterID uint64
+	storage   *storage.Storage
+	ids       *id.Allocator
+	tso       *tso.Oracle
+	self      *pdpb.Member
+
+	grpcSrv *grpc.Server
+	health  *health.Server
+	lis     net.Listener
+	httpSrv *http.Server
+	httpLis net.Listener
+
+	leader  atomic.Pointer[leaderState]
+	streams *hbStreams
+	metrics *metrics
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// Start validates cfg, starts etcd (or connects to it), the gRPC service,
+// the HTTP API and the election loop. Close stops it all.
+func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	s = &Server{cfg: cfg, logger: logger, seed: uint64(time.Now().UnixNano()), streams: newHBStreams()}
+	for _, o := range opts {
+		o(s)
+	}
+	s.metrics = newMetrics(s)
+	s.lis, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.etcd, err = startEtcd(&s.cfg, logger); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if s.clusterID, err = storage.InitClusterID(ctx, s.etcd.cli); err != nil {
+		return nil, err
+	}
+	s.storage = storage.New(s.etcd.cli, s.clusterID)
+	s.ids = id.New(s.storage.IDWindow(), id.DefaultStep)
+	s.tso = tso.New(s.storage.TSOWindow(), cfg.TSOSaveInterval.Duration, nil)
+	advertise := cfg.AdvertiseAddr
+	if advertise == "" {
+		advertise = s.lis.Addr().String()
+	}
+	s.self = &pdpb.Member{Name: cfg.Name, MemberId: s.etcd.memberID, ClientUrls: []string{"http://" + advertise}}
+	if s.etcd.peerURL != "" {
+		s.self.PeerUrls = []string{s.etcd.peerURL}
+	}
+	s.startGRPC()
+	if cfg.StatusAddr != "" {
+		if err = s.startHTTP(); err != nil {
+			return nil, err
+		}
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.campaignLoop(ctx)
+	}()
+	fields := []zap.Field{zap.String("name", cfg.Name), zap.String("addr", s.lis.Addr().String()),
+		zap.Uint64("cluster-id", s.clusterID), zap.Uint64("member-id", s.self.MemberId)}
+	if s.httpLis != nil {
+		fields = append(fields, zap.String("status-addr", s.httpLis.Addr().String()))
+	}
+	logger.Info("scheduler started", fields...)
+	return s, nil
+}
+
+func (s *Server) startGRPC() {
+	s.grpcSrv = grpc.NewServer(
+		codec.ServerOption(),
+		grpc.MaxRecvMsgSize(maxMsgSize),
+		grpc.MaxSendMsgSize(maxMsgSize),
+		// TiKV and our clients ping every 10 s; accept that and anything slower.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             5 * time.Second,
+			PermitWithoutStream: true,
+		}),
+	)
+	s.health = health.NewServer()
+	pdpb.RegisterPDServer(s.grpcSrv, s)
+	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus("pdpb.PD", healthpb.HealthCheckResponse_SERVING)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpcSrv.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.logger.Error("grpc serve", zap.Error(err))
+		}
+	}()
+}
+
+func (s *Server) startHTTP() error {
+	lis, err := net.Listen("tcp", s.cfg.StatusAddr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", s.cfg.StatusAddr, err)
+	}
+	s.httpLis = lis
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.metrics.handler())
+	mux.Handle("/", api.NewHandler(s.apiBackend(), s.logger))
+	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.httpSrv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http serve", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// Addr is the gRPC address actually bound.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// StatusAddr is the HTTP address actually bound ("" without HTTP).
+func (s *Server) StatusAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
+// ClusterID is the cluster's ID.
+func (s *Server) ClusterID() uint64 { return s.clusterID }
+
+// Name is the member's name.
+func (s *Server) Name() string { return s.cfg.Name }
+
+// IsLeader reports whether this member currently leads.
+func (s *Server) IsLeader() bool { return s.leader.Load() != nil }
+
+// Close resigns leadership, stops serving and stops etcd. It is idempotent.
+func (s *Server) Close() {
+	s.closed.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		if s.health != nil {
+			s.health.Shutdown()
+		}
+		if s.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.httpSrv.Shutdown(ctx)
+			cancel()
+		}
+		if s.grpcSrv != nil {
+			// Heartbeat and TSO streams never end by themselves: no graceful stop.
+			s.grpcSrv.Stop()
+		} else if s.lis != nil {
+			_ = s.lis.Close()
+		}
+		s.wg.Wait()
+		if s.etcd != nil {
+			s.etcd.close()
+		}
+		s.logger.Info("scheduler stopped", zap.String("name", s.cfg.Name))
+	})
+}
