@@ -1,0 +1,91 @@
+/*
+Package raft implements the Raft consensus algorithm (Ongaro and Ousterhout,
+"In Search of an Understandable Consensus Algorithm", and Ongaro's thesis) as
+a pure state machine in the shape of etcd's raft: it does no I/O, starts no
+goroutines and keeps no global state. The application drives it with ticks
+and messages and carries out its decisions.
+
+# API summary
+
+	cfg := &raft.Config{ID: 1, ElectionTick: 10, HeartbeatTick: 1,
+		Storage: storage, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
+		PreVote: true, CheckQuorum: true}
+	rn, err := raft.NewRawNode(cfg)          // errors wrap ErrInvalidConfig
+
+	rn.Tick()                                 // logical clock
+	rn.Step(msg)                              // a message from a peer
+	rn.Campaign()                             // start an election now
+	rn.Propose(data)                          // ErrProposalDropped if impossible
+	rn.ProposeConfChange(cc)                  // add/remove one voter
+	rn.ApplyConfChange(cc) *eraftpb.ConfState // when the entry is committed
+	rn.TransferLeader(id)
+	rn.ReadIndex(ctx)                         // answer: Ready.ReadStates
+	rn.ReportUnreachable(id); rn.ReportSnapshot(id, raft.SnapshotFinish)
+	rn.Status()                               // ID, HardState, SoftState, Applied, Progress
+	if rn.HasReady() { rd := rn.Ready(); ...; rn.Advance(rd) }
+
+Types: Config (Validate), Storage and MemoryStorage (Append, SetHardState,
+ApplySnapshot, CreateSnapshot, Compact), Ready, SoftState, ReadState, Status,
+StateType, ReadOnlyOption (ReadOnlySafe, ReadOnlyLeaseBased), Logger.
+Progress tracking lives in the tracker sub-package. Errors are sentinels:
+ErrProposalDropped, ErrStepLocalMsg, ErrStepPeerNotFound,
+ErrInvalidConfChange, ErrInvalidConfig, and the storage errors ErrCompacted,
+ErrUnavailable, ErrSnapOutOfDate, ErrSnapshotTemporarilyUnavailable.
+DescribeMessage, DescribeReady and friends render protocol state on one line
+for logs and tests.
+
+# The caller's contract
+
+A node starts from Storage: for a new cluster, seed it with a snapshot whose
+ConfState lists the initial voters (MemoryStorage.ApplySnapshot). A node
+joining an existing cluster starts with empty Storage and learns the
+configuration from the leader's snapshot.
+
+Then, in a loop: call Tick at a regular interval, Step every received
+message, and whenever HasReady is true, take rd := Ready() and handle it in
+this order:
+
+ 1. Persist rd.HardState (if not empty), rd.Entries (appended, replacing any
+    conflicting suffix) and rd.Snapshot (if not empty) to stable storage, so
+    that Storage reflects them. If rd.MustSync is set, the write must be
+    durable (fsync) before step 2; otherwise an unsynced write is enough.
+ 2. Send rd.Messages. Messages to followers may only leave after step 1,
+    because they may promise a vote or acknowledge entries. Exception: a
+    leader may send its MsgApp messages before or while persisting its own
+    entries (Raft thesis §10.2.1): the leader counts its own log towards a
+    quorum at once, but any commit index built on that count leaves in a
+    later Ready, after this one's step 1 completed. It must still finish
+    step 1 before applying anything and before calling Advance. If a
+    snapshot message fails to send, call ReportSnapshot(id,
+    SnapshotFailure); on delivery, ReportSnapshot(id, SnapshotFinish). If a
+    peer is unreachable, call ReportUnreachable(id).
+ 3. If rd.Snapshot is not empty, apply it to the state machine.
+ 4. Apply rd.CommittedEntries in order. For each EntryConfChange entry,
+    unmarshal the eraftpb.ConfChange and call ApplyConfChange; persist the
+    returned ConfState with the next snapshot.
+ 5. Serve rd.ReadStates: a read with RequestCtx may be answered once the
+    state machine has applied up to ReadState.Index.
+ 6. Call Advance(rd).
+
+Do not call Ready again before Advance. The node is not safe for concurrent
+use; the application serializes calls (Storage may be read concurrently).
+
+Log compaction (Raft paper §7) is the application's job: snapshot the state
+machine at an applied index (MemoryStorage.CreateSnapshot) and discard the
+log before it (MemoryStorage.Compact). raft sends that snapshot to followers
+that need compacted entries.
+
+# Design notes
+
+Membership changes are single-step: one voter added or removed per change, at
+most one in flight; a second conf change proposed while one is pending is
+rejected with ErrProposalDropped (not silently replaced). A leader that
+removes itself hands leadership to the most caught-up voter and steps down.
+Learners and joint consensus are not supported.
+
+raft panics only when an invariant is broken (a committed entry would be
+truncated, applied would exceed committed, Storage returned an error other
+than the documented sentinels); every condition the network or the
+application can produce is reported by an error or handled.
+*/
+package raft
