@@ -30,6 +30,8 @@ type Config struct {
 	DataDir string
 	// Standalone serves the raw API from the local engine without Raft.
 	Standalone bool
+	// Scheduler is the scheduler address a Raft store registers with.
+	Scheduler string
 
 	MaxKeySize    int
 	MaxValueSize  int

@@ -3,10 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/kv/storage"
+	"github.com/regionkv/regionkv/proto/pkg/errorpb"
 	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
 )
 
@@ -21,15 +23,15 @@ func (s *Server) RawGet(ctx context.Context, req *kvrpcpb.RawGetRequest) (*kvrpc
 		resp.Error = err.Error()
 		return resp, nil
 	}
-	r, err := s.storage.Reader(ctx)
+	r, err := s.storage.Reader(ctx, req.Context)
 	if err != nil {
-		resp.Error = err.Error()
+		resp.RegionError, resp.Error = splitErr(err)
 		return resp, nil
 	}
 	defer r.Close()
 	v, err := r.GetCF(req.Cf, req.Key)
 	if err != nil {
-		resp.Error = err.Error()
+		resp.RegionError, resp.Error = splitErr(err)
 		return resp, nil
 	}
 	if v == nil {
@@ -54,16 +56,21 @@ func (s *Server) RawBatchGet(ctx context.Context, req *kvrpcpb.RawBatchGetReques
 		resp.Pairs = keyError(err)
 		return resp, nil
 	}
-	r, err := s.storage.Reader(ctx)
+	r, err := s.storage.Reader(ctx, req.Context)
 	if err != nil {
-		resp.Pairs = keyError(err)
+		if resp.RegionError = regionErr(err); resp.RegionError == nil {
+			resp.Pairs = keyError(err)
+		}
 		return resp, nil
 	}
 	defer r.Close()
 	for _, k := range req.Keys {
 		v, err := r.GetCF(req.Cf, k)
 		if err != nil {
-			resp.Pairs = keyError(err)
+			resp.Pairs = nil
+			if resp.RegionError = regionErr(err); resp.RegionError == nil {
+				resp.Pairs = keyError(err)
+			}
 			return resp, nil
 		}
 		if v != nil {
@@ -83,8 +90,8 @@ func (s *Server) RawPut(ctx context.Context, req *kvrpcpb.RawPutRequest) (*kvrpc
 	}
 	release := s.latches.acquire(req.Key)
 	defer release()
-	if err := s.storage.Write(ctx, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
-		resp.Error = err.Error()
+	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
+		resp.RegionError, resp.Error = splitErr(err)
 	}
 	return resp, nil
 }
@@ -122,8 +129,8 @@ func (s *Server) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutReques
 	}
 	release := s.latches.acquire(keys...)
 	defer release()
-	if err := s.storage.Write(ctx, mods); err != nil {
-		resp.Error = err.Error()
+	if err := s.storage.Write(ctx, req.Context, mods); err != nil {
+		resp.RegionError, resp.Error = splitErr(err)
 	}
 	return resp, nil
 }
@@ -137,8 +144,8 @@ func (s *Server) RawDelete(ctx context.Context, req *kvrpcpb.RawDeleteRequest) (
 	}
 	release := s.latches.acquire(req.Key)
 	defer release()
-	if err := s.storage.Write(ctx, []storage.Modify{storage.NewDelete(req.Cf, req.Key)}); err != nil {
-		resp.Error = err.Error()
+	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewDelete(req.Cf, req.Key)}); err != nil {
+		resp.RegionError, resp.Error = splitErr(err)
 	}
 	return resp, nil
 }
@@ -164,8 +171,8 @@ func (s *Server) RawBatchDelete(ctx context.Context, req *kvrpcpb.RawBatchDelete
 	}
 	release := s.latches.acquire(req.Keys...)
 	defer release()
-	if err := s.storage.Write(ctx, mods); err != nil {
-		resp.Error = err.Error()
+	if err := s.storage.Write(ctx, req.Context, mods); err != nil {
+		resp.RegionError, resp.Error = splitErr(err)
 	}
 	return resp, nil
 }
@@ -185,8 +192,8 @@ func (s *Server) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRange
 	}
 	release := s.latches.acquireAll()
 	defer release()
-	if err := s.storage.Write(ctx, []storage.Modify{storage.NewDeleteRange(req.Cf, req.StartKey, req.EndKey)}); err != nil {
-		resp.Error = err.Error()
+	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewDeleteRange(req.Cf, req.StartKey, req.EndKey)}); err != nil {
+		resp.RegionError, resp.Error = splitErr(err)
 	}
 	return resp, nil
 }
@@ -215,9 +222,11 @@ func (s *Server) RawScan(ctx context.Context, req *kvrpcpb.RawScanRequest) (*kvr
 	if req.Limit == 0 {
 		return resp, nil
 	}
-	r, err := s.storage.Reader(ctx)
+	r, err := s.storage.Reader(ctx, req.Context)
 	if err != nil {
-		resp.Kvs = keyError(err)
+		if resp.RegionError = regionErr(err); resp.RegionError == nil {
+			resp.Kvs = keyError(err)
+		}
 		return resp, nil
 	}
 	defer r.Close()
@@ -256,15 +265,26 @@ func (s *Server) RawCompareAndSwap(ctx context.Context, req *kvrpcpb.RawCASReque
 	}
 	release := s.latches.acquire(req.Key)
 	defer release()
-	r, err := s.storage.Reader(ctx)
+	r, err := s.storage.Reader(ctx, req.Context)
 	if err != nil {
-		resp.Error = err.Error()
+		resp.RegionError, resp.Error = splitErr(err)
 		return resp, nil
+	}
+	wctx := req.Context
+	if rr, ok := r.(storage.RegionReader); ok {
+		// Pin the write to the term that confirmed the read: if another
+		// leader took over in between, the write is refused.
+		c := kvrpcpb.Context{}
+		if wctx != nil {
+			c = *wctx
+		}
+		c.Term = rr.Term()
+		wctx = &c
 	}
 	cur, err := r.GetCF(req.Cf, req.Key)
 	r.Close()
 	if err != nil {
-		resp.Error = err.Error()
+		resp.RegionError, resp.Error = splitErr(err)
 		return resp, nil
 	}
 	resp.PreviousNotExist = cur == nil
@@ -272,12 +292,29 @@ func (s *Server) RawCompareAndSwap(ctx context.Context, req *kvrpcpb.RawCASReque
 	if req.PreviousNotExist != (cur == nil) || (cur != nil && !bytes.Equal(cur, req.PreviousValue)) {
 		return resp, nil
 	}
-	if err := s.storage.Write(ctx, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
-		resp.Error = err.Error()
+	if err := s.storage.Write(ctx, wctx, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
+		resp.RegionError, resp.Error = splitErr(err)
 		return resp, nil
 	}
 	resp.Succeed = true
 	return resp, nil
+}
+
+// regionErr returns the region error err carries, if any.
+func regionErr(err error) *errorpb.Error {
+	var re *storage.RegionError
+	if errors.As(err, &re) {
+		return re.Err
+	}
+	return nil
+}
+
+// splitErr sorts err into a response's region_error or error field.
+func splitErr(err error) (*errorpb.Error, string) {
+	if re := regionErr(err); re != nil {
+		return re, ""
+	}
+	return nil, err.Error()
 }
 
 func firstErr(errs ...error) error {

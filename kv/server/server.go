@@ -18,6 +18,7 @@ import (
 	"github.com/regionkv/regionkv/kv/storage"
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
+	"github.com/regionkv/regionkv/raftstore"
 )
 
 // latchSlots bounds the latch table; collisions only make unrelated keys
@@ -33,6 +34,7 @@ type Server struct {
 	storage storage.Storage
 	latches *latches
 	logger  *zap.Logger
+	raft    raftstore.MessageHandler
 }
 
 // New returns a server for st. cfg must be valid.
@@ -42,6 +44,11 @@ func New(cfg config.Config, st storage.Storage, logger *zap.Logger) *Server {
 	}
 	return &Server{cfg: cfg, storage: st, latches: newLatches(latchSlots), logger: logger}
 }
+
+// SetStorage sets the storage, for a server that had to listen before its
+// storage existed (a Raft store registers its bound address). Call before
+// Serve.
+func (s *Server) SetStorage(st storage.Storage) { s.storage = st }
 
 // GRPC wraps a Server in a listening gRPC server.
 type GRPC struct {
@@ -87,6 +94,16 @@ func (g *GRPC) Serve() error {
 		return fmt.Errorf("server: serve: %w", err)
 	}
 	return nil
+}
+
+// StopWithin stops gracefully but gives up waiting after d: a Raft store's
+// peers keep their BatchRaft streams open, so a graceful stop alone could
+// wait for ever.
+func (g *GRPC) StopWithin(d time.Duration) {
+	g.health.Shutdown()
+	t := time.AfterFunc(d, g.srv.Stop)
+	defer t.Stop()
+	g.srv.GracefulStop()
 }
 
 // Stop reports NOT_SERVING, stops accepting work and waits for in-flight

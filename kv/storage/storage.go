@@ -1,6 +1,6 @@
 // Package storage is the interface the store server reads and writes user
 // data through, whatever replicates it: standalone (one local engine, see
-// package standalone) or Raft (raftstore, later).
+// package standalone) or Raft (package raftstorage over raftstore).
 package storage
 
 import (
@@ -9,6 +9,9 @@ import (
 	"fmt"
 
 	"github.com/regionkv/regionkv/kv/engine"
+	"github.com/regionkv/regionkv/proto/pkg/errorpb"
+	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
 )
 
 // Sentinel errors. Validation errors also wrap engine.ErrUnknownCF or
@@ -36,10 +39,37 @@ type Storage interface {
 	// DeleteRange). Every modification is validated before anything is
 	// written, so an invalid one (unknown CF, empty key) fails the whole
 	// batch with nothing written.
-	Write(ctx context.Context, batch []Modify) error
+	//
+	// kvctx is the request's routing context (region, epoch, peer, term);
+	// standalone ignores it, the Raft storage routes by it. A request the
+	// region cannot take fails with a *RegionError.
+	Write(ctx context.Context, kvctx *kvrpcpb.Context, batch []Modify) error
 	// Reader returns a consistent read view taken at the call: it sees every
 	// write acknowledged before it and none after. Close it when done.
-	Reader(ctx context.Context) (StorageReader, error)
+	Reader(ctx context.Context, kvctx *kvrpcpb.Context) (StorageReader, error)
+}
+
+// RegionError is a failure the client resolves by routing elsewhere
+// (NotLeader, EpochNotMatch, RegionNotFound, KeyNotInRegion, StaleCommand,
+// ServerIsBusy...). The server puts Err in the response's region_error
+// field; check with errors.As.
+type RegionError struct {
+	Err *errorpb.Error
+}
+
+func (e *RegionError) Error() string {
+	return "storage: region error: " + e.Err.String()
+}
+
+// RegionReader is implemented by readers bound to one region (the Raft
+// storage): reads outside Region fail with KeyNotInRegion and iterators are
+// clamped to it. Term is the leader term that confirmed the read; a write
+// whose Context carries it is refused if leadership changed since, which
+// makes a read-then-write (compare-and-swap) atomic across leader changes.
+type RegionReader interface {
+	StorageReader
+	Region() *metapb.Region
+	Term() uint64
 }
 
 // StorageReader is a consistent read view. GetCF is safe for concurrent use;

@@ -8,6 +8,7 @@ import (
 
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/kv/storage"
+	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
 )
 
 // StandaloneStorage stores user data in the kv DB of one engine.Engines.
@@ -79,10 +80,10 @@ func (s *StandaloneStorage) Stop() error {
 // Close is Stop.
 func (s *StandaloneStorage) Close() error { return s.Stop() }
 
-// Write implements storage.Storage. Puts and deletes between two
+// Write implements storage.Storage; the region context is ignored. Puts and deletes between two
 // DeleteRanges commit as one atomic, synced transaction; a DeleteRange first
 // commits what precedes it, so the batch applies in order.
-func (s *StandaloneStorage) Write(ctx context.Context, batch []storage.Modify) error {
+func (s *StandaloneStorage) Write(ctx context.Context, _ *kvrpcpb.Context, batch []storage.Modify) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func (s *StandaloneStorage) Write(ctx context.Context, batch []storage.Modify) e
 }
 
 // Reader implements storage.Storage with an engine snapshot.
-func (s *StandaloneStorage) Reader(ctx context.Context) (storage.StorageReader, error) {
+func (s *StandaloneStorage) Reader(ctx context.Context, _ *kvrpcpb.Context) (storage.StorageReader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

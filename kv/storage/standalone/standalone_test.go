@@ -41,7 +41,7 @@ func newTest(t *testing.T) *StandaloneStorage {
 
 func get(t *testing.T, s storage.Storage, cf, key string) []byte {
 	t.Helper()
-	r, err := s.Reader(context.Background())
+	r, err := s.Reader(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func get(t *testing.T, s storage.Storage, cf, key string) []byte {
 
 func write(t *testing.T, s storage.Storage, batch ...storage.Modify) {
 	t.Helper()
-	if err := s.Write(context.Background(), batch); err != nil {
+	if err := s.Write(context.Background(), nil, batch); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -104,7 +104,7 @@ func TestWriteAndRead(t *testing.T) {
 		t.Error("a present empty value reads as missing")
 	}
 
-	r, err := s.Reader(context.Background())
+	r, err := s.Reader(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestBadModifyWritesNothing(t *testing.T) {
 		storage.NewPut(engine.CFDefault, nil, []byte("v")),
 		nil,
 	} {
-		err := s.Write(context.Background(), []storage.Modify{
+		err := s.Write(context.Background(), nil, []storage.Modify{
 			storage.NewPut(engine.CFDefault, []byte("first"), []byte("v")), bad,
 		})
 		if err == nil {
@@ -139,7 +139,7 @@ func TestBadModifyWritesNothing(t *testing.T) {
 			t.Fatalf("invalid batch partly written")
 		}
 	}
-	r, err := s.Reader(context.Background())
+	r, err := s.Reader(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestDeleteRangeInBatchAppliesInOrder(t *testing.T) {
 		storage.NewPut("", []byte("d"), []byte("2")),         // after: survives
 		storage.NewDeleteRange("", []byte("x"), []byte("y")), // empty: no-op
 	)
-	r, err := s.Reader(context.Background())
+	r, err := s.Reader(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestDeleteRangeInBatchAppliesInOrder(t *testing.T) {
 func TestReaderIsolation(t *testing.T) {
 	s := newTest(t)
 	write(t, s, storage.NewPut("", []byte("k"), []byte("old")))
-	r, err := s.Reader(context.Background())
+	r, err := s.Reader(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestStopAndReopen(t *testing.T) {
 	if _, err := NewStandaloneStorage(dir, light()); !errors.Is(err, engine.ErrDataDirLocked) {
 		t.Fatalf("second storage on the dir: %v, want ErrDataDirLocked", err)
 	}
-	open, err := s.Reader(context.Background())
+	open, err := s.Reader(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,10 +223,10 @@ func TestStopAndReopen(t *testing.T) {
 		t.Errorf("reader after Stop: %v", err)
 	}
 	open.Close()
-	if err := s.Write(context.Background(), nil); !errors.Is(err, storage.ErrStopped) {
+	if err := s.Write(context.Background(), nil, nil); !errors.Is(err, storage.ErrStopped) {
 		t.Errorf("Write after Stop: %v", err)
 	}
-	if _, err := s.Reader(context.Background()); !errors.Is(err, storage.ErrStopped) {
+	if _, err := s.Reader(context.Background(), nil); !errors.Is(err, storage.ErrStopped) {
 		t.Errorf("Reader after Stop: %v", err)
 	}
 	if err := s.Start(); !errors.Is(err, storage.ErrStopped) {
@@ -250,10 +250,10 @@ func TestCanceledContext(t *testing.T) {
 	s := newTest(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s.Write(ctx, []storage.Modify{storage.NewPut("", []byte("k"), nil)}); !errors.Is(err, context.Canceled) {
+	if err := s.Write(ctx, nil, []storage.Modify{storage.NewPut("", []byte("k"), nil)}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Write: %v", err)
 	}
-	if _, err := s.Reader(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := s.Reader(ctx, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Reader: %v", err)
 	}
 	if got := get(t, s, "", "k"); got != nil {

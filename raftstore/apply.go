@@ -1,0 +1,274 @@
+package raftstore
+
+import (
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/regionkv/regionkv/kv/engine"
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
+	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+)
+
+// The apply pool applies committed entries to the kv DB. Each region is
+// owned by one apply worker (region ID modulo the pool size), so its entries
+// apply in log order without locks. A worker takes every task queued at
+// once and applies them into one kv write batch, across entries and
+// regions; each region's RaftApplyState goes into that same batch as its
+// data, so after a crash the applied index never disagrees with the data.
+//
+// The kv DB is not synced per batch: the synced raft log replays whatever a
+// power loss takes. What makes that sound is that log GC deletes entries
+// only after Engines.SyncKV made their application durable (CompactLog
+// below), and a snapshot's kv state is synced before its raft state.
+
+// maxApplyBatchBytes bounds one kv write batch.
+const maxApplyBatchBytes = 4 << 20
+
+type applyTaskKind uint8
+
+const (
+	taskEntries applyTaskKind = iota + 1
+	taskRegister
+	taskSnapshot
+	taskDestroy
+)
+
+type applyTask struct {
+	kind      applyTaskKind
+	regionID  uint64
+	entries   []eraftpb.Entry
+	proposals []*proposal
+	// taskRegister
+	region *metapb.Region
+	state  rspb.RaftApplyState
+	term   uint64
+	// taskSnapshot
+	snap *snapApply
+}
+
+// applyResult is sent back to the peer after a batch.
+type applyResult struct {
+	applied, appliedTerm uint64
+	truncated            *rspb.RaftTruncatedState
+	commitTerms          []*proposal // proposals answered in this batch, for the lease
+}
+
+// applyDelegate is the apply side of one region.
+type applyDelegate struct {
+	region      *metapb.Region
+	state       rspb.RaftApplyState
+	appliedTerm uint64
+	dirty       bool
+	result      *applyResult
+}
+
+type applyPool struct {
+	workers []*applyWorker
+	wg      sync.WaitGroup
+}
+
+func newApplyPool(s *Store, n int) *applyPool {
+	ap := &applyPool{}
+	for i := 0; i < n; i++ {
+		w := &applyWorker{store: s, delegates: make(map[uint64]*applyDelegate), logger: s.logger}
+		w.cond.L = &w.mu
+		ap.workers = append(ap.workers, w)
+	}
+	return ap
+}
+
+func (ap *applyPool) start() {
+	for _, w := range ap.workers {
+		ap.wg.Add(1)
+		go func() { defer ap.wg.Done(); w.run() }()
+	}
+}
+
+func (ap *applyPool) stop() {
+	for _, w := range ap.workers {
+		w.mu.Lock()
+		w.stopped = true
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	}
+	ap.wg.Wait()
+}
+
+// schedule queues a task; it never blocks the raft worker.
+func (ap *applyPool) schedule(t *applyTask) {
+	w := ap.workers[t.regionID%uint64(len(ap.workers))]
+	w.mu.Lock()
+	w.queue = append(w.queue, t)
+	w.cond.Signal()
+	w.mu.Unlock()
+}
+
+type applyWorker struct {
+	store     *Store
+	logger    *zap.Logger
+	mu        sync.Mutex
+	cond      sync.Cond
+	queue     []*applyTask
+	stopped   bool
+	delegates map[uint64]*applyDelegate
+
+	wb       engine.WriteBatch
+	touched  []*applyDelegate
+	needSync bool
+	cbs      []func()
+}
+
+func (w *applyWorker) run() {
+	var tasks []*applyTask
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && !w.stopped {
+			w.cond.Wait()
+		}
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		tasks = append(tasks[:0], w.queue...)
+		clear(w.queue)
+		w.queue = w.queue[:0]
+		w.mu.Unlock()
+		if !w.applyBatch(tasks) {
+			return // crashed
+		}
+		clear(tasks)
+	}
+}
+
+// applyBatch applies tasks into one write batch; false if the store
+// crashed meanwhile.
+func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
+	for _, t := range tasks {
+		switch t.kind {
+		case taskRegister:
+			w.delegates[t.regionID] = &applyDelegate{region: t.region, state: t.state, appliedTerm: t.term}
+		case taskDestroy:
+			delete(w.delegates, t.regionID)
+		case taskSnapshot:
+			if !w.flush() {
+				return false
+			}
+			err := w.applySnapshot(t)
+			t.snap.done <- err
+		case taskEntries:
+			d := w.delegates[t.regionID]
+			if d == nil {
+				continue
+			}
+			if !w.applyEntries(d, t) {
+				return false
+			}
+		}
+	}
+	return w.flush()
+}
+
+// flush commits the batch with the apply states of the regions it touched,
+// syncs the kv DB if a log compaction needs it, answers callbacks and tells
+// peers what was applied.
+func (w *applyWorker) flush() bool {
+	for _, d := range w.touched {
+		if err := w.wb.SetMeta(engine.ApplyStateKey(d.region.Id), &d.state); err != nil {
+			w.logger.Panic("encode apply state", zap.Error(err))
+		}
+	}
+	if !w.wb.IsEmpty() {
+		if !w.store.writeKV(&w.wb) {
+			return false
+		}
+		w.wb.Reset()
+	}
+	if w.needSync {
+		if !w.store.syncKV() {
+			return false
+		}
+		w.needSync = false
+	}
+	for _, cb := range w.cbs {
+		cb()
+	}
+	clear(w.cbs)
+	w.cbs = w.cbs[:0]
+	for _, d := range w.touched {
+		if d.result != nil {
+			d.result.applied, d.result.appliedTerm = d.state.AppliedIndex, d.appliedTerm
+			w.store.router.send(d.region.Id, peerMsg{kind: msgApplied, applied: d.result})
+			d.result = nil
+		}
+		d.dirty = false
+	}
+	clear(w.touched)
+	w.touched = w.touched[:0]
+	return true
+}
+
+func (w *applyWorker) touch(d *applyDelegate) {
+	if !d.dirty {
+		d.dirty = true
+		w.touched = append(w.touched, d)
+	}
+	if d.result == nil {
+		d.result = &applyResult{}
+	}
+}
+
+// applyEntries applies one task's committed entries in order and matches
+// them with their proposals.
+func (w *applyWorker) applyEntries(d *applyDelegate, t *applyTask) bool {
+	props := t.proposals
+	for i := range t.entries {
+		e := &t.entries[i]
+		if e.Index <= d.state.AppliedIndex {
+			continue // replayed after a snapshot or restart
+		}
+		w.touch(d)
+		var resp *raft_cmdpb.RaftCmdResponse
+		switch e.EntryType {
+		case eraftpb.EntryType_EntryNormal:
+			if len(e.Data) > 0 {
+				var ok bool
+				if resp, ok = w.execEntry(d, e); !ok {
+					return false
+				}
+				w.touch(d) // execEntry may have flushed
+			}
+		case eraftpb.EntryType_EntryConfChange:
+			w.logger.Warn("conf change entries are not supported yet; skipped",
+				zap.Uint64("region-id", d.region.Id), zap.Uint64("index", e.Index))
+		}
+		d.state.AppliedIndex, d.appliedTerm = e.Index, e.Term
+		// Answer the proposals at or before this entry.
+		for len(props) > 0 && props[0].index <= e.Index {
+			pr := props[0]
+			props = props[1:]
+			if pr.index == e.Index && pr.term == e.Term && resp != nil {
+				r := resp
+				r.Header.CurrentTerm = e.Term
+				if cb := pr.cb; cb != nil {
+					w.cbs = append(w.cbs, func() { cb(r) })
+				}
+				d.result.commitTerms = append(d.result.commitTerms, pr)
+				continue
+			}
+			// Another leader's entry took the index: ours never commits.
+			cb := pr.cb
+			w.cbs = append(w.cbs, func() { respondErr(cb, errStaleCommand(), e.Term) })
+		}
+		if w.wb.Size() >= maxApplyBatchBytes && !w.flush() {
+			return false
+		}
+	}
+	for _, pr := range props {
+		cb := pr.cb
+		w.cbs = append(w.cbs, func() { respondErr(cb, errStaleCommand(), 0) })
+	}
+	return true
+}

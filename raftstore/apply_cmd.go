@@ -1,0 +1,120 @@
+package raftstore
+
+import (
+	"bytes"
+
+	"go.uber.org/zap"
+
+	"github.com/regionkv/regionkv/kv/engine"
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/errorpb"
+	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
+	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+)
+
+// execEntry applies one command entry into the batch and returns its
+// response. ok is false only if the store crashed during a flush.
+func (w *applyWorker) execEntry(d *applyDelegate, e *eraftpb.Entry) (*raft_cmdpb.RaftCmdResponse, bool) {
+	var req raft_cmdpb.RaftCmdRequest
+	if err := req.Unmarshal(e.Data); err != nil {
+		// Every replica fails the same way, so skipping keeps them equal.
+		w.logger.Error("undecodable command entry skipped", zap.Uint64("region-id", d.region.Id),
+			zap.Uint64("index", e.Index), zap.Error(err))
+		return errResp(&errorpb.Error{Message: "undecodable command"}), true
+	}
+	if req.AdminRequest != nil {
+		return w.execAdmin(d, req.AdminRequest), true
+	}
+	// The epoch may have changed between proposal and apply (a split, in
+	// a later version); re-check so a command never writes outside the
+	// region it was checked against.
+	if ep := req.Header.GetRegionEpoch(); ep != nil && ep.Version != d.region.RegionEpoch.GetVersion() {
+		return errResp(errEpochNotMatch(d.region)), true
+	}
+	if err := checkKeys(d.region, req.Requests); err != nil {
+		return errResp(err), true
+	}
+	resp := &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{}}
+	for _, r := range req.Requests {
+		var err error
+		switch r.CmdType {
+		case raft_cmdpb.CmdType_Put:
+			err = w.wb.PutCF(r.Put.Cf, r.Put.Key, r.Put.Value)
+			resp.Responses = append(resp.Responses, &raft_cmdpb.Response{CmdType: r.CmdType, Put: &raft_cmdpb.PutResponse{}})
+		case raft_cmdpb.CmdType_Delete:
+			err = w.wb.DeleteCF(r.Delete.Cf, r.Delete.Key)
+			resp.Responses = append(resp.Responses, &raft_cmdpb.Response{CmdType: r.CmdType, Delete: &raft_cmdpb.DeleteResponse{}})
+		case raft_cmdpb.CmdType_DeleteRange:
+			if !w.execDeleteRange(d, r.DeleteRange) {
+				return nil, false
+			}
+			resp.Responses = append(resp.Responses, &raft_cmdpb.Response{CmdType: r.CmdType, DelteRange: &raft_cmdpb.DeleteRangeResponse{}})
+		default:
+			resp.Responses = append(resp.Responses, &raft_cmdpb.Response{CmdType: r.CmdType})
+		}
+		if err != nil {
+			// Validated at the server; an error here is a bug, and every
+			// replica hits it alike.
+			w.logger.Error("apply request", zap.Uint64("region-id", d.region.Id), zap.Error(err))
+		}
+	}
+	return resp, true
+}
+
+// execDeleteRange deletes a range clamped to the region. DeleteRange is
+// chunked, not atomic: the batch so far is flushed first (its apply state
+// still names the previous entry), so a crash in the middle replays the
+// whole entry, and deleting again is harmless.
+func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRangeRequest) bool {
+	start, end := r.StartKey, r.EndKey
+	if bytes.Compare(start, d.region.StartKey) < 0 {
+		start = d.region.StartKey
+	}
+	if re := d.region.EndKey; len(re) > 0 && (len(end) == 0 || bytes.Compare(end, re) > 0) {
+		end = re
+	}
+	if len(end) > 0 && bytes.Compare(start, end) >= 0 {
+		return true
+	}
+	if !w.flush() {
+		return false
+	}
+	if !w.store.gate() {
+		return false
+	}
+	if err := engine.DeleteRangeCF(w.store.engines.KV, r.Cf, start, end); err != nil {
+		if w.store.crashed.Load() {
+			return false
+		}
+		w.logger.Panic("delete range", zap.Uint64("region-id", d.region.Id), zap.Error(err))
+	}
+	return true
+}
+
+func errResp(err *errorpb.Error) *raft_cmdpb.RaftCmdResponse {
+	return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{Error: err}}
+}
+
+// execAdmin applies an admin command that goes through the log.
+func (w *applyWorker) execAdmin(d *applyDelegate, req *raft_cmdpb.AdminRequest) *raft_cmdpb.RaftCmdResponse {
+	switch req.CmdType {
+	case raft_cmdpb.AdminCmdType_CompactLog:
+		c := req.CompactLog
+		ts := d.state.TruncatedState
+		if ts == nil {
+			ts = &rspb.RaftTruncatedState{}
+		}
+		if c.GetCompactIndex() > ts.Index && c.CompactIndex <= d.state.AppliedIndex {
+			d.state.TruncatedState = &rspb.RaftTruncatedState{Index: c.CompactIndex, Term: c.CompactTerm}
+			// The raft worker deletes the log only once the kv DB made
+			// this state (and the data up to it) durable.
+			w.needSync = true
+			t := *d.state.TruncatedState
+			d.result.truncated = &t
+		}
+		return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{},
+			AdminResponse: &raft_cmdpb.AdminResponse{CmdType: req.CmdType, CompactLog: &raft_cmdpb.CompactLogResponse{}}}
+	default:
+		return errResp(&errorpb.Error{Message: "admin command " + req.CmdType.String() + " is not supported yet"})
+	}
+}

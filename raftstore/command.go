@@ -1,0 +1,55 @@
+package raftstore
+
+import (
+	"time"
+
+	"github.com/regionkv/regionkv/kv/engine"
+	"github.com/regionkv/regionkv/proto/pkg/errorpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
+)
+
+// Callback receives a command's response. It runs on a store goroutine and
+// must not block.
+type Callback func(*raft_cmdpb.RaftCmdResponse)
+
+// command is a write or admin request waiting to be proposed.
+type command struct {
+	req *raft_cmdpb.RaftCmdRequest
+	cb  Callback
+}
+
+// proposal is a command in the log, waiting for its entry to apply.
+type proposal struct {
+	index, term uint64
+	proposedAt  time.Time
+	cb          Callback
+}
+
+// ReadResult answers a read: a consistent kv view that reflects every write
+// acknowledged before the read was issued, the region it was checked
+// against, and the leader term that confirmed it. With Err set, the other
+// fields are empty. The receiver must Close Snap.
+type ReadResult struct {
+	Snap   *engine.Snapshot
+	Region *metapb.Region
+	Term   uint64
+	Err    *errorpb.Error
+}
+
+// ReadCallback receives a read's result; it must not block.
+type ReadCallback func(ReadResult)
+
+// readRequest is a read waiting for its read index or for apply.
+type readRequest struct {
+	header *raft_cmdpb.RaftRequestHeader
+	cb     ReadCallback
+	index  uint64 // read index once known
+	term   uint64
+}
+
+func respondErr(cb Callback, err *errorpb.Error, term uint64) {
+	if cb != nil {
+		cb(&raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{Error: err, CurrentTerm: term}})
+	}
+}

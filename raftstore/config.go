@@ -1,0 +1,163 @@
+package raftstore
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config configures a Store. Zero fields take the defaults of
+// DefaultConfig; Validate reports what cannot work.
+type Config struct {
+	// StoreAddr is the address other stores and clients reach this store at;
+	// it is registered with the scheduler.
+	StoreAddr string
+
+	// RaftWorkers is the number of goroutines driving peers (the batch
+	// system); ApplyWorkers the number applying committed entries.
+	RaftWorkers  int
+	ApplyWorkers int
+
+	// RaftBaseTickInterval is the period of one Raft tick.
+	RaftBaseTickInterval time.Duration
+	// ElectionTicks and HeartbeatTicks are in base ticks.
+	ElectionTicks  int
+	HeartbeatTicks int
+	// MaxSizePerMsg bounds the entry bytes of one MsgApp; MaxInflightMsgs
+	// the MsgApps in flight to one follower.
+	MaxSizePerMsg   uint64
+	MaxInflightMsgs int
+
+	// MailboxCapacity bounds the raft messages and client commands queued
+	// for one region; past it, commands get ServerIsBusy and raft messages
+	// are dropped (Raft retransmits).
+	MailboxCapacity int
+	// MaxRoundPeers bounds the peers one worker takes in one round.
+	MaxRoundPeers int
+
+	// RaftLogGCTickInterval is how often (in base ticks) the leader checks
+	// whether to compact the log. RaftLogGCCountLimit and
+	// RaftLogGCSizeLimit trigger a compaction: the log between the truncated
+	// and the applied index holds more entries / bytes than that.
+	RaftLogGCTickInterval int
+	RaftLogGCCountLimit   uint64
+	RaftLogGCSizeLimit    uint64
+
+	// EntryCacheLimit bounds the entries of the recent log tail kept in
+	// memory per peer for replication.
+	EntryCacheLimit int
+
+	// SnapChunkSize is the data bytes of one snapshot chunk on the wire.
+	SnapChunkSize int
+
+	// LeaseEnabled lets a leader serve reads locally while its lease
+	// holds; otherwise every read takes a ReadIndex round.
+	LeaseEnabled bool
+
+	// ReadTimeoutTicks fails a read that waited this many base ticks for a
+	// read index (the request or its answer may have been lost).
+	ReadTimeoutTicks int
+
+	// StoreHeartbeatInterval and RegionHeartbeatTicks pace heartbeats to
+	// the scheduler.
+	StoreHeartbeatInterval time.Duration
+	RegionHeartbeatTicks   int
+
+	// Seed seeds the peers' election timeout randomization (with the peer
+	// ID), so that runs can be replayed.
+	Seed uint64
+
+	// Logger receives structured logs; nil discards them.
+	Logger *zap.Logger
+}
+
+func (c *Config) seed() uint64 { return c.Seed }
+
+// DefaultConfig returns settings that work on one machine.
+func DefaultConfig() Config {
+	return Config{
+		RaftWorkers:            2,
+		ApplyWorkers:           1,
+		RaftBaseTickInterval:   100 * time.Millisecond,
+		ElectionTicks:          10,
+		HeartbeatTicks:         2,
+		MaxSizePerMsg:          1 << 20,
+		MaxInflightMsgs:        256,
+		MailboxCapacity:        4096,
+		MaxRoundPeers:          256,
+		RaftLogGCTickInterval:  10,
+		RaftLogGCCountLimit:    10000,
+		RaftLogGCSizeLimit:     64 << 20,
+		EntryCacheLimit:        4096,
+		SnapChunkSize:          1 << 20,
+		LeaseEnabled:           true,
+		ReadTimeoutTicks:       30,
+		StoreHeartbeatInterval: 10 * time.Second,
+		RegionHeartbeatTicks:   50,
+	}
+}
+
+// fill replaces zero fields by defaults.
+func (c *Config) fill() {
+	d := DefaultConfig()
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setInt(&c.RaftWorkers, d.RaftWorkers)
+	setInt(&c.ApplyWorkers, d.ApplyWorkers)
+	setInt(&c.ElectionTicks, d.ElectionTicks)
+	setInt(&c.HeartbeatTicks, d.HeartbeatTicks)
+	setInt(&c.MaxInflightMsgs, d.MaxInflightMsgs)
+	setInt(&c.MailboxCapacity, d.MailboxCapacity)
+	setInt(&c.MaxRoundPeers, d.MaxRoundPeers)
+	setInt(&c.RaftLogGCTickInterval, d.RaftLogGCTickInterval)
+	setInt(&c.EntryCacheLimit, d.EntryCacheLimit)
+	setInt(&c.SnapChunkSize, d.SnapChunkSize)
+	setInt(&c.ReadTimeoutTicks, d.ReadTimeoutTicks)
+	setInt(&c.RegionHeartbeatTicks, d.RegionHeartbeatTicks)
+	if c.RaftBaseTickInterval == 0 {
+		c.RaftBaseTickInterval = d.RaftBaseTickInterval
+	}
+	if c.StoreHeartbeatInterval == 0 {
+		c.StoreHeartbeatInterval = d.StoreHeartbeatInterval
+	}
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = d.MaxSizePerMsg
+	}
+	if c.RaftLogGCCountLimit == 0 {
+		c.RaftLogGCCountLimit = d.RaftLogGCCountLimit
+	}
+	if c.RaftLogGCSizeLimit == 0 {
+		c.RaftLogGCSizeLimit = d.RaftLogGCSizeLimit
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	if c.ElectionTicks <= c.HeartbeatTicks {
+		return fmt.Errorf("%w: election ticks %d must exceed heartbeat ticks %d", ErrInvalidConfig, c.ElectionTicks, c.HeartbeatTicks)
+	}
+	if c.ElectionTicks < 4 && c.LeaseEnabled {
+		return fmt.Errorf("%w: a lease needs at least 4 election ticks, got %d", ErrInvalidConfig, c.ElectionTicks)
+	}
+	if c.RaftWorkers <= 0 || c.ApplyWorkers <= 0 {
+		return fmt.Errorf("%w: workers must be positive", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// leaseDuration is how long after a quorum acknowledged a message sent at
+// time t the leader may assume no other leader exists. A follower that heard
+// from us ignores votes for ElectionTicks of its ticks (check-quorum); a
+// tick can be late but never early, and the first tick after a message may
+// come at once, so ElectionTicks-2 full intervals are certain. The 10%
+// margin covers timer slack.
+func (c *Config) leaseDuration() time.Duration {
+	return time.Duration(c.ElectionTicks-2) * c.RaftBaseTickInterval * 9 / 10
+}

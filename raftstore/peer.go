@@ -1,0 +1,207 @@
+package raftstore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+	"github.com/regionkv/regionkv/raft"
+)
+
+// peer is one region's replica on this store. Only the raft worker holding
+// the region touches it (see workScheduler).
+type peer struct {
+	store  *Store
+	meta   *metapb.Peer
+	region *metapb.Region // shared with ps; replaced, never mutated
+	ps     *peerStorage
+	rn     *raft.RawNode
+	logger *zap.Logger
+
+	// peerCache remembers peers of other stores learned from messages, for
+	// a peer that does not know its region yet.
+	peerCache map[uint64]*metapb.Peer
+
+	role     raft.StateType
+	leaderID uint64
+	term     uint64
+	commit   uint64
+
+	proposals []*proposal // ascending index
+
+	// Reads: a batch collecting this round's ReadIndex reads, batches
+	// waiting for their read index (by request context), and reads
+	// waiting for apply, ascending read index.
+	readBatch    []*readRequest
+	readSeq      uint64
+	pendingReads map[string]*readIndexBatch
+	waitingReads []*readRequest
+
+	// Lease: while now < leaseExpire and the term is leaseTerm, no other
+	// leader can exist (see Config.leaseDuration).
+	leaseExpire time.Time
+	leaseTerm   uint64
+
+	ticks             int
+	compactProposedAt int    // tick of the last CompactLog proposal
+	compactProposed   uint64 // its index
+	pendingSnapFile   string // a received snapshot file raft may ignore
+	destroyed         bool
+}
+
+type readIndexBatch struct {
+	reads    []*readRequest
+	issuedAt time.Time
+	term     uint64
+	tick     int
+}
+
+func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer) (*peer, error) {
+	logger := s.logger.With(zap.Uint64("region-id", region.Id), zap.Uint64("peer-id", meta.Id))
+	ps, err := newPeerStorage(s.engines, region, s.cfg.EntryCacheLimit, s.snaps, logger)
+	if err != nil {
+		return nil, err
+	}
+	rc := &raft.Config{
+		ID:                        meta.Id,
+		ElectionTick:              s.cfg.ElectionTicks,
+		HeartbeatTick:             s.cfg.HeartbeatTicks,
+		Storage:                   ps,
+		Applied:                   ps.applied,
+		MaxSizePerMsg:             s.cfg.MaxSizePerMsg,
+		MaxInflightMsgs:           s.cfg.MaxInflightMsgs,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		DisableProposalForwarding: true,
+		Logger:                    raftLogger{logger.Sugar()},
+		Rand:                      rand.New(rand.NewPCG(meta.Id, s.cfg.seed())),
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: region %d peer %d: %w", region.Id, meta.Id, err)
+	}
+	hs, _, _ := ps.InitialState()
+	return &peer{
+		store: s, meta: meta, region: region, ps: ps, rn: rn, logger: logger,
+		peerCache: make(map[uint64]*metapb.Peer), pendingReads: make(map[string]*readIndexBatch),
+		term: hs.Term, commit: hs.Commit, role: raft.StateFollower,
+	}, nil
+}
+
+// raftLogger adapts zap to raft.Logger; raft's info chatter goes to debug.
+type raftLogger struct{ l *zap.SugaredLogger }
+
+func (r raftLogger) Debugf(f string, a ...any) { r.l.Debugf(f, a...) }
+func (r raftLogger) Infof(f string, a ...any)  { r.l.Debugf(f, a...) }
+func (r raftLogger) Warnf(f string, a ...any)  { r.l.Warnf(f, a...) }
+func (r raftLogger) Errorf(f string, a ...any) { r.l.Errorf(f, a...) }
+
+func (p *peer) regionID() uint64 { return p.region.Id }
+
+func (p *peer) isLeader() bool { return p.role == raft.StateLeader }
+
+// findPeer returns the metapb.Peer of a raft ID.
+func (p *peer) findPeer(id uint64) *metapb.Peer {
+	for _, pr := range p.region.Peers {
+		if pr.Id == id {
+			return pr
+		}
+	}
+	return p.peerCache[id]
+}
+
+func (p *peer) leader() *metapb.Peer {
+	if p.leaderID == raft.None {
+		return nil
+	}
+	return p.findPeer(p.leaderID)
+}
+
+// stepRaft feeds a message from another store.
+func (p *peer) stepRaft(m *rspb.RaftMessage) {
+	if m.ToPeer.GetId() != p.meta.Id || m.Message == nil {
+		return
+	}
+	if m.FromPeer != nil && p.findPeer(m.FromPeer.Id) == nil {
+		p.peerCache[m.FromPeer.Id] = m.FromPeer
+	}
+	if m.Message.MsgType == eraftpb.MessageType_MsgSnapshot {
+		p.pendingSnapFile = p.store.snaps.receivedPath(m)
+	}
+	if err := p.rn.Step(*m.Message); err != nil {
+		p.logger.Debug("step raft message", zap.Error(err), zap.Stringer("msg-type", m.Message.MsgType))
+	}
+}
+
+// raftMessage wraps a raft message for the transport.
+func (p *peer) raftMessage(m eraftpb.Message) (*rspb.RaftMessage, bool) {
+	to := p.findPeer(m.To)
+	if to == nil {
+		p.logger.Warn("message to unknown peer dropped", zap.Uint64("to", m.To))
+		return nil, false
+	}
+	msg := m
+	return &rspb.RaftMessage{
+		RegionId:    p.region.Id,
+		FromPeer:    p.meta,
+		ToPeer:      to,
+		Message:     &msg,
+		RegionEpoch: p.region.RegionEpoch,
+		StartKey:    p.region.StartKey,
+		EndKey:      p.region.EndKey,
+	}, true
+}
+
+// send hands messages to the transport. A message that cannot be queued is
+// reported unreachable so that raft slows down instead of piling up.
+func (p *peer) send(msgs []eraftpb.Message) {
+	for _, m := range msgs {
+		rm, ok := p.raftMessage(m)
+		if !ok {
+			continue
+		}
+		if m.MsgType == eraftpb.MessageType_MsgSnapshot {
+			p.store.sendSnapshot(rm)
+			continue
+		}
+		if err := p.store.trans.Send(rm); err != nil {
+			p.rn.ReportUnreachable(m.To)
+		}
+	}
+}
+
+// onSoftState tracks role and leader changes.
+func (p *peer) onSoftState(ss *raft.SoftState) {
+	if ss == nil {
+		return
+	}
+	wasLeader := p.isLeader()
+	p.role, p.leaderID = ss.RaftState, ss.Lead
+	if wasLeader != p.isLeader() || p.isLeader() {
+		p.leaseExpire = time.Time{}
+	}
+	if wasLeader && !p.isLeader() {
+		p.failReads(errNotLeader(p.region.Id, p.leader()))
+	}
+	if p.isLeader() && !wasLeader {
+		p.logger.Info("became leader", zap.Uint64("term", p.term))
+		p.store.heartbeatRegion(p)
+	}
+}
+
+func (p *peer) onHardState(hs eraftpb.HardState) {
+	if raft.IsEmptyHardState(hs) {
+		return
+	}
+	if hs.Term != p.term {
+		p.leaseExpire = time.Time{}
+		p.failReads(errNotLeader(p.region.Id, nil))
+	}
+	p.term, p.commit = hs.Term, hs.Commit
+}

@@ -1,0 +1,158 @@
+package raftstore
+
+import (
+	"sync"
+
+	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+	"github.com/regionkv/regionkv/raft"
+)
+
+// msgKind says which field of a peerMsg is set.
+type msgKind uint8
+
+const (
+	msgRaft        msgKind = iota + 1 // raft
+	msgCommand                        // cmd
+	msgRead                           // read
+	msgApplied                        // applied
+	msgSnapStatus                     // to, snapStatus
+	msgUnreachable                    // to
+	msgQuery                          // query
+)
+
+// peerMsg is one entry of a region's mailbox.
+type peerMsg struct {
+	kind       msgKind
+	raft       *rspb.RaftMessage
+	cmd        *command
+	read       *readRequest
+	applied    *applyResult
+	to         uint64
+	snapStatus raft.SnapshotStatus
+	query      func(*peer)
+}
+
+// external reports whether the message counts against the mailbox bound:
+// those from outside the store. Internal results are never dropped.
+func (m peerMsg) external() bool {
+	return m.kind == msgRaft || m.kind == msgCommand || m.kind == msgRead
+}
+
+// mailbox is a region's queue of messages.
+type mailbox struct {
+	mu       sync.Mutex
+	msgs     []peerMsg
+	external int
+	closed   bool
+}
+
+// peerFsm is a region's entry in the router: its mailbox and its peer. The
+// peer is touched only by the worker that holds the region.
+type peerFsm struct {
+	regionID uint64
+	mb       mailbox
+	peer     *peer
+}
+
+// router maps region IDs to mailboxes and wakes the scheduler.
+type router struct {
+	mu       sync.RWMutex
+	regions  map[uint64]*peerFsm
+	sched    *workScheduler
+	capacity int
+}
+
+func newRouter(sched *workScheduler, capacity int) *router {
+	return &router{regions: make(map[uint64]*peerFsm), sched: sched, capacity: capacity}
+}
+
+func (r *router) get(regionID uint64) *peerFsm {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.regions[regionID]
+}
+
+// register adds a region; it returns false if one is registered already.
+func (r *router) register(f *peerFsm) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.regions[f.regionID]; ok {
+		return false
+	}
+	r.regions[f.regionID] = f
+	return true
+}
+
+func (r *router) all() []*peerFsm {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*peerFsm, 0, len(r.regions))
+	for _, f := range r.regions {
+		out = append(out, f)
+	}
+	return out
+}
+
+func (r *router) regionIDs() []uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]uint64, 0, len(r.regions))
+	for id := range r.regions {
+		out = append(out, id)
+	}
+	return out
+}
+
+// sendResult is what send did with a message.
+type sendResult uint8
+
+const (
+	sent sendResult = iota
+	noRegion
+	mailboxFull
+)
+
+// send queues msg for a region and schedules it.
+func (r *router) send(regionID uint64, msg peerMsg) sendResult {
+	f := r.get(regionID)
+	if f == nil {
+		return noRegion
+	}
+	f.mb.mu.Lock()
+	if f.mb.closed {
+		f.mb.mu.Unlock()
+		return noRegion
+	}
+	if msg.external() {
+		if f.mb.external >= r.capacity {
+			f.mb.mu.Unlock()
+			return mailboxFull
+		}
+		f.mb.external++
+	}
+	f.mb.msgs = append(f.mb.msgs, msg)
+	f.mb.mu.Unlock()
+	r.sched.signal(regionID, flagMsgs)
+	return sent
+}
+
+// take empties a mailbox into buf.
+func (f *peerFsm) take(buf []peerMsg) []peerMsg {
+	f.mb.mu.Lock()
+	buf = append(buf, f.mb.msgs...)
+	clear(f.mb.msgs)
+	f.mb.msgs = f.mb.msgs[:0]
+	f.mb.external = 0
+	f.mb.mu.Unlock()
+	return buf
+}
+
+// close refuses further messages and returns those left.
+func (f *peerFsm) close() []peerMsg {
+	f.mb.mu.Lock()
+	defer f.mb.mu.Unlock()
+	f.mb.closed = true
+	msgs := f.mb.msgs
+	f.mb.msgs = nil
+	return msgs
+}

@@ -1,0 +1,459 @@
+package raftstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v3"
+	"go.uber.org/zap"
+
+	"github.com/regionkv/regionkv/kv/engine"
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
+	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+	"github.com/regionkv/regionkv/raft"
+)
+
+// Store is one store's Multi-Raft: the peers of every region it holds, the
+// batch system that drives them, the apply pool, and the snapshot manager.
+//
+// Goroutines: RaftWorkers raft workers (batch.go), ApplyWorkers apply
+// workers (apply.go), one ticker, one heartbeat loop, and short-lived
+// snapshot generators. The caller owns the engines, the scheduler client
+// and the transport, and closes them after Stop.
+type Store struct {
+	cfg     Config
+	engines *engine.Engines
+	sched   SchedulerClient
+	trans   Transport
+	logger  *zap.Logger
+	storeID uint64
+
+	work    *workScheduler
+	router  *router
+	applier *applyPool
+	snaps   *snapshotGen
+	metrics Metrics
+
+	createMu sync.Mutex
+	crashed  atomic.Bool
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	wg       sync.WaitGroup
+	hbCh     chan *pdpb.RegionHeartbeatRequest
+}
+
+// Metrics are counters a store keeps for benchmarks and tests.
+type Metrics struct {
+	raftSyncs atomic.Int64
+}
+
+// RaftDBWrites is the number of raft-DB write batches committed (each one
+// sync unless none of its Readys needed it).
+func (m *Metrics) RaftDBWrites() int64 { return m.raftSyncs.Load() }
+
+// NewStore returns a store over e; Start brings it up.
+func NewStore(cfg Config, e *engine.Engines, sched SchedulerClient, trans Transport) (*Store, error) {
+	cfg.fill()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, engines: e, sched: sched, trans: trans, logger: cfg.Logger,
+		work: newWorkScheduler(), stopCh: make(chan struct{}), hbCh: make(chan *pdpb.RegionHeartbeatRequest, 1024)}
+	s.router = newRouter(s.work, cfg.MailboxCapacity)
+	snaps, err := newSnapshotGen(filepath.Join(e.Dir(), "snap"), e, cfg.Logger, s.gate)
+	if err != nil {
+		return nil, err
+	}
+	s.snaps = snaps
+	s.applier = newApplyPool(s, cfg.ApplyWorkers)
+	return s, nil
+}
+
+// StoreID is the store's ID (after Start).
+func (s *Store) StoreID() uint64 { return s.storeID }
+
+// Metrics returns the store's counters.
+func (s *Store) Metrics() *Metrics { return &s.metrics }
+
+// Start bootstraps the store if it is new, registers it with the scheduler,
+// recovers every peer from the kv DB and starts the workers.
+func (s *Store) Start(ctx context.Context) error {
+	if err := s.bootstrap(ctx); err != nil {
+		return err
+	}
+	s.logger = s.logger.With(zap.Uint64("store-id", s.storeID))
+	if err := s.loadPeers(); err != nil {
+		return err
+	}
+	if err := s.sched.PutStore(ctx, &metapb.Store{Id: s.storeID, Address: s.cfg.StoreAddr, PeerAddress: s.cfg.StoreAddr}); err != nil {
+		return fmt.Errorf("raftstore: put store: %w", err)
+	}
+	s.applier.start()
+	for i := 0; i < s.cfg.RaftWorkers; i++ {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.runRaftWorker() }()
+	}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.runTicker() }()
+	go func() { defer s.wg.Done(); s.runHeartbeats() }()
+	s.logger.Info("store started", zap.Int("regions", len(s.router.regionIDs())))
+	return nil
+}
+
+// loadPeers creates a peer for every region state in the kv DB, first
+// replaying any snapshot whose application a crash interrupted.
+func (s *Store) loadPeers() error {
+	var states []*rspb.RegionLocalState
+	err := s.engines.KV.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: engine.RegionMetaPrefix(), PrefetchValues: false})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if _, err := engine.DecodeRegionStateKey(it.Item().Key()); err != nil {
+				continue
+			}
+			st := &rspb.RegionLocalState{}
+			if err := it.Item().Value(st.Unmarshal); err != nil {
+				return err
+			}
+			states = append(states, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	keep := make(map[uint64]bool)
+	for _, st := range states {
+		if st.State == rspb.PeerState_Applying {
+			keep[st.Region.Id] = true
+		}
+	}
+	s.snaps.cleanup(keep)
+	for _, st := range states {
+		switch st.State {
+		case rspb.PeerState_Tombstone:
+			continue
+		case rspb.PeerState_Applying:
+			path, term, index, err := s.snaps.latestReceived(st.Region.Id)
+			if err != nil {
+				return err
+			}
+			s.logger.Info("replaying interrupted snapshot", zap.Uint64("region-id", st.Region.Id), zap.Uint64("index", index))
+			if err := applySnapshotKV(s, &snapApply{region: st.Region, index: index, term: term, path: path}); err != nil {
+				return err
+			}
+		}
+		var me *metapb.Peer
+		for _, p := range st.Region.Peers {
+			if p.StoreId == s.storeID {
+				me = p
+			}
+		}
+		if me == nil {
+			continue
+		}
+		if _, err := s.addPeer(st.Region, me); err != nil {
+			return err
+		}
+	}
+	s.snaps.cleanup(nil)
+	return nil
+}
+
+// addPeer creates and registers a peer and its apply delegate.
+func (s *Store) addPeer(region *metapb.Region, me *metapb.Peer) (*peerFsm, error) {
+	p, err := newPeer(s, region, me)
+	if err != nil {
+		return nil, err
+	}
+	f := &peerFsm{regionID: region.Id, peer: p}
+	ts := p.ps.truncated
+	s.applier.schedule(&applyTask{kind: taskRegister, regionID: region.Id, region: region,
+		state: rspb.RaftApplyState{AppliedIndex: p.ps.applied, TruncatedState: &ts}, term: p.ps.appliedT})
+	if !s.router.register(f) {
+		return nil, fmt.Errorf("raftstore: region %d registered twice", region.Id)
+	}
+	return f, nil
+}
+
+func (s *Store) runTicker() {
+	t := time.NewTicker(s.cfg.RaftBaseTickInterval)
+	defer t.Stop()
+	var ids []uint64
+	for {
+		select {
+		case <-s.stopCh:
+			return
+		case <-t.C:
+			ids = s.router.regionIDs()
+			s.work.signalAll(ids, flagTick)
+		}
+	}
+}
+
+func (s *Store) runHeartbeats() {
+	t := time.NewTicker(s.cfg.StoreHeartbeatInterval)
+	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-s.stopCh; cancel() }()
+	beat := func() {
+		_, err := s.sched.StoreHeartbeat(ctx, &pdpb.StoreStats{StoreId: s.storeID, RegionCount: uint32(len(s.router.regionIDs()))})
+		if err != nil && ctx.Err() == nil {
+			s.logger.Debug("store heartbeat", zap.Error(err))
+		}
+	}
+	beat()
+	for {
+		select {
+		case <-s.stopCh:
+			return
+		case <-t.C:
+			beat()
+		case req := <-s.hbCh:
+			if err := s.sched.RegionHeartbeat(ctx, req); err != nil && ctx.Err() == nil {
+				s.logger.Debug("region heartbeat", zap.Error(err))
+			}
+		}
+	}
+}
+
+// heartbeatRegion queues a leader's region heartbeat; dropped if the queue
+// is full (heartbeats are periodic).
+func (s *Store) heartbeatRegion(p *peer) {
+	req := &pdpb.RegionHeartbeatRequest{Region: p.region, Leader: p.meta, Term: p.term}
+	select {
+	case s.hbCh <- req:
+	default:
+	}
+}
+
+// Stop shuts the store down cleanly: workers finish their round, waiting
+// callbacks are answered with errors. The engines stay open.
+func (s *Store) Stop() { s.stop() }
+
+// Crash stops the store as kill -9 would: from now on nothing is written
+// to either engine and no message leaves; whatever the engines committed
+// stays (badger's writes survive a process crash), everything in memory is
+// lost. Callers waiting on the store get errors. See tests/cluster for the
+// crash model.
+func (s *Store) Crash() {
+	s.crashed.Store(true)
+	s.stop()
+}
+
+func (s *Store) stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopCh)
+		s.work.stop()
+		s.wg.Wait()
+		s.applier.stop()
+		s.snaps.stop()
+		for _, f := range s.router.all() {
+			for _, m := range f.close() {
+				failMsg(m)
+			}
+			if p := f.peer; p != nil {
+				p.failProposals("store stopped")
+				p.failAllReads(errUndetermined("store stopped"))
+			}
+		}
+		for _, w := range s.applier.workers {
+			for _, t := range w.queue {
+				for _, pr := range t.proposals {
+					respondErr(pr.cb, errUndetermined("store stopped"), 0)
+				}
+				if t.snap != nil {
+					t.snap.done <- ErrStopped
+				}
+			}
+			w.queue = nil
+		}
+		s.logger.Info("store stopped", zap.Bool("crash", s.crashed.Load()))
+	})
+}
+
+func failMsg(m peerMsg) {
+	switch m.kind {
+	case msgCommand:
+		respondErr(m.cmd.cb, errUndetermined("store stopped"), 0)
+	case msgRead:
+		m.read.cb(ReadResult{Err: errUndetermined("store stopped")})
+	}
+}
+
+// gate reports whether the store may still write and send: false once
+// crashed.
+func (s *Store) gate() bool { return !s.crashed.Load() }
+
+func (s *Store) writeKV(wb *engine.WriteBatch) bool {
+	if !s.gate() {
+		return false
+	}
+	if err := s.engines.WriteKV(wb, false); err != nil {
+		if !s.gate() {
+			return false
+		}
+		s.logger.Panic("write kv db", zap.Error(err))
+	}
+	return true
+}
+
+func (s *Store) syncKV() bool {
+	if !s.gate() {
+		return false
+	}
+	if err := s.engines.SyncKV(); err != nil {
+		if !s.gate() {
+			return false
+		}
+		s.logger.Panic("sync kv db", zap.Error(err))
+	}
+	return true
+}
+
+func (s *Store) writeRaft(wb *engine.WriteBatch, sync bool) bool {
+	if !s.gate() {
+		return false
+	}
+	if err := s.engines.WriteRaft(wb, sync); err != nil {
+		if !s.gate() {
+			return false
+		}
+		s.logger.Panic("write raft db", zap.Error(err))
+	}
+	return true
+}
+
+// Propose routes a write or admin command to its region; cb gets the
+// response (region errors in its header).
+func (s *Store) Propose(req *raft_cmdpb.RaftCmdRequest, cb Callback) {
+	id := req.Header.GetRegionId()
+	switch s.router.send(id, peerMsg{kind: msgCommand, cmd: &command{req: req, cb: cb}}) {
+	case noRegion:
+		respondErr(cb, errRegionNotFound(id), 0)
+	case mailboxFull:
+		respondErr(cb, errServerIsBusy("region mailbox full"), 0)
+	}
+}
+
+// Read routes a read to its region; cb gets a snapshot at a read index.
+func (s *Store) Read(header *raft_cmdpb.RaftRequestHeader, cb ReadCallback) {
+	id := header.GetRegionId()
+	switch s.router.send(id, peerMsg{kind: msgRead, read: &readRequest{header: header, cb: cb}}) {
+	case noRegion:
+		cb(ReadResult{Err: errRegionNotFound(id)})
+	case mailboxFull:
+		cb(ReadResult{Err: errServerIsBusy("region mailbox full")})
+	}
+}
+
+// HandleRaftMessage implements MessageHandler.
+func (s *Store) HandleRaftMessage(msg *rspb.RaftMessage) error {
+	if s.crashed.Load() || msg.ToPeer.GetStoreId() != s.storeID || msg.Message == nil {
+		return nil
+	}
+	m := peerMsg{kind: msgRaft, raft: msg}
+	if s.router.send(msg.RegionId, m) == noRegion && s.maybeCreatePeer(msg) {
+		s.router.send(msg.RegionId, m)
+	}
+	return nil
+}
+
+// maybeCreatePeer creates an empty peer for a message from a region this
+// store does not hold yet (a peer added by a membership change; it catches
+// up by snapshot).
+func (s *Store) maybeCreatePeer(msg *rspb.RaftMessage) bool {
+	if raft.IsResponseMsg(msg.Message.MsgType) || msg.ToPeer == nil {
+		return false
+	}
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	if s.router.get(msg.RegionId) != nil {
+		return true
+	}
+	var st rspb.RegionLocalState
+	if ok, err := engine.GetMeta(s.engines.KV, engine.RegionStateKey(msg.RegionId), &st); err != nil || ok {
+		return false // a tombstone, or a region being loaded
+	}
+	region := &metapb.Region{Id: msg.RegionId, RegionEpoch: &metapb.RegionEpoch{}}
+	if _, err := s.addPeer(region, msg.ToPeer); err != nil {
+		s.logger.Warn("create peer", zap.Uint64("region-id", msg.RegionId), zap.Error(err))
+		return false
+	}
+	s.logger.Info("created peer from message", zap.Uint64("region-id", msg.RegionId), zap.Uint64("peer-id", msg.ToPeer.Id))
+	return true
+}
+
+// HandleSnapshot implements MessageHandler.
+func (s *Store) HandleSnapshot(msg *rspb.RaftMessage, r io.Reader) error {
+	if s.crashed.Load() {
+		return ErrStopped
+	}
+	if msg.Message.GetMsgType() != eraftpb.MessageType_MsgSnapshot {
+		return fmt.Errorf("%w: not a snapshot message", ErrSnapshot)
+	}
+	if err := s.snaps.receive(msg, r); err != nil {
+		return err
+	}
+	return s.HandleRaftMessage(msg)
+}
+
+// sendSnapshot streams a generated snapshot to a follower and reports the
+// outcome to raft.
+func (s *Store) sendSnapshot(msg *rspb.RaftMessage) {
+	regionID, to := msg.RegionId, msg.ToPeer.Id
+	s.trans.SendSnapshot(msg, func() (io.ReadCloser, error) { return s.snaps.openGenerated(msg) }, func(err error) {
+		st := raft.SnapshotFinish
+		if err != nil {
+			st = raft.SnapshotFailure
+			s.logger.Info("send snapshot failed", zap.Uint64("region-id", regionID), zap.Uint64("to", to), zap.Error(err))
+		}
+		s.router.send(regionID, peerMsg{kind: msgSnapStatus, to: to, snapStatus: st})
+	})
+}
+
+// PeerStatus describes a peer, for tests and tools.
+type PeerStatus struct {
+	Region    *metapb.Region
+	PeerID    uint64
+	Leader    bool
+	LeaderID  uint64
+	Term      uint64
+	Commit    uint64
+	Applied   uint64
+	Truncated uint64
+	LastIndex uint64
+}
+
+// PeerStatus returns a region's peer status, asked through its mailbox.
+func (s *Store) PeerStatus(ctx context.Context, regionID uint64) (PeerStatus, error) {
+	ch := make(chan PeerStatus, 1)
+	q := func(p *peer) {
+		ch <- PeerStatus{Region: p.region, PeerID: p.meta.Id, Leader: p.isLeader(), LeaderID: p.leaderID,
+			Term: p.term, Commit: p.commit, Applied: p.ps.applied, Truncated: p.ps.truncated.Index,
+			LastIndex: p.ps.raftState.LastIndex}
+	}
+	if s.router.send(regionID, peerMsg{kind: msgQuery, query: q}) != sent {
+		return PeerStatus{}, fmt.Errorf("raftstore: region %d not found", regionID)
+	}
+	select {
+	case st := <-ch:
+		return st, nil
+	case <-ctx.Done():
+		return PeerStatus{}, ctx.Err()
+	case <-s.stopCh:
+		return PeerStatus{}, ErrStopped
+	}
+}
+
+// RegionIDs lists the regions this store holds.
+func (s *Store) RegionIDs() []uint64 { return s.router.regionIDs() }
