@@ -37,7 +37,7 @@ type testServer struct {
 	conn   *grpc.ClientConn
 }
 
-func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
+func startServer(t testing.TB, tweak func(*config.Config)) *testServer {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Addr = "127.0.0.1:0"
@@ -78,7 +78,7 @@ func startServer(t *testing.T, tweak func(*config.Config)) *testServer {
 	return &testServer{cfg: cfg, client: tikvpb.NewTikvClient(conn), conn: conn}
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
