@@ -14,7 +14,9 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/regionkv/regionkv/client/kvcmd"
+	"github.com/regionkv/regionkv/kv/playground"
 	"github.com/regionkv/regionkv/kv/server"
+	"github.com/regionkv/regionkv/scheduler/ctl"
 	schedserver "github.com/regionkv/regionkv/scheduler/server"
 )
 
@@ -52,7 +54,8 @@ func run(args []string) int {
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFile, "log-file", "", "log to this file instead of stderr")
-	root.AddCommand(server.NewCommand(getLogger), schedserver.NewCommand(getLogger), kvcmd.NewCommand())
+	root.AddCommand(server.NewCommand(getLogger), schedserver.NewCommand(getLogger), kvcmd.NewCommand(),
+		playground.NewCommand(getLogger), ctl.NewCommand())
 	root.SetArgs(args)
 
 	err := root.Execute()

@@ -29,7 +29,17 @@ func (p *peer) execAdminLocally(req *raft_cmdpb.AdminRequest, cb Callback, term 
 				AdminResponse: &raft_cmdpb.AdminResponse{CmdType: req.CmdType, TransferLeader: &raft_cmdpb.TransferLeaderResponse{}}})
 		}
 		return true
-	case raft_cmdpb.AdminCmdType_CompactLog:
+	case raft_cmdpb.AdminCmdType_CompactLog, raft_cmdpb.AdminCmdType_ChangePeer:
+		return false
+	case raft_cmdpb.AdminCmdType_BatchSplit:
+		keys := make([][]byte, 0, len(req.Splits.GetRequests()))
+		for _, s := range req.Splits.GetRequests() {
+			keys = append(keys, s.SplitKey)
+		}
+		if err := validateSplitKeys(p.region, keys); err != nil {
+			respondErr(cb, &errorpb.Error{Message: err.Error()}, term)
+			return true
+		}
 		return false
 	default:
 		respondErr(cb, &errorpb.Error{Message: "admin command " + req.CmdType.String() + " is not supported yet"}, term)

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -47,6 +48,8 @@ type applyTask struct {
 	term   uint64
 	// taskSnapshot
 	snap *snapApply
+	// taskDestroy of a peer (nil: just forget the delegate)
+	destroy *destroyTask
 }
 
 // applyResult is sent back to the peer after a batch.
@@ -54,6 +57,9 @@ type applyResult struct {
 	applied, appliedTerm uint64
 	truncated            *rspb.RaftTruncatedState
 	commitTerms          []*proposal // proposals answered in this batch, for the lease
+	admins               []adminResult
+	// Traffic applied in this batch, for split checks and heartbeats.
+	bytesWritten, keysWritten uint64
 }
 
 // applyDelegate is the apply side of one region.
@@ -136,9 +142,11 @@ func (w *applyWorker) run() {
 		clear(w.queue)
 		w.queue = w.queue[:0]
 		w.mu.Unlock()
+		start := time.Now()
 		if !w.applyBatch(tasks) {
 			return // crashed
 		}
+		w.store.cfg.Metrics.ApplyDuration.Observe(time.Since(start).Seconds())
 		clear(tasks)
 	}
 }
@@ -151,6 +159,12 @@ func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
 		case taskRegister:
 			w.delegates[t.regionID] = &applyDelegate{region: t.region, state: t.state, appliedTerm: t.term}
 		case taskDestroy:
+			if t.destroy != nil {
+				if !w.destroyRegion(t) {
+					return false
+				}
+				continue
+			}
 			delete(w.delegates, t.regionID)
 		case taskSnapshot:
 			if !w.flush() {
@@ -241,8 +255,7 @@ func (w *applyWorker) applyEntries(d *applyDelegate, t *applyTask) bool {
 				w.touch(d) // execEntry may have flushed
 			}
 		case eraftpb.EntryType_EntryConfChange:
-			w.logger.Warn("conf change entries are not supported yet; skipped",
-				zap.Uint64("region-id", d.region.Id), zap.Uint64("index", e.Index))
+			resp = w.execConfChange(d, e)
 		}
 		d.state.AppliedIndex, d.appliedTerm = e.Index, e.Term
 		// Answer the proposals at or before this entry.
@@ -262,7 +275,7 @@ func (w *applyWorker) applyEntries(d *applyDelegate, t *applyTask) bool {
 			cb := pr.cb
 			w.cbs = append(w.cbs, func() { respondErr(cb, errStaleCommand(), e.Term) })
 		}
-		if w.wb.Size() >= maxApplyBatchBytes && !w.flush() {
+		if w.store.kvBatchFull(&w.wb) && !w.flush() {
 			return false
 		}
 	}

@@ -23,7 +23,7 @@ func (w *applyWorker) execEntry(d *applyDelegate, e *eraftpb.Entry) (*raft_cmdpb
 		return errResp(&errorpb.Error{Message: "undecodable command"}), true
 	}
 	if req.AdminRequest != nil {
-		return w.execAdmin(d, req.AdminRequest), true
+		return w.execAdmin(d, req.Header, req.AdminRequest), true
 	}
 	// The epoch may have changed between proposal and apply (a split, in
 	// a later version); re-check so a command never writes outside the
@@ -40,9 +40,11 @@ func (w *applyWorker) execEntry(d *applyDelegate, e *eraftpb.Entry) (*raft_cmdpb
 		switch r.CmdType {
 		case raft_cmdpb.CmdType_Put:
 			err = w.wb.PutCF(r.Put.Cf, r.Put.Key, r.Put.Value)
+			w.countWrite(d, len(r.Put.Key)+len(r.Put.Value))
 			resp.Responses = append(resp.Responses, &raft_cmdpb.Response{CmdType: r.CmdType, Put: &raft_cmdpb.PutResponse{}})
 		case raft_cmdpb.CmdType_Delete:
 			err = w.wb.DeleteCF(r.Delete.Cf, r.Delete.Key)
+			w.countWrite(d, len(r.Delete.Key))
 			resp.Responses = append(resp.Responses, &raft_cmdpb.Response{CmdType: r.CmdType, Delete: &raft_cmdpb.DeleteResponse{}})
 		case raft_cmdpb.CmdType_DeleteRange:
 			if !w.execDeleteRange(d, r.DeleteRange) {
@@ -91,13 +93,24 @@ func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRang
 	return true
 }
 
+// countWrite records a written key for split checks and heartbeats.
+func (w *applyWorker) countWrite(d *applyDelegate, bytes int) {
+	if d.result == nil {
+		d.result = &applyResult{} // a DeleteRange flushed mid-command
+	}
+	d.result.bytesWritten += uint64(bytes)
+	d.result.keysWritten++
+}
+
 func errResp(err *errorpb.Error) *raft_cmdpb.RaftCmdResponse {
 	return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{Error: err}}
 }
 
 // execAdmin applies an admin command that goes through the log.
-func (w *applyWorker) execAdmin(d *applyDelegate, req *raft_cmdpb.AdminRequest) *raft_cmdpb.RaftCmdResponse {
+func (w *applyWorker) execAdmin(d *applyDelegate, hdr *raft_cmdpb.RaftRequestHeader, req *raft_cmdpb.AdminRequest) *raft_cmdpb.RaftCmdResponse {
 	switch req.CmdType {
+	case raft_cmdpb.AdminCmdType_BatchSplit:
+		return w.execBatchSplit(d, hdr, req)
 	case raft_cmdpb.AdminCmdType_CompactLog:
 		c := req.CompactLog
 		ts := d.state.TruncatedState

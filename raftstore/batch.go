@@ -90,6 +90,7 @@ func (s *Store) runRaftWorker() {
 // runRound runs steps 1-7 over the regions; false if the store crashed.
 func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 	now := time.Now()
+	s.cfg.Metrics.RaftRounds.Inc()
 	r.wb.Reset()
 	r.ready = r.ready[:0]
 	r.sync = false
@@ -107,10 +108,16 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 		}
 		if flags[i]&flagMsgs != 0 {
 			r.msgs = f.take(r.msgs[:0])
+			p = s.maybeSplitInit(f, r.msgs)
 			s.handleMsgs(r, p, now)
+		}
+		if p.destroyed {
+			continue
 		}
 		if p.rn.HasReady() {
 			r.ready = append(r.ready, readyPeer{p: p, rd: p.rn.Ready()})
+		} else {
+			p.releaseSnapshotRange()
 		}
 	}
 	for i := range r.ready {
@@ -161,10 +168,12 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 		r.sync = r.sync || rp.rd.MustSync
 	}
 	if !r.wb.IsEmpty() {
+		writeStart := time.Now()
 		if !s.writeRaft(&r.wb, r.sync) {
 			return false
 		}
 		s.metrics.raftSyncs.Add(1)
+		s.cfg.Metrics.observeRaftWrite(writeStart, r.sync)
 	}
 	for _, path := range r.remove {
 		_ = os.Remove(path)
@@ -181,6 +190,7 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 		if n := len(rp.rd.CommittedEntries); n > 0 {
 			last := rp.rd.CommittedEntries[n-1]
 			props := p.takeProposals(last.Index)
+			s.cfg.Metrics.observeCommitted(props, time.Now())
 			p.maybeRenewLeaseByCommit(props, last.Term)
 			s.applier.schedule(&applyTask{kind: taskEntries, regionID: p.region.Id,
 				entries: rp.rd.CommittedEntries, proposals: props})
@@ -193,6 +203,7 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 			_ = os.Remove(p.pendingSnapFile)
 			p.pendingSnapFile = ""
 		}
+		p.releaseSnapshotRange()
 		p.rn.Advance(rp.rd)
 	}
 	clear(r.ready)
@@ -206,6 +217,10 @@ func (s *Store) handleMsgs(r *round, p *peer, now time.Time) {
 	var reads []*readRequest
 	for i := range r.msgs {
 		m := &r.msgs[i]
+		if p.destroyed {
+			failDestroyed(m, p.region.Id)
+			continue
+		}
 		switch m.kind {
 		case msgRaft:
 			p.stepRaft(m.raft)
@@ -221,9 +236,30 @@ func (s *Store) handleMsgs(r *round, p *peer, now time.Time) {
 			p.rn.ReportUnreachable(m.to)
 		case msgQuery:
 			m.query(p)
+		case msgSplitCheck:
+			p.onSplitCheck(m.splitCheck)
+		case msgOperator:
+			p.onOperator(m.op)
+		case msgStaleCheck:
+			p.onStaleCheck(m.region)
+		case msgWake:
+			p.wake()
 		}
 	}
 	clear(r.msgs)
+	if p.destroyed {
+		for _, c := range r.cmds {
+			respondErr(c.cb, errRegionNotFound(p.region.Id), 0)
+		}
+		for _, rd := range reads {
+			rd.cb(ReadResult{Err: errRegionNotFound(p.region.Id)})
+		}
+		clear(r.cmds)
+		return
+	}
+	if len(r.cmds) > 0 || len(reads) > 0 {
+		p.wakeByRequest()
+	}
 	if len(r.cmds) > 0 || len(reads) > 0 {
 		st := p.rn.Status()
 		p.role, p.leaderID = st.SoftState.RaftState, st.SoftState.Lead
@@ -244,6 +280,18 @@ func (p *peer) onApplied(r *round, res *applyResult) {
 	if res.applied <= p.ps.applied {
 		return
 	}
+	for _, a := range res.admins {
+		switch {
+		case a.split != nil:
+			p.onSplitApplied(a.split)
+		case a.confChange != nil:
+			p.onConfChangeApplied(a.confChange)
+		}
+		if p.destroyed {
+			return
+		}
+	}
+	p.onWritten(res.bytesWritten, res.keysWritten)
 	p.ps.applied, p.ps.appliedT = res.applied, res.appliedTerm
 	if res.truncated != nil {
 		if err := p.ps.compactTo(&r.wb, *res.truncated); err != nil {
@@ -287,6 +335,7 @@ func (s *Store) applyReadySnapshot(r *round, rp *readyPeer) bool {
 	ps.cache.reset()
 	ps.logSizeEst = 0
 	p.setRegion(data.Region)
+	s.meta.setRegion(data.Region)
 	r.remove = append(r.remove, path)
 	r.sync = true
 	p.failProposals("peer replaced by a snapshot")

@@ -68,8 +68,38 @@ type Config struct {
 	// ID), so that runs can be replayed.
 	Seed uint64
 
+	// Split (split_check.go): a region past RegionMaxSize bytes or
+	// RegionMaxKeys keys splits into pieces of RegionSplitSize /
+	// RegionSplitKeys. A leader checks every SplitCheckTicks once its size
+	// estimate moved by RegionSplitSize/16; one check yields at most
+	// MaxSplitKeys split keys.
+	RegionMaxSize   uint64
+	RegionSplitSize uint64
+	RegionMaxKeys   uint64
+	RegionSplitKeys uint64
+	SplitCheckTicks int
+	MaxSplitKeys    int
+
+	// MaxPeerDownDuration: a follower silent for longer is reported down
+	// in region heartbeats.
+	MaxPeerDownDuration time.Duration
+	// MaxLeaderMissingTicks: a peer without a leader for this many ticks
+	// asks the scheduler whether it was removed (destroy.go).
+	MaxLeaderMissingTicks int
+
+	// Hibernation (hibernate.go): a region idle for HibernateIdleTicks
+	// stops ticking. StoreProbeInterval paces the store-level probes that
+	// wake the regions whose leader's store went silent for
+	// StoreDeadDuration.
+	HibernateRegions   bool
+	HibernateIdleTicks int
+	StoreProbeInterval time.Duration
+	StoreDeadDuration  time.Duration
+
 	// Logger receives structured logs; nil discards them.
 	Logger *zap.Logger
+	// Metrics receive the store's Prometheus metrics; nil: unregistered ones.
+	Metrics *StoreMetrics
 }
 
 func (c *Config) seed() uint64 { return c.Seed }
@@ -94,7 +124,19 @@ func DefaultConfig() Config {
 		LeaseEnabled:           true,
 		ReadTimeoutTicks:       30,
 		StoreHeartbeatInterval: 10 * time.Second,
-		RegionHeartbeatTicks:   50,
+		RegionHeartbeatTicks:   600, // 60 s
+		RegionMaxSize:          144 << 20,
+		RegionSplitSize:        96 << 20,
+		RegionMaxKeys:          1440000,
+		RegionSplitKeys:        960000,
+		SplitCheckTicks:        100,
+		MaxSplitKeys:           16,
+		MaxPeerDownDuration:    5 * time.Minute,
+		MaxLeaderMissingTicks:  1200, // 2 min
+		HibernateRegions:       true,
+		HibernateIdleTicks:     20,
+		StoreProbeInterval:     time.Second,
+		StoreDeadDuration:      4 * time.Second,
 	}
 }
 
@@ -118,6 +160,27 @@ func (c *Config) fill() {
 	setInt(&c.SnapChunkSize, d.SnapChunkSize)
 	setInt(&c.ReadTimeoutTicks, d.ReadTimeoutTicks)
 	setInt(&c.RegionHeartbeatTicks, d.RegionHeartbeatTicks)
+	setInt(&c.SplitCheckTicks, d.SplitCheckTicks)
+	setInt(&c.MaxSplitKeys, d.MaxSplitKeys)
+	setInt(&c.MaxLeaderMissingTicks, d.MaxLeaderMissingTicks)
+	setInt(&c.HibernateIdleTicks, d.HibernateIdleTicks)
+	setU64 := func(v *uint64, def uint64) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setU64(&c.RegionMaxSize, d.RegionMaxSize)
+	setU64(&c.RegionSplitSize, d.RegionSplitSize)
+	setU64(&c.RegionMaxKeys, d.RegionMaxKeys)
+	setU64(&c.RegionSplitKeys, d.RegionSplitKeys)
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDur(&c.MaxPeerDownDuration, d.MaxPeerDownDuration)
+	setDur(&c.StoreProbeInterval, d.StoreProbeInterval)
+	setDur(&c.StoreDeadDuration, d.StoreDeadDuration)
 	if c.RaftBaseTickInterval == 0 {
 		c.RaftBaseTickInterval = d.RaftBaseTickInterval
 	}
@@ -136,6 +199,9 @@ func (c *Config) fill() {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	if c.Metrics == nil {
+		c.Metrics = NewStoreMetrics(nil)
+	}
 }
 
 // Validate reports the first setting that cannot work.
@@ -151,6 +217,10 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// splitCheckDiff is how far the size estimate must move before a leader
+// measures its region again.
+func (c *Config) splitCheckDiff() uint64 { return max(c.RegionSplitSize/16, 1) }
 
 // leaseDuration is how long after a quorum acknowledged a message sent at
 // time t the leader may assume no other leader exists. A follower that heard

@@ -3,6 +3,7 @@ package raftstore
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -52,6 +53,21 @@ type peer struct {
 	compactProposed   uint64 // its index
 	pendingSnapFile   string // a received snapshot file raft may ignore
 	destroyed         bool
+
+	// Multi-Raft (split.go, conf_change.go, heartbeat.go, destroy.go).
+	derived            []uint64 // regions our last split created, for EpochNotMatch
+	approxSize         uint64
+	approxKeys         uint64
+	sizeDiffHint       uint64 // bytes written since the last split check
+	splitChecking      bool
+	confChangeBarrier  uint64 // no new ChangePeer until applied reaches it
+	peerHeard          map[uint64]time.Time
+	pendingPeers       []*metapb.Peer
+	stats              peerStats
+	lastHeartbeatTick  int
+	leaderMissingTicks int
+	hib                peerHibernation
+	snapReserved       bool
 }
 
 type readIndexBatch struct {
@@ -91,6 +107,7 @@ func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer) (*peer, error) 
 		store: s, meta: meta, region: region, ps: ps, rn: rn, logger: logger,
 		peerCache: make(map[uint64]*metapb.Peer), pendingReads: make(map[string]*readIndexBatch),
 		term: hs.Term, commit: hs.Commit, role: raft.StateFollower,
+		peerHeard: make(map[uint64]time.Time), sizeDiffHint: s.cfg.splitCheckDiff(),
 	}, nil
 }
 
@@ -125,13 +142,41 @@ func (p *peer) leader() *metapb.Peer {
 
 // stepRaft feeds a message from another store.
 func (p *peer) stepRaft(m *rspb.RaftMessage) {
-	if m.ToPeer.GetId() != p.meta.Id || m.Message == nil {
+	if m.IsTombstone {
+		p.onTombstoneMsg(m)
 		return
 	}
-	if m.FromPeer != nil && p.findPeer(m.FromPeer.Id) == nil {
-		p.peerCache[m.FromPeer.Id] = m.FromPeer
+	if m.ExtraMsg != nil {
+		p.onExtraMsg(m)
+		return
+	}
+	if m.ToPeer.GetId() != p.meta.Id || m.Message == nil {
+		if m.ToPeer.GetId() < p.meta.Id && m.FromPeer != nil {
+			// For an older incarnation of our peer: the sender may be a
+			// removed peer still talking to it.
+			p.maybeAnswerStale(m)
+		}
+		return
+	}
+	if p.maybeAnswerStale(m) {
+		return
+	}
+	if m.FromPeer != nil {
+		if p.findPeer(m.FromPeer.Id) == nil {
+			p.peerCache[m.FromPeer.Id] = m.FromPeer
+		}
+		if p.isLeader() {
+			p.peerHeard[m.FromPeer.Id] = time.Now()
+		}
+	}
+	if !quietMsg(m) {
+		p.wake()
 	}
 	if m.Message.MsgType == eraftpb.MessageType_MsgSnapshot {
+		if !p.checkSnapshot(m) {
+			_ = os.Remove(p.store.snaps.receivedPath(m))
+			return
+		}
 		p.pendingSnapFile = p.store.snaps.receivedPath(m)
 	}
 	if err := p.rn.Step(*m.Message); err != nil {
@@ -183,14 +228,26 @@ func (p *peer) onSoftState(ss *raft.SoftState) {
 	}
 	wasLeader := p.isLeader()
 	p.role, p.leaderID = ss.RaftState, ss.Lead
+	p.wake()
 	if wasLeader != p.isLeader() || p.isLeader() {
 		p.leaseExpire = time.Time{}
 	}
 	if wasLeader && !p.isLeader() {
 		p.failReads(errNotLeader(p.region.Id, p.leader()))
 	}
+	if wasLeader && !p.isLeader() {
+		p.store.leaderCount.Add(-1)
+	}
 	if p.isLeader() && !wasLeader {
+		p.store.leaderCount.Add(1)
 		p.logger.Info("became leader", zap.Uint64("term", p.term))
+		now := time.Now()
+		for _, pr := range p.region.Peers {
+			p.peerHeard[pr.Id] = now
+		}
+		// raft treats its whole log tail as a possibly pending change.
+		p.confChangeBarrier = p.ps.raftState.LastIndex + 1
+		p.stats = peerStats{since: now}
 		p.store.heartbeatRegion(p)
 	}
 }

@@ -208,7 +208,7 @@ func limitSize(ents []eraftpb.Entry, maxSize uint64) []eraftpb.Entry {
 // recent enough, else ErrSnapshotTemporarilyUnavailable while one is built
 // in the background.
 func (ps *peerStorage) Snapshot() (eraftpb.Snapshot, error) {
-	return ps.snapshots.snapshot(ps.regionID, ps.truncated.Index)
+	return ps.snapshots.snapshot(ps.regionID, ps.truncated.Index, ps.region.RegionEpoch)
 }
 
 // appendLocked writes newly accepted entries to wb and updates the

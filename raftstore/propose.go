@@ -26,7 +26,7 @@ func (p *peer) checkHeader(h *raft_cmdpb.RaftRequestHeader, admin bool) *errorpb
 		// Data commands only care about the key range (version); admin
 		// commands about membership too (TiKV's rule).
 		if ep.Version != cur.GetVersion() || (admin && ep.ConfVer != cur.GetConfVer()) {
-			return errEpochNotMatch(p.region)
+			return p.epochNotMatch()
 		}
 	}
 	return nil
@@ -92,6 +92,16 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 			if p.execAdminLocally(req.AdminRequest, c.cb, term) {
 				continue
 			}
+			if req.AdminRequest.CmdType == raft_cmdpb.AdminCmdType_ChangePeer {
+				if err := p.proposeConfChange(req); err != nil {
+					respondErr(c.cb, err, term)
+					continue
+				}
+				last++
+				p.confChangeBarrier = last
+				p.proposals = append(p.proposals, &proposal{index: last, term: term, proposedAt: now, cb: c.cb})
+				continue
+			}
 		} else if err := checkKeys(p.region, req.Requests); err != nil {
 			respondErr(c.cb, err, term)
 			continue
@@ -109,6 +119,7 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 		}
 		last++
 		p.proposals = append(p.proposals, &proposal{index: last, term: term, proposedAt: now, cb: c.cb})
+		p.store.cfg.Metrics.Proposals.Inc()
 	}
 }
 

@@ -3,6 +3,8 @@ package raftstore
 import (
 	"sync"
 
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
 	"github.com/regionkv/regionkv/raft"
 )
@@ -18,6 +20,11 @@ const (
 	msgSnapStatus                     // to, snapStatus
 	msgUnreachable                    // to
 	msgQuery                          // query
+	msgSplitInit                      // region: re-create an uninitialized peer from a split
+	msgSplitCheck                     // splitCheck
+	msgOperator                       // op
+	msgStaleCheck                     // region: the scheduler's view of our region
+	msgWake                           // wake a hibernating peer
 )
 
 // peerMsg is one entry of a region's mailbox.
@@ -30,6 +37,9 @@ type peerMsg struct {
 	to         uint64
 	snapStatus raft.SnapshotStatus
 	query      func(*peer)
+	region     *metapb.Region
+	splitCheck *splitCheckResult
+	op         *pdpb.RegionHeartbeatResponse
 }
 
 // external reports whether the message counts against the mailbox bound:
@@ -81,6 +91,21 @@ func (r *router) register(f *peerFsm) bool {
 	}
 	r.regions[f.regionID] = f
 	return true
+}
+
+// unregister removes a region's entry and returns it.
+func (r *router) unregister(regionID uint64) *peerFsm {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.regions[regionID]
+	delete(r.regions, regionID)
+	return f
+}
+
+func (r *router) count() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.regions)
 }
 
 func (r *router) all() []*peerFsm {

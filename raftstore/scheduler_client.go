@@ -5,6 +5,7 @@ import (
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // SchedulerClient is what a store needs of the scheduler. Its methods have
@@ -22,4 +23,7 @@ type SchedulerClient interface {
 	RegionHeartbeatResponses() <-chan *pdpb.RegionHeartbeatResponse
 	AskBatchSplit(ctx context.Context, region *metapb.Region, count int) ([]*pdpb.SplitID, error)
 	ReportBatchSplit(ctx context.Context, regions []*metapb.Region) error
+	// GetRegionByID is the scheduler's view of a region, for a peer that
+	// suspects it was removed.
+	GetRegionByID(ctx context.Context, regionID uint64) (*schedclient.Region, error)
 }

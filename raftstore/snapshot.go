@@ -46,6 +46,7 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 type genState struct {
 	generating bool
+	epoch      metapb.RegionEpoch // of snap's region
 	snap       *eraftpb.Snapshot
 	path       string
 }
@@ -83,7 +84,9 @@ func snapName(kind string, region, term, index uint64) string {
 
 // snapshot returns the newest generated snapshot of a region if it is not
 // older than the truncated index, else starts generating one.
-func (g *snapshotGen) snapshot(regionID, truncated uint64) (eraftpb.Snapshot, error) {
+// A snapshot of an older epoch than the region's is stale too: after a
+// membership change its ConfState would not list a new peer.
+func (g *snapshotGen) snapshot(regionID, truncated uint64, epoch *metapb.RegionEpoch) (eraftpb.Snapshot, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st := g.gens[regionID]
@@ -91,7 +94,8 @@ func (g *snapshotGen) snapshot(regionID, truncated uint64) (eraftpb.Snapshot, er
 		st = &genState{}
 		g.gens[regionID] = st
 	}
-	if st.snap != nil && st.snap.Metadata.Index >= truncated {
+	if st.snap != nil && st.snap.Metadata.Index >= truncated &&
+		st.epoch.ConfVer >= epoch.GetConfVer() && st.epoch.Version >= epoch.GetVersion() {
 		return *st.snap, nil
 	}
 	if !st.generating && !g.stopped {
@@ -119,6 +123,10 @@ func (g *snapshotGen) generate(regionID uint64) {
 		_ = os.Remove(st.path)
 	}
 	st.snap, st.path = snap, path
+	var data rspb.RaftSnapshotData
+	if err := data.Unmarshal(snap.Data); err == nil && data.Region != nil {
+		st.epoch = *data.Region.RegionEpoch
+	}
 	g.logger.Info("generated snapshot", zap.Uint64("region-id", regionID),
 		zap.Uint64("index", snap.Metadata.Index), zap.Uint64("term", snap.Metadata.Term))
 }
@@ -244,6 +252,18 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += uint64(n)
 	return n, err
+}
+
+// forget drops a destroyed region's generated snapshot.
+func (g *snapshotGen) forget(regionID uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if st := g.gens[regionID]; st != nil && !st.generating {
+		if st.path != "" {
+			_ = os.Remove(st.path)
+		}
+		delete(g.gens, regionID)
+	}
 }
 
 // openGenerated opens the file of a snapshot this store generated, for
@@ -402,7 +422,7 @@ func applySnapshotKV(s *Store, sa *snapApply) error {
 		if err := wb.PutCF(engine.CFs[cfi], k, v); err != nil {
 			return err
 		}
-		if wb.Size() >= maxApplyBatchBytes {
+		if s.kvBatchFull(&wb) {
 			if !s.writeKV(&wb) {
 				return ErrStopped
 			}

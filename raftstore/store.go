@@ -44,10 +44,26 @@ type Store struct {
 
 	createMu sync.Mutex
 	crashed  atomic.Bool
+	tickRate atomic.Int32 // test fault: see SetTickRate (fault.go)
 	stopOnce sync.Once
 	stopCh   chan struct{}
 	wg       sync.WaitGroup
 	hbCh     chan *pdpb.RegionHeartbeatRequest
+
+	// Multi-Raft: the ranges held here, the split checker, background
+	// work (scheduler calls), and statistics for heartbeats.
+	meta        *storeMeta
+	splitCheck  *splitChecker
+	bgMu        sync.Mutex
+	bgStopped   bool
+	bgWG        sync.WaitGroup
+	bgCtx       context.Context
+	bgCancel    context.CancelFunc
+	leaderCount atomic.Int64
+	startTime   time.Time
+	lastStoreHB time.Time
+	stats       struct{ bytesWritten, keysWritten, bytesRead, keysRead atomic.Int64 }
+	hib         hibernation
 }
 
 // Metrics are counters a store keeps for benchmarks and tests.
@@ -68,6 +84,10 @@ func NewStore(cfg Config, e *engine.Engines, sched SchedulerClient, trans Transp
 	s := &Store{cfg: cfg, engines: e, sched: sched, trans: trans, logger: cfg.Logger,
 		work: newWorkScheduler(), stopCh: make(chan struct{}), hbCh: make(chan *pdpb.RegionHeartbeatRequest, 1024)}
 	s.router = newRouter(s.work, cfg.MailboxCapacity)
+	s.meta = newStoreMeta()
+	s.splitCheck = newSplitChecker(s)
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.hib.init()
 	snaps, err := newSnapshotGen(filepath.Join(e.Dir(), "snap"), e, cfg.Logger, s.gate)
 	if err != nil {
 		return nil, err
@@ -97,13 +117,17 @@ func (s *Store) Start(ctx context.Context) error {
 		return fmt.Errorf("raftstore: put store: %w", err)
 	}
 	s.applier.start()
+	s.splitCheck.start()
+	s.startTime, s.lastStoreHB = time.Now(), time.Now()
 	for i := 0; i < s.cfg.RaftWorkers; i++ {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.runRaftWorker() }()
 	}
-	s.wg.Add(2)
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.runProber() }()
 	go func() { defer s.wg.Done(); s.runTicker() }()
 	go func() { defer s.wg.Done(); s.runHeartbeats() }()
+	go func() { defer s.wg.Done(); s.runOperators() }()
 	s.logger.Info("store started", zap.Int("regions", len(s.router.regionIDs())))
 	return nil
 }
@@ -175,6 +199,10 @@ func (s *Store) addPeer(region *metapb.Region, me *metapb.Peer) (*peerFsm, error
 		return nil, err
 	}
 	f := &peerFsm{regionID: region.Id, peer: p}
+	if p.ps.isInitialized() {
+		s.meta.setRegion(region)
+	}
+	s.setAwake(region.Id, true)
 	ts := p.ps.truncated
 	s.applier.schedule(&applyTask{kind: taskRegister, regionID: region.Id, region: region,
 		state: rspb.RaftApplyState{AppliedIndex: p.ps.applied, TruncatedState: &ts}, term: p.ps.appliedT})
@@ -188,12 +216,20 @@ func (s *Store) runTicker() {
 	t := time.NewTicker(s.cfg.RaftBaseTickInterval)
 	defer t.Stop()
 	var ids []uint64
-	for {
+	var skipped int32
+	for n := 0; ; n++ {
 		select {
 		case <-s.stopCh:
 			return
 		case <-t.C:
-			ids = s.router.regionIDs()
+			if !s.tickDue(&skipped) {
+				continue
+			}
+			if n%50 == 0 {
+				// Listing every region is O(regions): not every tick.
+				s.cfg.Metrics.setRegions(s.router.regionIDs())
+			}
+			ids = s.tickIDs(ids[:0]) // hibernating regions do not tick
 			s.work.signalAll(ids, flagTick)
 		}
 	}
@@ -206,18 +242,26 @@ func (s *Store) runHeartbeats() {
 	defer cancel()
 	go func() { <-s.stopCh; cancel() }()
 	beat := func() {
-		_, err := s.sched.StoreHeartbeat(ctx, &pdpb.StoreStats{StoreId: s.storeID, RegionCount: uint32(len(s.router.regionIDs()))})
+		_, err := s.sched.StoreHeartbeat(ctx, s.storeStats())
 		if err != nil && ctx.Err() == nil {
 			s.logger.Debug("store heartbeat", zap.Error(err))
 		}
 	}
 	beat()
+	sleepers := time.NewTicker(time.Duration(s.cfg.RegionHeartbeatTicks) * s.cfg.RaftBaseTickInterval)
+	defer sleepers.Stop()
 	for {
 		select {
 		case <-s.stopCh:
 			return
 		case <-t.C:
 			beat()
+		case <-sleepers.C:
+			for _, req := range s.sleepingLeaderHeartbeats() {
+				if err := s.sched.RegionHeartbeat(ctx, req); err != nil {
+					break
+				}
+			}
 		case req := <-s.hbCh:
 			if err := s.sched.RegionHeartbeat(ctx, req); err != nil && ctx.Err() == nil {
 				s.logger.Debug("region heartbeat", zap.Error(err))
@@ -228,13 +272,7 @@ func (s *Store) runHeartbeats() {
 
 // heartbeatRegion queues a leader's region heartbeat; dropped if the queue
 // is full (heartbeats are periodic).
-func (s *Store) heartbeatRegion(p *peer) {
-	req := &pdpb.RegionHeartbeatRequest{Region: p.region, Leader: p.meta, Term: p.term}
-	select {
-	case s.hbCh <- req:
-	default:
-	}
-}
+func (s *Store) heartbeatRegion(p *peer) { p.heartbeatScheduler() }
 
 // Stop shuts the store down cleanly: workers finish their round, waiting
 // callbacks are answered with errors. The engines stay open.
@@ -253,8 +291,13 @@ func (s *Store) Crash() {
 func (s *Store) stop() {
 	s.stopOnce.Do(func() {
 		close(s.stopCh)
+		s.bgMu.Lock()
+		s.bgStopped = true
+		s.bgMu.Unlock()
+		s.bgCancel()
 		s.work.stop()
 		s.wg.Wait()
+		s.splitCheck.wg.Wait()
 		s.applier.stop()
 		s.snaps.stop()
 		for _, f := range s.router.all() {
@@ -277,6 +320,7 @@ func (s *Store) stop() {
 			}
 			w.queue = nil
 		}
+		s.bgWG.Wait()
 		s.logger.Info("store stopped", zap.Bool("crash", s.crashed.Load()))
 	})
 }
@@ -358,10 +402,18 @@ func (s *Store) Read(header *raft_cmdpb.RaftRequestHeader, cb ReadCallback) {
 
 // HandleRaftMessage implements MessageHandler.
 func (s *Store) HandleRaftMessage(msg *rspb.RaftMessage) error {
-	if s.crashed.Load() || msg.ToPeer.GetStoreId() != s.storeID || msg.Message == nil {
+	if s.crashed.Load() || msg.ToPeer.GetStoreId() != s.storeID {
 		return nil
 	}
+	s.hib.heardFrom(msg.FromPeer.GetStoreId())
 	m := peerMsg{kind: msgRaft, raft: msg}
+	if msg.Message == nil {
+		// A tombstone or a store-level side message: for existing peers only.
+		if msg.IsTombstone || msg.ExtraMsg != nil {
+			s.router.send(msg.RegionId, m)
+		}
+		return nil
+	}
 	if s.router.send(msg.RegionId, m) == noRegion && s.maybeCreatePeer(msg) {
 		s.router.send(msg.RegionId, m)
 	}
@@ -381,8 +433,28 @@ func (s *Store) maybeCreatePeer(msg *rspb.RaftMessage) bool {
 		return true
 	}
 	var st rspb.RegionLocalState
-	if ok, err := engine.GetMeta(s.engines.KV, engine.RegionStateKey(msg.RegionId), &st); err != nil || ok {
-		return false // a tombstone, or a region being loaded
+	ok, err := engine.GetMeta(s.engines.KV, engine.RegionStateKey(msg.RegionId), &st)
+	if err != nil {
+		return false
+	}
+	if ok {
+		if st.State != rspb.PeerState_Tombstone {
+			return false // a region being loaded, or one a split just wrote
+		}
+		// Our peer was removed. Only a newer membership that lists us
+		// under a newer peer ID may bring the region back here.
+		old := storePeer(st.Region, s.storeID)
+		if !epochConfStale(st.Region.RegionEpoch, msg.RegionEpoch) || (old != nil && msg.ToPeer.Id <= old.Id) {
+			return false
+		}
+	}
+	s.meta.mu.Lock()
+	busy := s.meta.destroying[msg.RegionId] || len(s.meta.overlapsLocked(msg.StartKey, msg.EndKey, msg.RegionId)) > 0
+	s.meta.mu.Unlock()
+	if busy {
+		// Overlap safety: a live region here still owns part of the
+		// range (it will split or be destroyed); wait for that.
+		return false
 	}
 	region := &metapb.Region{Id: msg.RegionId, RegionEpoch: &metapb.RegionEpoch{}}
 	if _, err := s.addPeer(region, msg.ToPeer); err != nil {
@@ -401,7 +473,9 @@ func (s *Store) HandleSnapshot(msg *rspb.RaftMessage, r io.Reader) error {
 	if msg.Message.GetMsgType() != eraftpb.MessageType_MsgSnapshot {
 		return fmt.Errorf("%w: not a snapshot message", ErrSnapshot)
 	}
-	if err := s.snaps.receive(msg, r); err != nil {
+	err := s.snaps.receive(msg, r)
+	observeSnapshot(s.cfg.Metrics.SnapshotsRecv, err)
+	if err != nil {
 		return err
 	}
 	return s.HandleRaftMessage(msg)
@@ -413,6 +487,7 @@ func (s *Store) sendSnapshot(msg *rspb.RaftMessage) {
 	regionID, to := msg.RegionId, msg.ToPeer.Id
 	s.trans.SendSnapshot(msg, func() (io.ReadCloser, error) { return s.snaps.openGenerated(msg) }, func(err error) {
 		st := raft.SnapshotFinish
+		observeSnapshot(s.cfg.Metrics.SnapshotsSent, err)
 		if err != nil {
 			st = raft.SnapshotFailure
 			s.logger.Info("send snapshot failed", zap.Uint64("region-id", regionID), zap.Uint64("to", to), zap.Error(err))

@@ -6,14 +6,22 @@ package raftstore
 func (p *peer) onTick() {
 	p.rn.Tick()
 	p.ticks++
+	p.store.cfg.Metrics.setLeader(p.region.Id, p.isLeader())
 	cfg := &p.store.cfg
 	if p.ticks%cfg.RaftLogGCTickInterval == 0 {
 		p.maybeProposeCompactLog(false)
 	}
 	if p.isLeader() && p.ticks%cfg.RegionHeartbeatTicks == 0 {
 		p.store.heartbeatRegion(p)
+	} else if p.ticks%cfg.HeartbeatTicks == 0 {
+		p.maybeHeartbeatOnCatchUp()
 	}
+	if p.ticks%cfg.SplitCheckTicks == 0 {
+		p.maybeScheduleSplitCheck()
+	}
+	p.maybeCheckStale()
 	if len(p.pendingReads) > 0 {
 		p.expireReads()
 	}
+	p.maybeHibernate()
 }

@@ -4,9 +4,14 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+
+	"github.com/BurntSushi/toml"
 )
 
 // ErrInvalid is wrapped by every validation failure.
@@ -16,6 +21,7 @@ var ErrInvalid = errors.New("config: invalid")
 // written.
 const (
 	DefaultAddr          = "127.0.0.1:20160"
+	DefaultScheduler     = "127.0.0.1:2379"
 	DefaultMaxKeySize    = 8 << 10  // 8 KiB
 	DefaultMaxValueSize  = 8 << 20  // 8 MiB
 	DefaultMaxScanLimit  = 10240    // rows in one RawScan response
@@ -25,24 +31,76 @@ const (
 // Config is the configuration of one store server.
 type Config struct {
 	// Addr is the address the gRPC service listens on.
-	Addr string
+	Addr string `toml:"addr"`
+	// StatusAddr is the HTTP address of /metrics and /health. Empty means
+	// Addr's host with its port + 20 (20180 for the default 20160), or port
+	// 0 when Addr's port is 0; see ResolvedStatusAddr.
+	StatusAddr string `toml:"status-addr"`
 	// DataDir holds the store's engines (raft/ and kv/).
-	DataDir string
+	DataDir string `toml:"data-dir"`
 	// Standalone serves the raw API from the local engine without Raft.
-	Standalone bool
+	Standalone bool `toml:"standalone"`
 	// Scheduler is the scheduler address a Raft store registers with.
-	Scheduler string
+	Scheduler string `toml:"scheduler"`
 
-	MaxKeySize    int
-	MaxValueSize  int
-	MaxScanLimit  int
-	MaxGRPCMsgLen int
+	MaxKeySize    int `toml:"max-key-size"`
+	MaxValueSize  int `toml:"max-value-size"`
+	MaxScanLimit  int `toml:"max-scan-limit"`
+	MaxGRPCMsgLen int `toml:"max-grpc-msg-len"`
+}
+
+// statusPortOffset puts a store's status port next to its gRPC port, as
+// TiKV does (20160 and 20180).
+const statusPortOffset = 20
+
+// ResolvedStatusAddr is StatusAddr, or the address derived from Addr when
+// it is empty.
+func (c *Config) ResolvedStatusAddr() string {
+	if c.StatusAddr != "" {
+		return c.StatusAddr
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return ""
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n == 0 {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+statusPortOffset))
+}
+
+// Load reads a TOML file over c: keys absent from the file keep c's
+// values, and a key c does not know is an error that names it.
+func (c *Config) Load(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: read %s: %w", path, err)
+	}
+	md, err := toml.Decode(string(b), c)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return fmt.Errorf("%w: %s: unknown keys %v", ErrInvalid, path, und)
+	}
+	return nil
+}
+
+// TOML encodes c as a config file.
+func (c Config) TOML() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Default returns a configuration that works on one machine.
 func Default() Config {
 	return Config{
 		Addr:          DefaultAddr,
+		Scheduler:     DefaultScheduler,
 		MaxKeySize:    DefaultMaxKeySize,
 		MaxValueSize:  DefaultMaxValueSize,
 		MaxScanLimit:  DefaultMaxScanLimit,
@@ -54,6 +112,11 @@ func Default() Config {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("%w: addr %q: %v", ErrInvalid, c.Addr, err)
+	}
+	if c.StatusAddr != "" {
+		if _, _, err := net.SplitHostPort(c.StatusAddr); err != nil {
+			return fmt.Errorf("%w: status-addr %q: %v", ErrInvalid, c.StatusAddr, err)
+		}
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data-dir must be set", ErrInvalid)

@@ -94,7 +94,13 @@ func (e *Engines) Options() Options { return e.opts }
 // WriteKV commits wb to the kv DB; see WriteBatch.WriteToDB. With
 // Options.NoSync it never syncs.
 func (e *Engines) WriteKV(wb *WriteBatch, sync bool) error {
-	return wb.WriteToDB(e.KV, sync && !e.opts.NoSync)
+	if err := wb.WriteToDB(e.KV, sync && !e.opts.NoSync); err != nil {
+		return err
+	}
+	if sync && e.opts.OnKVDurable != nil {
+		e.opts.OnKVDurable()
+	}
+	return nil
 }
 
 // WriteRaft commits wb to the raft DB; see WriteBatch.WriteToDB. Unless
@@ -107,10 +113,15 @@ func (e *Engines) WriteRaft(wb *WriteBatch, sync bool) error {
 // Raftstore calls it before Raft log GC discards entries that an unsynced
 // kv DB would need to replay: the apply state it then reads is durable.
 func (e *Engines) SyncKV() error {
-	if e.opts.NoSync {
-		return nil
+	if !e.opts.NoSync {
+		if err := SyncDB(e.KV); err != nil {
+			return err
+		}
 	}
-	return SyncDB(e.KV)
+	if e.opts.OnKVDurable != nil {
+		e.opts.OnKVDurable()
+	}
+	return nil
 }
 
 // SyncRaft makes every write already committed to the raft DB durable.

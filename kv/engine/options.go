@@ -33,6 +33,14 @@ type Options struct {
 	// written, read back only by lagging followers.
 	BlockCacheSize int64
 
+	// OnKVDurable, if set, is called after every point at which the kv DB
+	// became durable up to everything committed before it: a successful
+	// SyncKV, and a successful WriteKV with sync set. It runs on the
+	// caller's goroutine, with NoSync too (where it marks where a sync
+	// would have been). Only tests set it: tests/cluster takes a checkpoint
+	// of the kv DB there, to simulate power loss. nil in production.
+	OnKVDurable func()
+
 	// Logger receives badger's warnings and errors (info and debug are
 	// dropped). nil means no logging. Pass the server's logger, e.g.
 	// pingcap/log's log.L().

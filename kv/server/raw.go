@@ -10,6 +10,7 @@ import (
 	"github.com/regionkv/regionkv/kv/storage"
 	"github.com/regionkv/regionkv/proto/pkg/errorpb"
 	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
 )
 
 // The raw API. Each handler validates the whole request before it touches
@@ -230,6 +231,12 @@ func (s *Server) RawScan(ctx context.Context, req *kvrpcpb.RawScanRequest) (*kvr
 		return resp, nil
 	}
 	defer r.Close()
+	if rr, ok := r.(storage.RegionReader); ok {
+		if e := checkScanStart(rr.Region(), req.StartKey, req.Reverse); e != nil {
+			resp.RegionError = e
+			return resp, nil
+		}
+	}
 	it := r.IterCF(req.Cf, engine.IterOptions{
 		LowerBound: nilIfEmpty(lower),
 		UpperBound: nilIfEmpty(upper),
@@ -250,6 +257,29 @@ func (s *Server) RawScan(ctx context.Context, req *kvrpcpb.RawScanRequest) (*kvr
 		resp.Kvs = append(resp.Kvs, p)
 	}
 	return resp, nil
+}
+
+// checkScanStart reports KeyNotInRegion when a scan starts outside the
+// region its reader is bound to (TiKV's rule), instead of quietly scanning
+// the clamped, perhaps empty, intersection. Forward, start_key must be in
+// [region start, region end); an empty start_key is the key space's start.
+// Reverse, start_key is an exclusive upper bound, so it may equal the
+// region's end: it must be in [region start, region end]; an empty one means
+// the region's end. The other bound is clamped to the region (IterCF).
+func checkScanStart(region *metapb.Region, start []byte, reverse bool) *errorpb.Error {
+	in := bytes.Compare(start, region.StartKey) >= 0
+	if end := region.EndKey; len(end) > 0 {
+		c := bytes.Compare(start, end)
+		in = in && (c < 0 || (reverse && c == 0))
+	}
+	if reverse && len(start) == 0 {
+		in = true
+	}
+	if in {
+		return nil
+	}
+	return &errorpb.Error{Message: "scan start key not in region", KeyNotInRegion: &errorpb.KeyNotInRegion{
+		Key: start, RegionId: region.Id, StartKey: region.StartKey, EndKey: region.EndKey}}
 }
 
 // RawCompareAndSwap writes value only if the key's current value equals

@@ -35,6 +35,8 @@ type Server struct {
 	latches *latches
 	logger  *zap.Logger
 	raft    raftstore.MessageHandler
+
+	inflight inflight // client requests being served (drain.go)
 }
 
 // New returns a server for st. cfg must be valid.
@@ -55,6 +57,7 @@ type GRPC struct {
 	srv    *grpc.Server
 	health *health.Server
 	lis    net.Listener
+	server *Server
 }
 
 // Listen binds cfg.Addr and registers the Tikv and health services on it;
@@ -69,6 +72,7 @@ func Listen(cfg config.Config, s *Server) (*GRPC, error) {
 			codec.ServerOption(),
 			grpc.MaxRecvMsgSize(cfg.MaxGRPCMsgLen),
 			grpc.MaxSendMsgSize(cfg.MaxGRPCMsgLen),
+			grpc.ChainUnaryInterceptor(s.inflight.unary),
 			// TiKV clients ping every 10 s; accept that and anything slower.
 			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 				MinTime:             5 * time.Second,
@@ -77,6 +81,7 @@ func Listen(cfg config.Config, s *Server) (*GRPC, error) {
 		),
 		health: health.NewServer(),
 		lis:    lis,
+		server: s,
 	}
 	tikvpb.RegisterTikvServer(g.srv, s)
 	healthpb.RegisterHealthServer(g.srv, g.health)

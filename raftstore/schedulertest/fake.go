@@ -1,6 +1,7 @@
 // Package schedulertest is an in-memory scheduler for tests: it hands out
-// IDs, records bootstrap, stores and the regions leaders report, and never
-// sends operators.
+// IDs (also for splits), records bootstrap, stores and the regions leaders
+// report, and sends the operators a test gives it (SendOperator) to the
+// store of the region's last reported leader.
 package schedulertest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/raftstore"
+	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // ErrBootstrapped: a second Bootstrap.
@@ -29,6 +31,7 @@ type Fake struct {
 	stores       map[uint64]*metapb.Store
 	regions      map[uint64]*pdpb.RegionHeartbeatRequest
 	responses    chan *pdpb.RegionHeartbeatResponse
+	perStore     map[uint64]chan *pdpb.RegionHeartbeatResponse
 }
 
 var _ raftstore.SchedulerClient = (*Fake)(nil)
@@ -36,7 +39,8 @@ var _ raftstore.SchedulerClient = (*Fake)(nil)
 // New returns a fake whose IDs start above firstID.
 func New(clusterID, firstID uint64) *Fake {
 	return &Fake{clusterID: clusterID, nextID: firstID, stores: make(map[uint64]*metapb.Store),
-		regions: make(map[uint64]*pdpb.RegionHeartbeatRequest), responses: make(chan *pdpb.RegionHeartbeatResponse)}
+		regions: make(map[uint64]*pdpb.RegionHeartbeatRequest), responses: make(chan *pdpb.RegionHeartbeatResponse),
+		perStore: make(map[uint64]chan *pdpb.RegionHeartbeatResponse)}
 }
 
 func (f *Fake) GetClusterID(context.Context) uint64 { return f.clusterID }
@@ -99,10 +103,23 @@ func (f *Fake) RegionHeartbeat(_ context.Context, req *pdpb.RegionHeartbeatReque
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	old, ok := f.regions[req.Region.Id]
-	if !ok || old.Term <= req.Term {
+	if !ok || newer(req, old) {
 		f.regions[req.Region.Id] = req
 	}
 	return nil
+}
+
+// newer reports whether heartbeat a is at least as recent as b: a newer
+// epoch, or the same epoch and a term not older.
+func newer(a, b *pdpb.RegionHeartbeatRequest) bool {
+	ae, be := a.Region.GetRegionEpoch(), b.Region.GetRegionEpoch()
+	if ae.GetVersion() != be.GetVersion() {
+		return ae.GetVersion() > be.GetVersion()
+	}
+	if ae.GetConfVer() != be.GetConfVer() {
+		return ae.GetConfVer() > be.GetConfVer()
+	}
+	return a.Term >= b.Term || a.Leader != nil && b.Leader == nil
 }
 
 // Leader returns the last reported leader of a region.
@@ -117,8 +134,96 @@ func (f *Fake) Leader(regionID uint64) *metapb.Peer {
 
 func (f *Fake) RegionHeartbeatResponses() <-chan *pdpb.RegionHeartbeatResponse { return f.responses }
 
-func (f *Fake) AskBatchSplit(ctx context.Context, _ *metapb.Region, count int) ([]*pdpb.SplitID, error) {
-	return nil, errors.New("schedulertest: split is not supported yet")
+func (f *Fake) AskBatchSplit(_ context.Context, r *metapb.Region, count int) ([]*pdpb.SplitID, error) {
+	if count <= 0 {
+		return nil, errors.New("schedulertest: split count must be positive")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*pdpb.SplitID, count)
+	for i := range out {
+		f.nextID++
+		id := &pdpb.SplitID{NewRegionId: f.nextID}
+		for range r.Peers {
+			f.nextID++
+			id.NewPeerIds = append(id.NewPeerIds, f.nextID)
+		}
+		out[i] = id
+	}
+	return out, nil
 }
 
-func (f *Fake) ReportBatchSplit(context.Context, []*metapb.Region) error { return nil }
+func (f *Fake) ReportBatchSplit(_ context.Context, regions []*metapb.Region) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range regions {
+		req := &pdpb.RegionHeartbeatRequest{Region: r}
+		if old, ok := f.regions[r.Id]; !ok || old.Region.GetRegionEpoch().GetVersion() < r.RegionEpoch.GetVersion() {
+			f.regions[r.Id] = req
+		}
+	}
+	return nil
+}
+
+// GetRegionByID returns the region as last reported (ErrNotFound if never).
+func (f *Fake) GetRegionByID(_ context.Context, id uint64) (*schedclient.Region, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.regions[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return &schedclient.Region{Meta: r.Region, Leader: r.Leader, PendingPeers: r.PendingPeers, DownPeers: r.DownPeers}, nil
+}
+
+// Heartbeat returns the last heartbeat (or split report) of a region.
+func (f *Fake) Heartbeat(regionID uint64) *pdpb.RegionHeartbeatRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.regions[regionID]
+}
+
+// ForStore returns the view of the fake a store uses: the same state, but
+// its own channel of operators.
+func (f *Fake) ForStore(storeID uint64) raftstore.SchedulerClient {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch, ok := f.perStore[storeID]
+	if !ok {
+		ch = make(chan *pdpb.RegionHeartbeatResponse, 64)
+		f.perStore[storeID] = ch
+	}
+	return &storeView{Fake: f, ch: ch}
+}
+
+type storeView struct {
+	*Fake
+	ch chan *pdpb.RegionHeartbeatResponse
+}
+
+func (v *storeView) RegionHeartbeatResponses() <-chan *pdpb.RegionHeartbeatResponse { return v.ch }
+
+// SendOperator sends an operator step to the store of the region's last
+// reported leader, filling in the region ID and the reported epoch unless
+// set. It reports whether it could.
+func (f *Fake) SendOperator(resp *pdpb.RegionHeartbeatResponse) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.regions[resp.RegionId]
+	if !ok || r.Leader == nil {
+		return false
+	}
+	if resp.RegionEpoch == nil {
+		resp.RegionEpoch = r.Region.RegionEpoch
+	}
+	ch, ok := f.perStore[r.Leader.StoreId]
+	if !ok {
+		return false
+	}
+	select {
+	case ch <- resp:
+		return true
+	default:
+		return false
+	}
+}

@@ -20,6 +20,8 @@ import (
 // Backend is what every member can answer.
 type Backend interface {
 	Members(ctx context.Context) (members []*pdpb.Member, leader *pdpb.Member, err error)
+	// ClusterID is the cluster's ID.
+	ClusterID() uint64
 	// Leader returns the leader's API, or nil when this member does not lead.
 	Leader() Leader
 }
@@ -48,6 +50,9 @@ type RegionAPI interface {
 	RegionByKey(key []byte) *cluster.RegionInfo
 	Regions(start, end []byte, limit int) []*cluster.RegionInfo
 	RegionCount() int
+	// ScatterRegion adds an operator moving the region's replicas to the
+	// stores holding the fewest regions.
+	ScatterRegion(id uint64) error
 }
 
 // OperatorRequest asks for an operator by hand.

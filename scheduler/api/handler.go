@@ -32,6 +32,7 @@ func NewHandler(b Backend, logger *zap.Logger) http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET "+Prefix+"/health", h.health)
 	m.HandleFunc("GET "+Prefix+"/members", h.members)
+	m.HandleFunc("GET "+Prefix+"/cluster", h.leader(h.cluster))
 	m.HandleFunc("GET "+Prefix+"/stores", h.leader(h.stores))
 	m.HandleFunc("GET "+Prefix+"/stores/{id}", h.leader(h.store))
 	m.HandleFunc("POST "+Prefix+"/stores/{id}/state", h.leader(h.storeState))
@@ -39,6 +40,7 @@ func NewHandler(b Backend, logger *zap.Logger) http.Handler {
 	m.HandleFunc("GET "+Prefix+"/regions", h.leader(h.regions))
 	m.HandleFunc("GET "+Prefix+"/regions/key/{key}", h.leader(h.regionByKey))
 	m.HandleFunc("GET "+Prefix+"/regions/{id}", h.leader(h.region))
+	m.HandleFunc("POST "+Prefix+"/regions/{id}/scatter", h.leader(h.scatterRegion))
 	m.HandleFunc("GET "+Prefix+"/operators", h.leader(h.operators))
 	m.HandleFunc("GET "+Prefix+"/operators/{region}", h.leader(h.operator))
 	m.HandleFunc("POST "+Prefix+"/operators", h.leader(h.addOperator))
@@ -92,6 +94,26 @@ func (h *handler) leader(fn func(http.ResponseWriter, *http.Request, Leader)) ht
 
 func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"healthy": true, "leader": h.b.Leader() != nil})
+}
+
+// ClusterView is the cluster at a glance.
+type ClusterView struct {
+	ClusterID   uint64         `json:"cluster-id"`
+	Leader      *MemberView    `json:"leader"`
+	Stores      map[string]int `json:"stores"` // by state
+	Regions     int            `json:"regions"`
+	MaxReplicas int            `json:"max-replicas"`
+}
+
+func (h *handler) cluster(w http.ResponseWriter, r *http.Request, l Leader) {
+	_, leader, _ := h.b.Members(r.Context())
+	v := ClusterView{ClusterID: h.b.ClusterID(), Leader: memberView(leader), Stores: map[string]int{},
+		Regions: l.RegionCount(), MaxReplicas: l.Schedule().MaxReplicas}
+	now, th := l.StoreOptions()
+	for _, s := range l.Stores() {
+		v.Stores[s.State(now, th).String()]++
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (h *handler) members(w http.ResponseWriter, r *http.Request) {
@@ -236,6 +258,19 @@ func (h *handler) region(w http.ResponseWriter, r *http.Request, l Leader) {
 		return
 	}
 	writeJSON(w, http.StatusOK, regionView(reg))
+}
+
+func (h *handler) scatterRegion(w http.ResponseWriter, r *http.Request, l Leader) {
+	id, ok := pathID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := l.ScatterRegion(id); err != nil {
+		writeErr(w, errCode(err), err)
+		return
+	}
+	v, _ := l.Operator(id)
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (h *handler) regionByKey(w http.ResponseWriter, r *http.Request, l Leader) {

@@ -65,6 +65,16 @@ type Controller struct {
 	ops     map[uint64]*entry
 	history map[uint64]View // last finished operator per region, bounded
 	order   []uint64
+
+	onFinish func(View) // called with mu held; must be quick (metrics)
+}
+
+// SetOnFinish installs f, called with every operator that finishes
+// (succeeds, is canceled, replaced or times out), for metrics.
+func (c *Controller) SetOnFinish(f func(View)) {
+	c.mu.Lock()
+	c.onFinish = f
+	c.mu.Unlock()
 }
 
 // NewController returns a controller reading its limits from limits.
@@ -210,6 +220,9 @@ func (c *Controller) finishLocked(e *entry, st Status) {
 		}
 	}
 	c.history[e.op.RegionID] = viewOf(e.op)
+	if c.onFinish != nil {
+		c.onFinish(c.history[e.op.RegionID])
+	}
 	c.logger.Info("operator finished", zap.Uint64("region-id", e.op.RegionID),
 		zap.Stringer("status", st), zap.String("desc", e.op.Desc),
 		zap.Duration("took", e.op.ended.Sub(e.op.started)))

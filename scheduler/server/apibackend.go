@@ -27,6 +27,8 @@ func (a apiServer) Members(ctx context.Context) ([]*pdpb.Member, *pdpb.Member, e
 	return ms, a.s.currentLeader(ctx), err
 }
 
+func (a apiServer) ClusterID() uint64 { return a.s.clusterID }
+
 func (a apiServer) Leader() api.Leader {
 	if ls := a.s.leader.Load(); ls != nil {
 		return apiLeader{ls}
@@ -74,6 +76,17 @@ func (a apiLeader) Regions(start, end []byte, limit int) []*cluster.RegionInfo {
 	return a.ls.cluster.ScanRegions(start, end, limit)
 }
 func (a apiLeader) RegionCount() int { return a.ls.cluster.RegionCount() }
+
+func (a apiLeader) ScatterRegion(id uint64) error {
+	r := a.ls.cluster.GetRegion(id)
+	if r == nil {
+		return bad(fmt.Errorf("region %d not found", id))
+	}
+	if err := a.ls.scatter(r); err != nil {
+		return bad(err)
+	}
+	return nil
+}
 
 func (a apiLeader) Operators() []operator.View { return a.ls.ops.List() }
 func (a apiLeader) Operator(id uint64) (operator.View, bool) {

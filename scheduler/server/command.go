@@ -1,9 +1,15 @@
 package server
 
 import (
+	"bytes"
+	"fmt"
+	"net"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -16,6 +22,7 @@ import (
 func NewCommand(logger func() *zap.Logger) *cobra.Command {
 	cfg := config.Default()
 	var configFile, endpoints string
+	var printDefault bool
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run a scheduler (placement driver) member",
@@ -29,6 +36,16 @@ name=peerURL,...) elect one leader; the others answer with its address.
 Flags override the --config TOML file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if printDefault {
+				var buf bytes.Buffer
+				if err := toml.NewEncoder(&buf).Encode(config.Default()); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "# regionkv scheduler: default configuration. Flags override these keys.")
+				fmt.Fprintln(cmd.OutOrStdout(), "# An empty status-addr (the HTTP API and /metrics) means addr's port - 1 (2378 for 2379).")
+				_, err := cmd.OutOrStdout().Write(buf.Bytes())
+				return err
+			}
 			if configFile != "" {
 				fileCfg := config.Default()
 				if err := fileCfg.Load(configFile); err != nil {
@@ -39,6 +56,9 @@ Flags override the --config TOML file.`,
 			}
 			if endpoints != "" {
 				cfg.EtcdEndpoints = strings.Split(endpoints, ",")
+			}
+			if cfg.StatusAddr == "" {
+				cfg.StatusAddr = derivedStatusAddr(cfg.Addr)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -53,10 +73,12 @@ Flags override the --config TOML file.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "TOML config file; flags given explicitly win")
+	f.BoolVar(&printDefault, "print-default-config", false, "print the default config file and exit")
 	f.StringVar(&cfg.Name, "name", cfg.Name, "member name, unique among scheduler members")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "gRPC listen address of the pdpb.PD service")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", cfg.AdvertiseAddr, "address others dial (default: the bound --addr)")
-	f.StringVar(&cfg.StatusAddr, "status-addr", cfg.StatusAddr, "HTTP API listen address (none if empty)")
+	f.StringVar(&cfg.StatusAddr, "status-addr", cfg.StatusAddr,
+		"HTTP API and /metrics listen address (default: --addr's port - 1; port 0 if --addr's is 0)")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the embedded etcd")
 	f.StringVar(&endpoints, "etcd-endpoints", "", "external etcd client URLs, comma-separated (no embedded etcd)")
 	f.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cfg.EtcdClientAddr, "embedded etcd client listen address")
@@ -88,4 +110,18 @@ func applyChangedFlags(cmd *cobra.Command, fileCfg, flagCfg *config.Config) {
 			apply()
 		}
 	}
+}
+
+// derivedStatusAddr puts the HTTP API next to the gRPC port: 2378 for
+// 2379 (the embedded etcd takes +1 and +2), port 0 for port 0.
+func derivedStatusAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "" // Validate reports the bad addr
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n <= 1 {
+		return net.JoinHostPort(host, "0")
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n-1))
 }

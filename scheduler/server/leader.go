@@ -87,6 +87,7 @@ func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp) (*leader
 		return nil, err
 	}
 	ls.ops = operator.NewController(ls.limits, nil, s.logger)
+	ls.ops.SetOnFinish(s.metrics.operatorFinished)
 	ls.ops.SetSender(s.pushResponse)
 	ls.registry = schedulers.NewRegistry(schedulers.Builtin(), s.seed)
 	for _, name := range ls.sched.Schedulers {

@@ -17,6 +17,7 @@ type metrics struct {
 	storeBeats   prometheus.Counter
 	leaderTerms  prometheus.Counter
 	operatorsOut prometheus.Counter
+	opsFinished  *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -53,7 +54,11 @@ func newMetrics(s *Server) *metrics {
 			return 0
 		})
 	}
-	m.reg.MustRegister(m.heartbeats, m.tsoRequests, m.storeBeats, m.leaderTerms, m.operatorsOut,
+	m.opsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "regionkv", Subsystem: "scheduler", Name: "operators_finished_total",
+		Help: "Operators finished, by kind and final status (success, canceled, replaced, timeout, ...).",
+	}, []string{"kind", "status"})
+	m.reg.MustRegister(m.opsFinished, newClusterCollector(s), m.heartbeats, m.tsoRequests, m.storeBeats, m.leaderTerms, m.operatorsOut,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("is_leader", "1 while this member leads.", func(*leaderState) float64 { return 1 }),
 		gauge("regions", "Regions in the cluster model.", func(ls *leaderState) float64 { return float64(ls.cluster.RegionCount()) }),

@@ -9,6 +9,7 @@ import (
 	"github.com/regionkv/regionkv/kv/server"
 	"github.com/regionkv/regionkv/proto/pkg/errorpb"
 	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
 )
 
 // Outcome of a write: applied, definitely not applied, or unknown (the
@@ -24,23 +25,53 @@ const (
 // ErrGiveUp: the client ran out of time.
 var ErrGiveUp = errors.New("cluster: request did not complete in time")
 
-// Client routes requests to the first region's leader through the stores'
-// kv/server, following NotLeader hints and retrying region errors.
+// Client routes each request to the leader of the region holding its key
+// through the stores' kv/server, following NotLeader hints and retrying
+// region errors. Regions are looked up in the stores themselves (see
+// Cluster.RegionOf) and re-looked up after EpochNotMatch, KeyNotInRegion or
+// RegionNotFound.
 type Client struct {
 	c      *Cluster
 	rnd    *rand.Rand
-	leader uint64
+	leader uint64 // store of the current region's leader, 0 if unknown
 	// AttemptTimeout bounds one attempt at one store.
 	AttemptTimeout time.Duration
+
+	key     []byte         // the current operation's routing key
+	region  *metapb.Region // its region, nil until routed
+	leaders map[uint64]uint64
 }
 
 // NewClient returns a client with its own seeded randomness.
 func (c *Cluster) NewClient(seed uint64) *Client {
-	return &Client{c: c, rnd: rand.New(rand.NewPCG(seed, c.opts.Seed)), AttemptTimeout: time.Second}
+	return &Client{c: c, rnd: rand.New(rand.NewPCG(seed, c.opts.Seed)), AttemptTimeout: time.Second,
+		leaders: make(map[uint64]uint64)}
 }
 
 func (cl *Client) kvctx() *kvrpcpb.Context {
-	return &kvrpcpb.Context{RegionId: FirstRegionID, RegionEpoch: cl.c.region.RegionEpoch}
+	if cl.region == nil {
+		cl.route()
+	}
+	return &kvrpcpb.Context{RegionId: cl.region.Id, RegionEpoch: cl.region.RegionEpoch}
+}
+
+// route finds the region of cl.key (keeping the current one if it holds
+// the key) and its last known leader.
+func (cl *Client) route() {
+	if cl.region != nil && keyInRange(cl.key, cl.region.StartKey, cl.region.EndKey) {
+		return
+	}
+	if cl.region != nil {
+		cl.leaders[cl.region.Id] = cl.leader
+	}
+	cl.region = cl.c.RegionOf(cl.key)
+	cl.leader = cl.leaders[cl.region.Id]
+}
+
+// setKey starts an operation on key.
+func (cl *Client) setKey(key []byte) {
+	cl.key = key
+	cl.route()
 }
 
 func (cl *Client) pick() (uint64, *server.Server) {
@@ -68,6 +99,12 @@ func (cl *Client) onRegionError(e *errorpb.Error) (definite bool) {
 	case e.UndeterminedResult != nil:
 		cl.leader = 0
 		return false
+	case e.EpochNotMatch != nil, e.KeyNotInRegion != nil, e.RegionNotFound != nil:
+		// The store we asked is no help for this region any more.
+		cl.leaders[cl.region.Id] = 0
+		cl.leader = 0
+		cl.region = nil
+		cl.route()
 	default:
 		cl.leader = 0
 	}
@@ -80,6 +117,7 @@ func (cl *Client) onRegionError(e *errorpb.Error) (definite bool) {
 func (cl *Client) do(ctx context.Context, write bool, attempt func(ctx context.Context, s *server.Server) (*errorpb.Error, string)) Outcome {
 	backoff := 5 * time.Millisecond
 	for ctx.Err() == nil {
+		cl.route()
 		_, s := cl.pick()
 		if s == nil {
 			cl.leader = 0
@@ -126,6 +164,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // Put writes key; Unknown if its fate is unknown.
 func (cl *Client) Put(ctx context.Context, key, value string) Outcome {
+	cl.setKey([]byte(key))
 	return cl.do(ctx, true, func(ctx context.Context, s *server.Server) (*errorpb.Error, string) {
 		r, err := s.RawPut(ctx, &kvrpcpb.RawPutRequest{Context: cl.kvctx(), Key: []byte(key), Value: []byte(value)})
 		if err != nil {
@@ -137,6 +176,7 @@ func (cl *Client) Put(ctx context.Context, key, value string) Outcome {
 
 // Delete deletes key.
 func (cl *Client) Delete(ctx context.Context, key string) Outcome {
+	cl.setKey([]byte(key))
 	return cl.do(ctx, true, func(ctx context.Context, s *server.Server) (*errorpb.Error, string) {
 		r, err := s.RawDelete(ctx, &kvrpcpb.RawDeleteRequest{Context: cl.kvctx(), Key: []byte(key)})
 		if err != nil {
@@ -148,6 +188,7 @@ func (cl *Client) Delete(ctx context.Context, key string) Outcome {
 
 // Get reads key; found is false for a missing key.
 func (cl *Client) Get(ctx context.Context, key string) (value string, found bool, err error) {
+	cl.setKey([]byte(key))
 	out := cl.do(ctx, false, func(ctx context.Context, s *server.Server) (*errorpb.Error, string) {
 		r, err := s.RawGet(ctx, &kvrpcpb.RawGetRequest{Context: cl.kvctx(), Key: []byte(key)})
 		if err != nil {
@@ -165,6 +206,7 @@ func (cl *Client) Get(ctx context.Context, key string) (value string, found bool
 // CAS sets key to value if it holds prev (prevAbsent: if it is missing).
 func (cl *Client) CAS(ctx context.Context, key, prev string, prevAbsent bool, value string) (bool, Outcome) {
 	var ok bool
+	cl.setKey([]byte(key))
 	out := cl.do(ctx, true, func(ctx context.Context, s *server.Server) (*errorpb.Error, string) {
 		r, err := s.RawCompareAndSwap(ctx, &kvrpcpb.RawCASRequest{Context: cl.kvctx(), Key: []byte(key),
 			PreviousValue: []byte(prev), PreviousNotExist: prevAbsent, Value: []byte(value)})
@@ -177,8 +219,26 @@ func (cl *Client) CAS(ctx context.Context, key, prev string, prevAbsent bool, va
 	return ok, out
 }
 
-// Scan returns up to limit pairs from start.
+// Scan returns up to limit pairs from start, across regions.
 func (cl *Client) Scan(ctx context.Context, start, end string, limit int) ([][2]string, error) {
+	var all [][2]string
+	for {
+		cl.setKey([]byte(start))
+		got, err := cl.scanRegion(ctx, start, end, limit-len(all))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, got...)
+		rend := string(cl.region.EndKey)
+		if len(all) >= limit || rend == "" || (end != "" && end <= rend) {
+			return all, nil
+		}
+		start = rend
+	}
+}
+
+// scanRegion scans within the region of start.
+func (cl *Client) scanRegion(ctx context.Context, start, end string, limit int) ([][2]string, error) {
 	var out [][2]string
 	res := cl.do(ctx, false, func(ctx context.Context, s *server.Server) (*errorpb.Error, string) {
 		r, err := s.RawScan(ctx, &kvrpcpb.RawScanRequest{Context: cl.kvctx(), StartKey: []byte(start), EndKey: []byte(end), Limit: uint32(limit)})
@@ -209,6 +269,7 @@ func (cl *Client) putAt(ctx context.Context, id uint64, key, value string) Outco
 	if s == nil {
 		return Failed
 	}
+	cl.setKey([]byte(key))
 	r, err := s.RawPut(ctx, &kvrpcpb.RawPutRequest{Context: cl.kvctx(), Key: []byte(key), Value: []byte(value)})
 	switch {
 	case err != nil:

@@ -1,0 +1,78 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "store.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadKeepsDefaultsAndReadsKeys(t *testing.T) {
+	c := Default()
+	if err := c.Load(writeFile(t, "addr = \"127.0.0.1:3000\"\ndata-dir = \"/d\"\nmax-scan-limit = 7\n")); err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Addr, want.DataDir, want.MaxScanLimit = "127.0.0.1:3000", "/d", 7
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("loaded %+v, want %+v", c, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadRejectsUnknownKeysByName(t *testing.T) {
+	c := Default()
+	err := c.Load(writeFile(t, "addr = \"127.0.0.1:3000\"\nmax-key-sise = 5\n"))
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "max-key-sise") {
+		t.Fatalf("Load = %v, want ErrInvalid naming max-key-sise", err)
+	}
+}
+
+func TestLoadRejectsBadTypes(t *testing.T) {
+	c := Default()
+	if err := c.Load(writeFile(t, "max-key-size = \"big\"\n")); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Load = %v, want ErrInvalid", err)
+	}
+}
+
+// TestDefaultTOMLRoundTrips: what --print-default-config prints loads back
+// to the defaults.
+func TestDefaultTOMLRoundTrips(t *testing.T) {
+	b, err := Default().TOML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Config{}
+	if err := c.Load(writeFile(t, string(b))); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("round trip gave %+v, want %+v", c, Default())
+	}
+}
+
+func TestResolvedStatusAddr(t *testing.T) {
+	for _, tc := range []struct{ addr, status, want string }{
+		{"127.0.0.1:20160", "", "127.0.0.1:20180"},
+		{"127.0.0.1:0", "", "127.0.0.1:0"},
+		{"127.0.0.1:20160", "0.0.0.0:9000", "0.0.0.0:9000"},
+	} {
+		c := Config{Addr: tc.addr, StatusAddr: tc.status}
+		if got := c.ResolvedStatusAddr(); got != tc.want {
+			t.Errorf("ResolvedStatusAddr(%q, %q) = %q, want %q", tc.addr, tc.status, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/regionkv/regionkv/kv/engine"
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/errorpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
+	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+)
+
+// Membership change: one voter added or removed at a time (raft's
+// single-step change, Raft thesis §4.1) through the ChangePeer admin
+// command. The leader proposes an EntryConfChange whose context is the
+// whole RaftCmdRequest (so the apply side knows the peer's store); every
+// replica applies it to its region (peers, epoch.conf_ver+1) in the same kv
+// batch as its apply state, and the raft worker then installs it in raft
+// (ApplyConfChange). A new peer is created on its store by the first
+// message that reaches it (Store.maybeCreatePeer) and catches up by
+// snapshot; a removed peer destroys itself (destroy.go).
+
+// confChangeResult is what applying a ChangePeer tells the raft worker.
+type confChangeResult struct {
+	cc     eraftpb.ConfChange
+	peer   *metapb.Peer
+	region *metapb.Region // after the change
+}
+
+// adminResult is one applied admin command that the raft worker must
+// follow up on, in log order.
+type adminResult struct {
+	split      *splitResult
+	confChange *confChangeResult
+}
+
+func errConfChange(msg string) *errorpb.Error {
+	return &errorpb.Error{Message: "conf change: " + msg}
+}
+
+// checkChangePeer validates a ChangePeer proposal on the leader.
+func (p *peer) checkChangePeer(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error {
+	if cp == nil || cp.Peer == nil || cp.Peer.Id == 0 || cp.Peer.StoreId == 0 {
+		return errConfChange("missing peer")
+	}
+	if p.ps.applied < p.confChangeBarrier {
+		// raft accepts a new change once the previous one is handed to
+		// apply; we wait until our region reflects it, so that the checks
+		// below see the current membership.
+		return errServerIsBusy("a membership change is pending")
+	}
+	switch cp.ChangeType {
+	case eraftpb.ConfChangeType_AddNode:
+		if storePeer(p.region, cp.Peer.StoreId) != nil {
+			return errConfChange("store already holds a peer of the region")
+		}
+	case eraftpb.ConfChangeType_RemoveNode:
+		found := false
+		for _, pr := range p.region.Peers {
+			found = found || pr.Id == cp.Peer.Id
+		}
+		if !found {
+			return errConfChange("peer not in region")
+		}
+		if cp.Peer.Id == p.meta.Id {
+			return errConfChange("cannot remove the leader; transfer leadership first")
+		}
+		if len(p.region.Peers) == 1 {
+			return errConfChange("cannot remove the last peer")
+		}
+	default:
+		return errConfChange("unsupported change type " + cp.ChangeType.String())
+	}
+	return nil
+}
+
+// proposeConfChange proposes a checked ChangePeer command.
+func (p *peer) proposeConfChange(req *raft_cmdpb.RaftCmdRequest) *errorpb.Error {
+	cp := req.AdminRequest.ChangePeer
+	if err := p.checkChangePeer(cp); err != nil {
+		return err
+	}
+	data, err := req.Marshal()
+	if err != nil {
+		return &errorpb.Error{Message: err.Error()}
+	}
+	cc := eraftpb.ConfChange{ChangeType: cp.ChangeType, NodeId: cp.Peer.Id, Context: data}
+	if err := p.rn.ProposeConfChange(cc); err != nil {
+		p.logger.Info("conf change proposal rejected", zap.Error(err))
+		return errServerIsBusy("conf change rejected: " + err.Error())
+	}
+	p.logger.Info("proposed conf change", zap.Stringer("type", cp.ChangeType), zap.Uint64("peer", cp.Peer.Id),
+		zap.Uint64("store", cp.Peer.StoreId))
+	return nil
+}
+
+// execConfChange applies an EntryConfChange (apply worker). A change that
+// does not fit the region (stale epoch, duplicate) is skipped by every
+// replica alike and never reaches raft.
+func (w *applyWorker) execConfChange(d *applyDelegate, e *eraftpb.Entry) *raft_cmdpb.RaftCmdResponse {
+	var cc eraftpb.ConfChange
+	var req raft_cmdpb.RaftCmdRequest
+	if err := cc.Unmarshal(e.Data); err != nil {
+		return errResp(errConfChange("undecodable"))
+	}
+	if err := req.Unmarshal(cc.Context); err != nil || req.AdminRequest.GetChangePeer() == nil {
+		return errResp(errConfChange("no ChangePeer request in context"))
+	}
+	cp := req.AdminRequest.ChangePeer
+	if ep := req.Header.GetRegionEpoch(); ep == nil || ep.ConfVer != d.region.RegionEpoch.GetConfVer() {
+		return errResp(errEpochNotMatch(d.region))
+	}
+	region := cloneRegion(d.region)
+	switch cp.ChangeType {
+	case eraftpb.ConfChangeType_AddNode:
+		if storePeer(region, cp.Peer.StoreId) != nil {
+			return errResp(errConfChange("store already holds a peer"))
+		}
+		np := *cp.Peer
+		region.Peers = append(region.Peers, &np)
+	case eraftpb.ConfChangeType_RemoveNode:
+		kept := region.Peers[:0]
+		for _, pr := range region.Peers {
+			if pr.Id != cp.Peer.Id {
+				kept = append(kept, pr)
+			}
+		}
+		if len(kept) == len(region.Peers) {
+			return errResp(errConfChange("peer not in region"))
+		}
+		region.Peers = kept
+	default:
+		return errResp(errConfChange("unsupported change type"))
+	}
+	region.RegionEpoch.ConfVer++
+	if err := w.wb.SetMeta(engine.RegionStateKey(region.Id), &rspb.RegionLocalState{State: rspb.PeerState_Normal, Region: region}); err != nil {
+		w.logger.Panic("encode region state", zap.Error(err))
+	}
+	d.region = region
+	d.result.admins = append(d.result.admins, adminResult{confChange: &confChangeResult{cc: cc, peer: cp.Peer, region: region}})
+	w.logger.Info("applied conf change", zap.Uint64("region-id", region.Id), zap.Stringer("type", cp.ChangeType),
+		zap.Uint64("peer-id", cp.Peer.Id), zap.Uint64("store", cp.Peer.StoreId), zap.Uint64("conf-ver", region.RegionEpoch.ConfVer))
+	return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{},
+		AdminResponse: &raft_cmdpb.AdminResponse{CmdType: raft_cmdpb.AdminCmdType_ChangePeer,
+			ChangePeer: &raft_cmdpb.ChangePeerResponse{Region: region}}}
+}
+
+// onConfChangeApplied installs an applied change in raft and the peer
+// (raft worker).
+func (p *peer) onConfChangeApplied(res *confChangeResult) {
+	p.rn.ApplyConfChange(res.cc)
+	p.setRegion(res.region)
+	p.store.meta.setRegion(res.region)
+	removed := res.cc.ChangeType == eraftpb.ConfChangeType_RemoveNode
+	if removed && res.peer.Id == p.meta.Id {
+		p.destroy("removed by a membership change")
+		return
+	}
+	if removed {
+		delete(p.peerCache, res.peer.Id)
+		delete(p.peerHeard, res.peer.Id)
+	} else {
+		p.peerHeard[res.peer.Id] = time.Now()
+	}
+	if p.isLeader() {
+		p.heartbeatScheduler()
+	}
+}
+
+// ErrAdmin wraps the region error of an admin command run through
+// Store.Admin.
+var ErrAdmin = errors.New("raftstore: admin command failed")
+
+// ErrRegionNotFound: the store holds no initialized peer of the region.
+var ErrRegionNotFound = errors.New("raftstore: region not found")
+
+// Admin runs an admin command (ChangePeer, TransferLeader, BatchSplit with
+// IDs already allocated) on a region through its peer on this store, with
+// the region epoch the store knows, and waits for the response. It must
+// reach the leader. For a split prefer SplitRegion, which allocates IDs.
+func (s *Store) Admin(ctx context.Context, regionID uint64, admin *raft_cmdpb.AdminRequest) (*raft_cmdpb.AdminResponse, error) {
+	region := s.meta.regionByID(regionID)
+	if region == nil {
+		return nil, fmt.Errorf("%w: region %d on store %d", ErrRegionNotFound, regionID, s.storeID)
+	}
+	req := &raft_cmdpb.RaftCmdRequest{
+		Header:       &raft_cmdpb.RaftRequestHeader{RegionId: regionID, RegionEpoch: region.RegionEpoch},
+		AdminRequest: admin,
+	}
+	ch := make(chan *raft_cmdpb.RaftCmdResponse, 1)
+	s.Propose(req, func(r *raft_cmdpb.RaftCmdResponse) { ch <- r })
+	select {
+	case r := <-ch:
+		if e := r.GetHeader().GetError(); e != nil {
+			return nil, &AdminError{Err: e}
+		}
+		return r.AdminResponse, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.stopCh:
+		return nil, ErrStopped
+	}
+}
+
+// AdminError carries the region error of a failed admin command; it
+// matches ErrAdmin.
+type AdminError struct{ Err *errorpb.Error }
+
+func (e *AdminError) Error() string        { return "raftstore: admin command failed: " + e.Err.String() }
+func (e *AdminError) Is(target error) bool { return target == ErrAdmin }

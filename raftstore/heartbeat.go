@@ -1,0 +1,217 @@
+package raftstore
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
+)
+
+// Heartbeats to the scheduler and the operators that come back.
+//
+// A leader heartbeats its region every RegionHeartbeatTicks and at once
+// after a split, a membership change or becoming leader: peers, leader,
+// pending peers (match below the truncated index: they need a snapshot or
+// are still catching up), down peers (no message for
+// MaxPeerDownDuration), the size estimate, and the bytes and keys written
+// and read since its last heartbeat. The scheduler answers on its stream
+// with at most one operator step for the region; runOperators routes each to
+// the region, whose leader checks the epoch and executes it (onOperator).
+
+func newHeartbeat(r *metapb.Region, leader *metapb.Peer, term uint64) *pdpb.RegionHeartbeatRequest {
+	return &pdpb.RegionHeartbeatRequest{Region: r, Leader: leader, Term: term}
+}
+
+// queueHeartbeat hands a region heartbeat to the heartbeat loop; dropped if
+// the queue is full (heartbeats are periodic).
+func (s *Store) queueHeartbeat(req *pdpb.RegionHeartbeatRequest) {
+	select {
+	case s.hbCh <- req:
+	default:
+	}
+}
+
+// heartbeatScheduler sends the leader's region heartbeat now.
+func (p *peer) heartbeatScheduler() {
+	if !p.isLeader() {
+		return
+	}
+	now := time.Now()
+	req := newHeartbeat(p.region, p.meta, p.term)
+	st := p.rn.Status()
+	p.pendingPeers = p.pendingPeers[:0]
+	for id, pr := range st.Progress {
+		if id != p.meta.Id && pr.Match < p.ps.truncated.Index {
+			if mp := p.findPeer(id); mp != nil {
+				p.pendingPeers = append(p.pendingPeers, mp)
+			}
+		}
+	}
+	req.PendingPeers = append([]*metapb.Peer(nil), p.pendingPeers...)
+	down := p.store.cfg.MaxPeerDownDuration
+	for _, pr := range p.region.Peers {
+		if pr.Id == p.meta.Id {
+			continue
+		}
+		if last, ok := p.peerHeard[pr.Id]; ok && now.Sub(last) > down {
+			req.DownPeers = append(req.DownPeers, &pdpb.PeerStats{Peer: pr, DownSeconds: uint64(now.Sub(last).Seconds())})
+		}
+	}
+	req.ApproximateSize, req.ApproximateKeys = p.approxSize, p.approxKeys
+	req.BytesWritten, req.KeysWritten = p.stats.bytesWritten, p.stats.keysWritten
+	req.BytesRead, req.KeysRead = p.stats.bytesRead, p.stats.keysRead
+	if !p.stats.since.IsZero() {
+		req.Interval = &pdpb.TimeInterval{StartTimestamp: uint64(p.stats.since.Unix()), EndTimestamp: uint64(now.Unix())}
+	}
+	p.stats = peerStats{since: now}
+	p.lastHeartbeatTick = p.ticks
+	p.store.queueHeartbeat(req)
+}
+
+// maybeHeartbeatOnCatchUp heartbeats as soon as a pending peer caught up,
+// so that an AddPeer operator finishes without waiting a whole period.
+func (p *peer) maybeHeartbeatOnCatchUp() {
+	if !p.isLeader() || len(p.pendingPeers) == 0 {
+		return
+	}
+	st := p.rn.Status()
+	for _, pp := range p.pendingPeers {
+		if pr, ok := st.Progress[pp.Id]; ok && pr.Match < p.ps.truncated.Index {
+			return
+		}
+	}
+	p.heartbeatScheduler()
+}
+
+// peerStats is traffic since the last heartbeat.
+type peerStats struct {
+	since                     time.Time
+	bytesWritten, keysWritten uint64
+	bytesRead, keysRead       uint64
+}
+
+// runOperators routes the scheduler's heartbeat responses to regions.
+func (s *Store) runOperators() {
+	ch := s.sched.RegionHeartbeatResponses()
+	for {
+		select {
+		case <-s.stopCh:
+			return
+		case resp, ok := <-ch:
+			if !ok {
+				return
+			}
+			if resp == nil || resp.RegionId == 0 {
+				continue
+			}
+			s.router.send(resp.RegionId, peerMsg{kind: msgOperator, op: resp})
+		}
+	}
+}
+
+// onOperator executes one operator step from the scheduler on the leader.
+func (p *peer) onOperator(op *pdpb.RegionHeartbeatResponse) {
+	if !p.isLeader() {
+		return
+	}
+	p.wake()
+	ep, cur := op.RegionEpoch, p.region.RegionEpoch
+	if ep == nil || ep.Version != cur.GetVersion() || ep.ConfVer != cur.GetConfVer() {
+		p.logger.Info("operator for another epoch ignored", zap.Stringer("op-epoch", ep), zap.Stringer("epoch", cur))
+		return
+	}
+	hdr := &raft_cmdpb.RaftRequestHeader{RegionId: p.region.Id, Peer: p.meta, RegionEpoch: ep}
+	logResult := func(what string) Callback {
+		return func(r *raft_cmdpb.RaftCmdResponse) {
+			if e := r.GetHeader().GetError(); e != nil {
+				p.store.logger.Info("operator step failed", zap.Uint64("region-id", hdr.RegionId), zap.String("step", what),
+					zap.String("error", e.Message))
+			}
+		}
+	}
+	switch {
+	case op.ChangePeer != nil:
+		cp := op.ChangePeer
+		p.logger.Info("executing operator: change peer", zap.Stringer("type", cp.ChangeType), zap.Uint64("peer", cp.Peer.GetId()),
+			zap.Uint64("store", cp.Peer.GetStoreId()))
+		if cp.ChangeType != eraftpb.ConfChangeType_AddNode && cp.ChangeType != eraftpb.ConfChangeType_RemoveNode {
+			return
+		}
+		p.proposeCommands([]*command{{req: &raft_cmdpb.RaftCmdRequest{Header: hdr,
+			AdminRequest: &raft_cmdpb.AdminRequest{CmdType: raft_cmdpb.AdminCmdType_ChangePeer,
+				ChangePeer: &raft_cmdpb.ChangePeerRequest{ChangeType: cp.ChangeType, Peer: cp.Peer}}},
+			cb: logResult("change peer")}}, time.Now())
+	case op.TransferLeader != nil:
+		to := op.TransferLeader.Peer
+		if to == nil && len(op.TransferLeader.Peers) > 0 {
+			to = op.TransferLeader.Peers[0]
+		}
+		p.logger.Info("executing operator: transfer leader", zap.Uint64("to", to.GetId()))
+		p.proposeCommands([]*command{{req: &raft_cmdpb.RaftCmdRequest{Header: hdr,
+			AdminRequest: &raft_cmdpb.AdminRequest{CmdType: raft_cmdpb.AdminCmdType_TransferLeader,
+				TransferLeader: &raft_cmdpb.TransferLeaderRequest{Peer: to}}},
+			cb: logResult("transfer leader")}}, time.Now())
+	case op.SplitRegion != nil:
+		sr := op.SplitRegion
+		p.logger.Info("executing operator: split", zap.Stringer("policy", sr.Policy), zap.Int("keys", len(sr.Keys)))
+		if sr.Policy == pdpb.CheckPolicy_USEKEY && len(sr.Keys) > 0 {
+			logger := p.logger
+			p.store.askSplit(p.region, sr.Keys, func(_ []*metapb.Region, err error) {
+				if err != nil {
+					logger.Info("operator split failed", zap.Error(err))
+				}
+			})
+			return
+		}
+		if !p.splitChecking && p.store.splitCheck.schedule(splitCheckTask{region: p.region, half: true}) {
+			p.splitChecking = true
+		}
+	}
+}
+
+// storeStats builds the store heartbeat.
+func (s *Store) storeStats() *pdpb.StoreStats {
+	st := &pdpb.StoreStats{
+		StoreId:     s.storeID,
+		RegionCount: uint32(s.router.count()),
+		StartTime:   uint32(s.startTime.Unix()),
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(s.engines.Dir(), &fs); err == nil {
+		st.Capacity = fs.Blocks * uint64(fs.Bsize)
+		st.Available = fs.Bavail * uint64(fs.Bsize)
+		st.UsedSize = st.Capacity - fs.Bfree*uint64(fs.Bsize)
+	}
+	now := time.Now()
+	st.BytesWritten = uint64(s.stats.bytesWritten.Swap(0))
+	st.KeysWritten = uint64(s.stats.keysWritten.Swap(0))
+	st.BytesRead = uint64(s.stats.bytesRead.Swap(0))
+	st.KeysRead = uint64(s.stats.keysRead.Swap(0))
+	st.Interval = &pdpb.TimeInterval{StartTimestamp: uint64(s.lastStoreHB.Unix()), EndTimestamp: uint64(now.Unix())}
+	s.lastStoreHB = now
+	return st
+}
+
+// LeaderCount is the number of regions this store leads.
+func (s *Store) LeaderCount() int { return int(s.leaderCount.Load()) }
+
+// goBackground runs f on its own goroutine with a context canceled when
+// the store stops; Stop waits for it.
+func (s *Store) goBackground(f func(ctx context.Context)) {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgStopped {
+		return
+	}
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		f(s.bgCtx)
+	}()
+}
