@@ -83,11 +83,18 @@ func (r *raft) afterConfChangeAsLeader() {
 }
 
 // stepDownAfterRemoval hands off leadership when the leader removed itself.
-// The removal is committed and the commit index was broadcast when it
-// advanced. The leader asks the most caught-up remaining voter to campaign
-// at once, so the cluster does not wait an election timeout, and becomes a
-// follower that never campaigns again.
+// The removal is committed; the leader tells the remaining voters so, asks
+// the most caught-up one to campaign at once, so the cluster does not wait
+// an election timeout, and becomes a follower that never campaigns again.
+//
+// The commit index goes out in heartbeats, which flow control never holds
+// back: the MsgApp that carried it when it advanced skipped paused
+// followers (full inflight window, probing) or may have been lost, and this
+// leader sends nothing after this. A voter that never learns the removal
+// committed keeps counting us in its quorum, while we, often holding the
+// longest log, refuse it our vote.
 func (r *raft) stepDownAfterRemoval() {
+	r.bcastHeartbeatWithCtx(nil)
 	var best uint64
 	var bestMatch uint64
 	r.trk.Visit(func(id uint64, pr *tracker.Progress) {

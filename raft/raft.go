@@ -400,6 +400,16 @@ func (r *raft) stepHigherTerm(m eraftpb.Message) bool {
 		switch m.MsgType {
 		case eraftpb.MessageType_MsgAppend, eraftpb.MessageType_MsgHeartbeat, eraftpb.MessageType_MsgSnapshot:
 			r.becomeFollower(m.Term, m.From)
+		case eraftpb.MessageType_MsgRequestVote:
+			// A candidate is not a leader: adopting its term must not
+			// restart our election timer, which only a leader's message or
+			// granting our vote does (Raft paper Figure 2; a grant resets
+			// it in handleVoteRequest). Otherwise candidates whose logs are
+			// too stale to win keep resetting the timers of the nodes that
+			// could win, and elections drag on.
+			elapsed := r.electionElapsed
+			r.becomeFollower(m.Term, None)
+			r.electionElapsed = elapsed
 		default:
 			r.becomeFollower(m.Term, None)
 		}
@@ -411,14 +421,17 @@ func (r *raft) stepHigherTerm(m eraftpb.Message) bool {
 // cases need an answer so that nobody stays stuck.
 func (r *raft) stepLowerTerm(m eraftpb.Message) {
 	switch {
-	case (r.checkQuorum || r.preVote) &&
+	case (r.checkQuorum || r.preVote || !r.trk.IsVoter(m.From)) &&
 		(m.MsgType == eraftpb.MessageType_MsgHeartbeat || m.MsgType == eraftpb.MessageType_MsgAppend):
 		// A leader with a lower term is talking to us, so we probably
 		// bumped our term while partitioned. With check-quorum the others
-		// ignore our votes (they are in lease) and with pre-vote we would
-		// lose pre-elections forever, so without an answer we would never
-		// rejoin. The answer carries our term and makes the leader step
-		// down, after which the cluster elects at our term.
+		// ignore our votes (they are in lease), with pre-vote we would
+		// lose pre-elections forever, and if the leader is not in our
+		// configuration (we missed membership changes) our vote requests
+		// never reach it; without an answer we would never rejoin. The
+		// answer carries our term (Raft paper §5.1) and makes the leader
+		// step down, after which the cluster elects at our term. In the
+		// remaining case our campaign reaches the leader anyway.
 		r.send(eraftpb.Message{To: m.From, MsgType: eraftpb.MessageType_MsgAppendResponse})
 	case m.MsgType == eraftpb.MessageType_MsgRequestPreVote:
 		// Reject with our term so the pre-candidate learns it is behind.

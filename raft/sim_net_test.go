@@ -2,6 +2,7 @@ package raft_test
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
 	"github.com/regionkv/regionkv/raft"
@@ -187,20 +188,27 @@ func (n *simNet) deliver(m simMsg) {
 	}
 }
 
-// partition splits the nodes at random into two non-empty sides.
-func (n *simNet) partition() {
+// partition splits the nodes at random into two non-empty sides, or cuts
+// off isolate if it is not nil.
+func (n *simNet) partition(isolate *simNode) {
 	c := n.c
 	ids := c.liveIDs()
 	if len(ids) < 2 {
 		return
 	}
 	n.side = map[uint64]int{}
-	// Shuffle deterministically, then cut.
-	for i := len(ids) - 1; i > 0; i-- {
-		j := c.rng.IntN(i + 1)
-		ids[i], ids[j] = ids[j], ids[i]
+	cut := 1
+	if isolate != nil {
+		i := slices.Index(ids, isolate.id)
+		ids[0], ids[i] = ids[i], ids[0]
+	} else {
+		// Shuffle deterministically, then cut.
+		for i := len(ids) - 1; i > 0; i-- {
+			j := c.rng.IntN(i + 1)
+			ids[i], ids[j] = ids[j], ids[i]
+		}
+		cut = 1 + c.rng.IntN(len(ids)-1)
 	}
-	cut := 1 + c.rng.IntN(len(ids)-1)
 	for i, id := range ids {
 		if i < cut {
 			n.side[id] = 1
