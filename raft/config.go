@@ -86,6 +86,16 @@ type Config struct {
 	// forwarding them to the leader.
 	DisableProposalForwarding bool
 
+	// StartInLease, with CheckQuorum, makes the node ignore vote requests
+	// for its first election timeout, as if it had just heard from a
+	// leader. Set it for a node restarted from disk: it may have
+	// acknowledged a leader's heartbeat just before going down, and that
+	// leader may still be serving lease reads that count on this node not
+	// electing anyone else until an election timeout has passed. A brand
+	// new node (a fresh cluster, a region created by a split) acknowledged
+	// nobody and need not wait.
+	StartInLease bool
+
 	// Logger receives diagnostic output. Nil discards it.
 	Logger Logger
 

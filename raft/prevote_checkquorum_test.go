@@ -195,3 +195,42 @@ func TestNonVoterDoesNotCampaign(t *testing.T) {
 		t.Fatalf("non-voter campaigned: %s", r.state)
 	}
 }
+
+// A node restarted with StartInLease may have acknowledged a leader that is
+// still serving lease reads: it ignores votes for its first election
+// timeout, then grants them. Without the option it grants at once.
+func TestStartInLeaseIgnoresVotesAfterRestart(t *testing.T) {
+	restarted := func(opts ...func(*Config)) *raft {
+		s := newTestStorage(1, 2, 3)
+		if err := s.SetHardState(eraftpb.HardState{Term: 1, Vote: 1}); err != nil {
+			t.Fatal(err)
+		}
+		return newTestRaft(t, 2, 10, 1, s, append([]func(*Config){withCheckQuorum}, opts...)...)
+	}
+	vote := eraftpb.Message{From: 3, To: 2, MsgType: msgVote, Term: 2}
+
+	r := restarted(func(c *Config) { c.StartInLease = true })
+	r.randomizedElectionTimeout = 2*r.electionTimeout - 1 // it must not campaign itself here
+	_ = r.Step(vote)
+	if msgs := r.readMessages(); len(msgs) != 0 || r.Term != 1 {
+		t.Fatalf("vote right after restart: msgs %v term %d; want it ignored", msgs, r.Term)
+	}
+	for i := 0; i < r.electionTimeout-1; i++ {
+		r.tickElection()
+		_ = r.Step(vote)
+		if msgs := r.readMessages(); len(msgs) != 0 {
+			t.Fatalf("vote granted %d ticks after restart, before the election timeout: %v", i+1, msgs)
+		}
+	}
+	r.tickElection()
+	_ = r.Step(vote)
+	if msgs := r.readMessages(); len(msgs) != 1 || msgs[0].Reject || r.Term != 2 {
+		t.Fatalf("vote after the start lease: msgs %v term %d; want it granted", msgs, r.Term)
+	}
+
+	r = restarted()
+	_ = r.Step(vote)
+	if msgs := r.readMessages(); len(msgs) != 1 || msgs[0].Reject {
+		t.Fatalf("without StartInLease: msgs %v; want the vote granted at once", msgs)
+	}
+}

@@ -83,6 +83,10 @@ type raft struct {
 	checkQuorum               bool
 	preVote                   bool
 	disableProposalForwarding bool
+	// startLease is Config.StartInLease until the first reset or the first
+	// election timeout: the vote-ignoring lease of a node that may have
+	// acknowledged a leader it no longer remembers.
+	startLease bool
 
 	heartbeatTimeout int
 	electionTimeout  int
@@ -136,6 +140,7 @@ func newRaft(c *Config) (*raft, error) {
 		r.raftLog.appliedTo(c.Applied)
 	}
 	r.becomeFollower(r.Term, None)
+	r.startLease = c.StartInLease && c.CheckQuorum
 
 	r.logger.Infof("newRaft raft-id=%d term=%d peers=%v commit=%d applied=%d last-index=%d last-term=%d",
 		r.id, r.Term, r.trk.Voters(), r.raftLog.committed, r.raftLog.applied, r.raftLog.lastIndex(), r.raftLog.lastTerm())
@@ -204,6 +209,7 @@ func (r *raft) reset(term uint64) {
 		r.Vote = None
 	}
 	r.lead = None
+	r.startLease = false
 	r.electionElapsed = 0
 	r.heartbeatElapsed = 0
 	r.resetRandomizedElectionTimeout()
@@ -300,6 +306,9 @@ func (r *raft) becomeLeader() {
 // tickElection is the tick of followers and candidates.
 func (r *raft) tickElection() {
 	r.electionElapsed++
+	if r.electionElapsed >= r.electionTimeout {
+		r.startLease = false
+	}
 	if r.promotable() && r.pastElectionTimeout() {
 		r.electionElapsed = 0
 		r.stepOrLog(eraftpb.Message{From: r.id, MsgType: eraftpb.MessageType_MsgHup})
@@ -381,7 +390,7 @@ func (r *raft) stepHigherTerm(m eraftpb.Message) bool {
 		// node that cannot see the leader does not depose it. A transfer
 		// forces the vote: the leader asked for it.
 		force := string(m.Context) == string(campaignTransfer)
-		inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
+		inLease := r.checkQuorum && (r.lead != None || r.startLease) && r.electionElapsed < r.electionTimeout
 		if !force && inLease {
 			r.logger.Infof("ignore vote request in lease raft-id=%d term=%d from=%d msg-term=%d lead=%d remaining-ticks=%d type=%s",
 				r.id, r.Term, m.From, m.Term, r.lead, r.electionTimeout-r.electionElapsed, MessageTypeName(m.MsgType))

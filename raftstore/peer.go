@@ -77,7 +77,7 @@ type readIndexBatch struct {
 	tick     int
 }
 
-func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer) (*peer, error) {
+func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer, restarted bool) (*peer, error) {
 	logger := s.logger.With(zap.Uint64("region-id", region.Id), zap.Uint64("peer-id", meta.Id))
 	ps, err := newPeerStorage(s.engines, region, s.cfg.EntryCacheLimit, s.snaps, logger)
 	if err != nil {
@@ -95,8 +95,12 @@ func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer) (*peer, error) 
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		DisableProposalForwarding: true,
-		Logger:                    raftLogger{logger.Sugar()},
-		Rand:                      rand.New(rand.NewPCG(meta.Id, s.cfg.seed())),
+		// A peer loaded from disk may have acknowledged a leader just
+		// before the store went down; that leader's lease reads count on
+		// this peer voting for nobody else until an election timeout.
+		StartInLease: restarted,
+		Logger:       raftLogger{logger.Sugar()},
+		Rand:         rand.New(rand.NewPCG(meta.Id, s.cfg.seed())),
 	}
 	rn, err := raft.NewRawNode(rc)
 	if err != nil {

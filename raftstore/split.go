@@ -218,7 +218,7 @@ func (p *peer) onSplitApplied(res *splitResult) {
 			s.router.send(r.Id, peerMsg{kind: msgSplitInit, region: r})
 			continue
 		}
-		f, err := s.addPeer(r, me)
+		f, err := s.addPeer(r, me, false)
 		if err != nil {
 			p.logger.Error("create split peer", zap.Uint64("new-region-id", r.Id), zap.Error(err))
 			continue
@@ -251,7 +251,7 @@ func (f *peerFsm) onSplitInit(s *Store, r *metapb.Region) {
 	if me == nil {
 		return
 	}
-	p, err := newPeer(s, r, me)
+	p, err := newPeer(s, r, me, false)
 	if err != nil {
 		s.logger.Error("re-create peer after split", zap.Uint64("region-id", r.Id), zap.Error(err))
 		return

@@ -184,7 +184,7 @@ func (s *Store) loadPeers() error {
 		if me == nil {
 			continue
 		}
-		if _, err := s.addPeer(st.Region, me); err != nil {
+		if _, err := s.addPeer(st.Region, me, true); err != nil {
 			return err
 		}
 	}
@@ -192,9 +192,11 @@ func (s *Store) loadPeers() error {
 	return nil
 }
 
-// addPeer creates and registers a peer and its apply delegate.
-func (s *Store) addPeer(region *metapb.Region, me *metapb.Peer) (*peerFsm, error) {
-	p, err := newPeer(s, region, me)
+// addPeer creates and registers a peer and its apply delegate. restarted
+// says the peer is loaded from disk at store start, rather than created by a
+// split or a message.
+func (s *Store) addPeer(region *metapb.Region, me *metapb.Peer, restarted bool) (*peerFsm, error) {
+	p, err := newPeer(s, region, me, restarted)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +459,7 @@ func (s *Store) maybeCreatePeer(msg *rspb.RaftMessage) bool {
 		return false
 	}
 	region := &metapb.Region{Id: msg.RegionId, RegionEpoch: &metapb.RegionEpoch{}}
-	if _, err := s.addPeer(region, msg.ToPeer); err != nil {
+	if _, err := s.addPeer(region, msg.ToPeer, false); err != nil {
 		s.logger.Warn("create peer", zap.Uint64("region-id", msg.RegionId), zap.Error(err))
 		return false
 	}
