@@ -1,0 +1,5 @@
+//go:build tools
+
+package tikvcompat
+
+import _ "github.com/pingcap/go-ycsb/cmd/go-ycsb"
