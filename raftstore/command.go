@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -35,6 +36,34 @@ type ReadResult struct {
 	Region *metapb.Region
 	Term   uint64
 	Err    *errorpb.Error
+	// Stats counts what the reader reads, for the region's heartbeat.
+	Stats *ReadStats
+}
+
+// ReadStats counts the keys and bytes read from one region since its last
+// heartbeat. Readers record into it from any goroutine; the region's leader
+// takes and resets it when it heartbeats.
+type ReadStats struct {
+	keys, bytes atomic.Uint64
+	store       *Store
+}
+
+// Record adds keys and bytes read. A nil ReadStats records nothing.
+func (r *ReadStats) Record(keys, bytes int) {
+	if r == nil {
+		return
+	}
+	r.keys.Add(uint64(keys))
+	r.bytes.Add(uint64(bytes))
+	if r.store != nil {
+		r.store.stats.keysRead.Add(int64(keys))
+		r.store.stats.bytesRead.Add(int64(bytes))
+	}
+}
+
+// take returns the counts and resets them.
+func (r *ReadStats) take() (keys, bytes uint64) {
+	return r.keys.Swap(0), r.bytes.Swap(0)
 }
 
 // ReadCallback receives a read's result; it must not block.

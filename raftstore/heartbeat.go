@@ -65,7 +65,7 @@ func (p *peer) heartbeatScheduler() {
 	}
 	req.ApproximateSize, req.ApproximateKeys = p.approxSize, p.approxKeys
 	req.BytesWritten, req.KeysWritten = p.stats.bytesWritten, p.stats.keysWritten
-	req.BytesRead, req.KeysRead = p.stats.bytesRead, p.stats.keysRead
+	req.KeysRead, req.BytesRead = p.reads.take()
 	if !p.stats.since.IsZero() {
 		req.Interval = &pdpb.TimeInterval{StartTimestamp: uint64(p.stats.since.Unix()), EndTimestamp: uint64(now.Unix())}
 	}
@@ -93,7 +93,6 @@ func (p *peer) maybeHeartbeatOnCatchUp() {
 type peerStats struct {
 	since                     time.Time
 	bytesWritten, keysWritten uint64
-	bytesRead, keysRead       uint64
 }
 
 // runOperators routes the scheduler's heartbeat responses to regions.

@@ -64,6 +64,7 @@ type peer struct {
 	peerHeard          map[uint64]time.Time
 	pendingPeers       []*metapb.Peer
 	stats              peerStats
+	reads              ReadStats // what readers read; taken by heartbeats
 	lastHeartbeatTick  int
 	leaderMissingTicks int
 	hib                peerHibernation
@@ -107,12 +108,14 @@ func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer, restarted bool)
 		return nil, fmt.Errorf("raftstore: region %d peer %d: %w", region.Id, meta.Id, err)
 	}
 	hs, _, _ := ps.InitialState()
-	return &peer{
+	p := &peer{
 		store: s, meta: meta, region: region, ps: ps, rn: rn, logger: logger,
 		peerCache: make(map[uint64]*metapb.Peer), pendingReads: make(map[string]*readIndexBatch),
 		term: hs.Term, commit: hs.Commit, role: raft.StateFollower,
 		peerHeard: make(map[uint64]time.Time), sizeDiffHint: s.cfg.splitCheckDiff(),
-	}, nil
+	}
+	p.reads.store = s
+	return p, nil
 }
 
 // raftLogger adapts zap to raft.Logger; raft's info chatter goes to debug.

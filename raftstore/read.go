@@ -106,7 +106,7 @@ func (p *peer) serveRead(r *readRequest) {
 		r.cb(ReadResult{Err: &errorpb.Error{Message: err.Error()}})
 		return
 	}
-	r.cb(ReadResult{Snap: snap, Region: p.region, Term: r.term})
+	r.cb(ReadResult{Snap: snap, Region: p.region, Term: r.term, Stats: &p.reads})
 }
 
 // failReads answers the reads still waiting for a read index; reads that

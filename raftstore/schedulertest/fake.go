@@ -30,6 +30,7 @@ type Fake struct {
 	bootstrapped bool
 	stores       map[uint64]*metapb.Store
 	regions      map[uint64]*pdpb.RegionHeartbeatRequest
+	traffic      map[uint64]*Traffic // summed over every heartbeat, by region
 	responses    chan *pdpb.RegionHeartbeatResponse
 	perStore     map[uint64]chan *pdpb.RegionHeartbeatResponse
 }
@@ -40,6 +41,7 @@ var _ raftstore.SchedulerClient = (*Fake)(nil)
 func New(clusterID, firstID uint64) *Fake {
 	return &Fake{clusterID: clusterID, nextID: firstID, stores: make(map[uint64]*metapb.Store),
 		regions: make(map[uint64]*pdpb.RegionHeartbeatRequest), responses: make(chan *pdpb.RegionHeartbeatResponse),
+		traffic: make(map[uint64]*Traffic),
 		perStore: make(map[uint64]chan *pdpb.RegionHeartbeatResponse)}
 }
 
@@ -102,6 +104,15 @@ func (f *Fake) StoreHeartbeat(_ context.Context, stats *pdpb.StoreStats) (*pdpb.
 func (f *Fake) RegionHeartbeat(_ context.Context, req *pdpb.RegionHeartbeatRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	tr := f.traffic[req.Region.Id]
+	if tr == nil {
+		tr = &Traffic{}
+		f.traffic[req.Region.Id] = tr
+	}
+	tr.KeysRead += req.KeysRead
+	tr.BytesRead += req.BytesRead
+	tr.KeysWritten += req.KeysWritten
+	tr.BytesWritten += req.BytesWritten
 	old, ok := f.regions[req.Region.Id]
 	if !ok || newer(req, old) {
 		f.regions[req.Region.Id] = req
@@ -120,6 +131,26 @@ func newer(a, b *pdpb.RegionHeartbeatRequest) bool {
 		return ae.GetConfVer() > be.GetConfVer()
 	}
 	return a.Term >= b.Term || a.Leader != nil && b.Leader == nil
+}
+
+// Traffic is what a region's heartbeats reported, summed.
+type Traffic struct {
+	KeysRead, BytesRead, KeysWritten, BytesWritten uint64
+}
+
+// TotalTraffic returns the traffic every region's heartbeats reported so
+// far, summed.
+func (f *Fake) TotalTraffic() Traffic {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var sum Traffic
+	for _, tr := range f.traffic {
+		sum.KeysRead += tr.KeysRead
+		sum.BytesRead += tr.BytesRead
+		sum.KeysWritten += tr.KeysWritten
+		sum.BytesWritten += tr.BytesWritten
+	}
+	return sum
 }
 
 // Leader returns the last reported leader of a region.

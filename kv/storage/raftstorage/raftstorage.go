@@ -105,7 +105,7 @@ func (s *RaftStorage) Reader(ctx context.Context, kvctx *kvrpcpb.Context) (stora
 		if r.Err != nil {
 			return nil, &storage.RegionError{Err: r.Err}
 		}
-		return &reader{snap: r.Snap, region: r.Region, term: r.Term}, nil
+		return &reader{snap: r.Snap, region: r.Region, term: r.Term, stats: r.Stats}, nil
 	case <-ctx.Done():
 		go func() {
 			// The store answers every read, even when it stops.
@@ -122,6 +122,7 @@ type reader struct {
 	snap   *engine.Snapshot
 	region *metapb.Region
 	term   uint64
+	stats  *raftstore.ReadStats
 }
 
 var _ storage.RegionReader = (*reader)(nil)
@@ -140,7 +141,11 @@ func (r *reader) GetCF(cf string, key []byte) ([]byte, error) {
 		return nil, &storage.RegionError{Err: &errorpb.Error{Message: "key not in region", KeyNotInRegion: &errorpb.KeyNotInRegion{
 			Key: key, RegionId: r.region.Id, StartKey: r.region.StartKey, EndKey: r.region.EndKey}}}
 	}
-	return r.snap.GetCF(cf, key)
+	v, err := r.snap.GetCF(cf, key)
+	if v != nil {
+		r.stats.Record(1, len(key)+len(v))
+	}
+	return v, err
 }
 
 // IterCF implements storage.StorageReader, clamping the bounds to the
@@ -166,7 +171,26 @@ func (r *reader) IterCF(cf string, opts engine.IterOptions) engine.Iterator {
 	if err != nil {
 		return engine.NewErrorIterator(err)
 	}
-	return it
+	return &countingIterator{Iterator: it, stats: r.stats}
+}
+
+// countingIterator records what a scan reads: each key it yields, and each
+// value fetched.
+type countingIterator struct {
+	engine.Iterator
+	stats *raftstore.ReadStats
+}
+
+func (c *countingIterator) Key() []byte {
+	k := c.Iterator.Key()
+	c.stats.Record(1, len(k))
+	return k
+}
+
+func (c *countingIterator) Value() ([]byte, error) {
+	v, err := c.Iterator.Value()
+	c.stats.Record(0, len(v))
+	return v, err
 }
 
 func (r *reader) Close() { r.snap.Close() }
