@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/regionkv/regionkv/client/bench"
 	"github.com/regionkv/regionkv/client/kvcmd"
 	"github.com/regionkv/regionkv/kv/playground"
 	"github.com/regionkv/regionkv/kv/server"
@@ -55,7 +56,7 @@ func run(args []string) int {
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFile, "log-file", "", "log to this file instead of stderr")
 	root.AddCommand(server.NewCommand(getLogger), schedserver.NewCommand(getLogger), kvcmd.NewCommand(),
-		playground.NewCommand(getLogger), ctl.NewCommand())
+		playground.NewCommand(getLogger), ctl.NewCommand(), bench.NewCommand())
 	root.SetArgs(args)
 
 	err := root.Execute()

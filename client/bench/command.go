@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/regionkv/regionkv/client"
+)
+
+type options struct {
+	target, scheduler, schedulerAPI, store, endpoints string
+	workload, dist, format, scanLenDist, keyPrefix    string
+	records                                           uint64
+	operations                                        int64
+	duration, loadTimeout, opTimeout, splitTimeout    time.Duration
+	threads, keySize, valueSize, batchSize, scanLen   int
+	regions, conns                                    int
+	seed                                              uint64
+	serializable, quiet                               bool
+}
+
+// NewCommand returns `regionkv bench`: `bench load` writes the records,
+// `bench run` runs the workload over them, and `bench` alone does both.
+func NewCommand() *cobra.Command {
+	o := &options{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "benchmark regionkv (or etcd) with YCSB-style workloads: load, then run",
+		Long: "Workloads: " + describeWorkloads() + "\n\n" +
+			"`bench` loads --records records and runs the workload; `bench load` and `bench run` do one phase each.\n" +
+			"--regions N pre-splits the key space into N regions (through the scheduler's HTTP API) before loading.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.exec(cmd, true, true) },
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.target, "target", "regionkv", "system under test: regionkv or etcd")
+	pf.StringVar(&o.scheduler, "scheduler", "127.0.0.1:2379", "regionkv scheduler gRPC addresses, comma-separated")
+	pf.StringVar(&o.schedulerAPI, "scheduler-api", "", "scheduler HTTP API address, for --regions (default: --scheduler's host, port - 1)")
+	pf.StringVar(&o.store, "store", "", "address of one standalone regionkv store, instead of a scheduler")
+	pf.StringVar(&o.endpoints, "endpoints", "127.0.0.1:2379", "etcd client endpoints, comma-separated (--target etcd)")
+	pf.BoolVar(&o.serializable, "serializable", false, "etcd: serializable reads instead of linearizable")
+	pf.IntVar(&o.conns, "conns", 2, "gRPC connections: per store for regionkv, in total for etcd")
+	pf.StringVar(&o.workload, "workload", "a", "workload: "+strings.Join(WorkloadNames(), ", "))
+	pf.StringVar(&o.dist, "distribution", "", "key distribution: uniform, zipfian or latest (default: the workload's)")
+	pf.Uint64Var(&o.records, "records", 100000, "record count")
+	pf.Int64Var(&o.operations, "operations", 0, "run phase: stop after this many operations (0: --duration only)")
+	pf.DurationVar(&o.duration, "duration", 30*time.Second, "run phase: stop after this long")
+	pf.DurationVar(&o.loadTimeout, "load-timeout", 10*time.Minute, "load phase: give up after this long")
+	pf.DurationVar(&o.opTimeout, "op-timeout", 10*time.Second, "deadline of each operation")
+	pf.IntVar(&o.threads, "threads", 16, "concurrent clients")
+	pf.IntVar(&o.keySize, "key-size", 16, "key size in bytes, prefix included")
+	pf.StringVar(&o.keyPrefix, "key-prefix", "u", "key prefix; the record number follows, zero-padded")
+	pf.IntVar(&o.valueSize, "value-size", 128, "value size in bytes")
+	pf.IntVar(&o.batchSize, "batch-size", 16, "keys per batch operation and per load request")
+	pf.IntVar(&o.scanLen, "scan-length", 100, "most keys per scan")
+	pf.StringVar(&o.scanLenDist, "scan-length-distribution", "uniform", "scan length: uniform in [1, --scan-length] or constant")
+	pf.Uint64Var(&o.seed, "seed", 1, "random seed")
+	pf.IntVar(&o.regions, "regions", 0, "pre-split the key space into this many regions before loading (regionkv)")
+	pf.DurationVar(&o.splitTimeout, "split-timeout", 90*time.Second, "bound on waiting for the pre-split regions and their leaders")
+	pf.StringVar(&o.format, "format", "text", "report format: text or json")
+	pf.BoolVar(&o.quiet, "quiet", false, "no live progress on stderr")
+	cmd.AddCommand(
+		&cobra.Command{Use: "load", Short: "pre-split (--regions) and write --records records", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error { return o.exec(cmd, true, false) }},
+		&cobra.Command{Use: "run", Short: "run --workload over loaded records", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error { return o.exec(cmd, false, true) }},
+	)
+	return cmd
+}
+
+func describeWorkloads() string {
+	var parts []string
+	for _, n := range WorkloadNames() {
+		parts = append(parts, n+" ("+Workloads[n].Desc+")")
+	}
+	return strings.Join(parts, "; ")
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// apiAddr is --scheduler-api, or the scheduler's default status address:
+// the gRPC port minus one.
+func (o *options) apiAddr() (string, error) {
+	if o.schedulerAPI != "" {
+		return o.schedulerAPI, nil
+	}
+	host, port, err := net.SplitHostPort(split(o.scheduler)[0])
+	if err != nil {
+		return "", fmt.Errorf("bench: --scheduler: %w", err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", fmt.Errorf("bench: --scheduler port: %w", err)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p-1)), nil
+}
+
+func (o *options) open(ctx context.Context) (Target, error) {
+	switch o.target {
+	case "regionkv":
+		return NewRegionkvTarget(ctx, split(o.scheduler), o.store, client.WithConnsPerStore(o.conns))
+	case "etcd":
+		return NewEtcdTarget(ctx, split(o.endpoints), o.conns, o.serializable)
+	}
+	return nil, fmt.Errorf("bench: unknown target %q (regionkv, etcd)", o.target)
+}
+
+func (o *options) config(w Workload, d time.Duration) Config {
+	cfg := Config{Workload: w, Distribution: o.dist, Records: o.records, Operations: o.operations, Duration: d,
+		Threads: o.threads, KeySize: o.keySize, KeyPrefix: o.keyPrefix, ValueSize: o.valueSize, BatchSize: o.batchSize,
+		ScanLength: o.scanLen, ScanLenDist: o.scanLenDist, OpTimeout: o.opTimeout, Seed: o.seed}
+	if !o.quiet {
+		cfg.Progress = os.Stderr
+	}
+	return cfg
+}
+
+func (o *options) exec(cmd *cobra.Command, load, run bool) error {
+	if o.format != "text" && o.format != "json" {
+		return fmt.Errorf("bench: --format must be text or json")
+	}
+	w, err := LookupWorkload(o.workload)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if load && o.regions > 1 {
+		if o.target != "regionkv" || o.store != "" {
+			return fmt.Errorf("bench: --regions needs a regionkv cluster (--scheduler)")
+		}
+		addr, err := o.apiAddr()
+		if err != nil {
+			return err
+		}
+		if err := PreSplit(ctx, addr, SplitKeys(o.keyPrefix, o.keySize, o.records, o.regions), o.splitTimeout, cmd.ErrOrStderr()); err != nil {
+			return err
+		}
+	}
+	t, err := o.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	rep := &Report{}
+	var phaseErr error
+	if load {
+		res, err := Load(ctx, t, o.config(w, o.loadTimeout))
+		if res != nil {
+			rep.Results = append(rep.Results, o.label(res))
+		}
+		phaseErr = err
+	}
+	if run && phaseErr == nil {
+		res, err := Run(ctx, t, o.config(w, o.duration))
+		if res != nil {
+			rep.Results = append(rep.Results, o.label(res))
+		}
+		phaseErr = err
+	}
+	out := cmd.OutOrStdout()
+	if o.format == "json" {
+		err = rep.WriteJSON(out)
+	} else {
+		err = rep.WriteText(out)
+	}
+	if phaseErr != nil {
+		return phaseErr
+	}
+	return err
+}
+
+func (o *options) label(r *Result) *Result {
+	r.Target = o.target
+	if o.target == "regionkv" {
+		r.Regions = o.regions
+	}
+	return r
+}
