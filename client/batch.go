@@ -68,8 +68,8 @@ func (c *RawClient) group(ctx context.Context, bo *backoffer, keys [][]byte, idx
 }
 
 // sendBatch sends fn for every key of keys, part by part in parallel, and
-// returns the first error.
-func (c *RawClient) sendBatch(ctx context.Context, keys [][]byte, size func(i int) int, fn partFunc) error {
+// returns the first error. Writes are retryUnsafe (see idempotent).
+func (c *RawClient) sendBatch(ctx context.Context, keys [][]byte, safe idempotent, size func(i int) int, fn partFunc) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -79,20 +79,20 @@ func (c *RawClient) sendBatch(ctx context.Context, keys [][]byte, size func(i in
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	return c.sendParts(ctx, newBackoffer(&c.cfg), keys, idx, size, fn, cancel)
+	return c.sendParts(ctx, newBackoffer(&c.cfg), keys, idx, safe, size, fn, cancel)
 }
 
-func (c *RawClient) sendParts(ctx context.Context, bo *backoffer, keys [][]byte, idx []int, size func(int) int, fn partFunc, cancel func()) error {
+func (c *RawClient) sendParts(ctx context.Context, bo *backoffer, keys [][]byte, idx []int, safe idempotent, size func(int) int, fn partFunc, cancel func()) error {
 	parts, err := c.group(ctx, bo, keys, idx, size)
 	if err != nil {
 		return err
 	}
 	run := func(p part, bo *backoffer) error {
-		err := c.sendToRegion(ctx, bo, p.r, retrySafe, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context) (*errorpb.Error, error) {
+		err := c.sendToRegion(ctx, bo, p.r, safe, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context) (*errorpb.Error, error) {
 			return fn(ctx, cli, rctx, p.idx)
 		})
 		if errors.Is(err, errRegionChanged) {
-			return c.sendParts(ctx, bo, keys, p.idx, size, fn, cancel)
+			return c.sendParts(ctx, bo, keys, p.idx, safe, size, fn, cancel)
 		}
 		return err
 	}
@@ -114,21 +114,32 @@ func (c *RawClient) sendParts(ctx context.Context, bo *backoffer, keys [][]byte,
 }
 
 // firstCause returns the first error that is not only the cancellation of
-// the other parts after one failed.
+// the other parts after one failed. If any part's outcome is unknown
+// (ErrUndetermined), so is the call's: the error returned then matches
+// ErrUndetermined too.
 func firstCause(errs []error) error {
-	var first error
+	var first, cause, undetermined error
 	for _, err := range errs {
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, context.Canceled) {
-			return err
+		if undetermined == nil && errors.Is(err, ErrUndetermined) {
+			undetermined = err
+		}
+		if cause == nil && !errors.Is(err, context.Canceled) {
+			cause = err
 		}
 		if first == nil {
 			first = err
 		}
 	}
-	return first
+	if cause == nil {
+		cause = first
+	}
+	if undetermined != nil && !errors.Is(cause, ErrUndetermined) {
+		return errors.Join(cause, undetermined)
+	}
+	return cause
 }
 
 func keysSize(keys [][]byte) func(int) int {
@@ -147,7 +158,7 @@ func (c *RawClient) BatchGet(ctx context.Context, keys [][]byte) ([]KvPair, erro
 		}
 	}
 	values := make([][]byte, len(keys)) // nil: not found
-	err := c.sendBatch(ctx, keys, keysSize(keys), func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context, idx []int) (*errorpb.Error, error) {
+	err := c.sendBatch(ctx, keys, retrySafe, keysSize(keys), func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context, idx []int) (*errorpb.Error, error) {
 		req := &kvrpcpb.RawBatchGetRequest{Context: rctx, Keys: make([][]byte, len(idx)), Cf: c.cfg.cf}
 		for j, i := range idx {
 			req.Keys[j] = keys[i]
@@ -197,7 +208,7 @@ func (c *RawClient) BatchPut(ctx context.Context, keys, values [][]byte) error {
 		}
 	}
 	size := func(i int) int { return len(keys[i]) + len(values[i]) }
-	return c.sendBatch(ctx, keys, size, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context, idx []int) (*errorpb.Error, error) {
+	return c.sendBatch(ctx, keys, retryUnsafe, size, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context, idx []int) (*errorpb.Error, error) {
 		req := &kvrpcpb.RawBatchPutRequest{Context: rctx, Pairs: make([]*kvrpcpb.KvPair, len(idx)), Cf: c.cfg.cf}
 		for j, i := range idx {
 			req.Pairs[j] = &kvrpcpb.KvPair{Key: keys[i], Value: values[i]}
@@ -224,7 +235,7 @@ func (c *RawClient) BatchDelete(ctx context.Context, keys [][]byte) error {
 			return err
 		}
 	}
-	return c.sendBatch(ctx, keys, keysSize(keys), func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context, idx []int) (*errorpb.Error, error) {
+	return c.sendBatch(ctx, keys, retryUnsafe, keysSize(keys), func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context, idx []int) (*errorpb.Error, error) {
 		req := &kvrpcpb.RawBatchDeleteRequest{Context: rctx, Keys: make([][]byte, len(idx)), Cf: c.cfg.cf}
 		for j, i := range idx {
 			req.Keys[j] = keys[i]

@@ -44,18 +44,27 @@
 //   - ServerIsBusy: wait (at least the store's hint), try the next peer.
 //   - StaleCommand and other transient region errors: wait, send again.
 //   - Transport errors and per-attempt timeouts (WithRequestTimeout): mark
-//     the store for address re-resolution, wait, try the next peer.
+//     the store for address re-resolution, wait, try the next peer. Reads
+//     only: see below for writes.
 //
 // When the context ends, the call returns an error that wraps both the
 // context's error (errors.Is(err, context.DeadlineExceeded)) and the last
 // failure (for example a *RegionError). A request never waits past its
 // deadline. When the budget runs out the error wraps ErrRetriesExhausted.
 //
-// A CompareAndSwap is never sent twice once it may have reached the store:
-// the client first checks the connection is up, and a transport failure
-// after sending returns an error wrapping ErrUndetermined. Put, Delete and
-// the batch writes are retried after such failures: writing the same value
-// twice leaves the same state.
+// A write (Put, Delete, BatchPut, BatchDelete, DeleteRange, CompareAndSwap)
+// is never sent twice once it may have reached the store: re-sending a put
+// that was applied can apply it again after another client's write of the
+// key, reverting that write. The client first checks the connection is up;
+// a transport failure or per-attempt timeout after sending, a context that
+// ends while the request is in flight, or an UndeterminedResult from the
+// store returns an error wrapping ErrUndetermined (errors.Is): the write may
+// or may not have been applied, and the caller must read to find out. Writes
+// are retried only after definite rejections, region errors a store answers
+// before proposing (NotLeader, EpochNotMatch, RegionNotFound, KeyNotInRegion,
+// StoreNotMatch, ServerIsBusy, StaleCommand). A batch write with one part of
+// unknown outcome returns an error wrapping ErrUndetermined; its other parts
+// may have been applied.
 //
 // # Errors
 //

@@ -26,10 +26,12 @@ var (
 	// ErrRetriesExhausted: the retry budget ran out before the request
 	// succeeded. The error also wraps the last failure seen.
 	ErrRetriesExhausted = errors.New("client: retry budget exhausted")
-	// ErrUndetermined: a compare-and-swap may or may not have been applied
-	// (the connection failed after the request was sent, or the store said
-	// so). It is not retried: a blind retry could report "not swapped" for a
-	// swap that the first attempt made.
+	// ErrUndetermined: a write (put, delete, batch write, delete range,
+	// compare-and-swap) may or may not have been applied: the connection
+	// failed or the attempt timed out after the request was sent, or the
+	// store said so. It is not retried: a re-sent put could apply after a
+	// later write of another client and revert it, and a re-sent swap could
+	// report "not swapped" for a swap that the first attempt made.
 	ErrUndetermined = errors.New("client: outcome of the request is unknown")
 	// ErrNoPeer: the region has no peer the client can send to.
 	ErrNoPeer = errors.New("client: region has no reachable peer")

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/errorpb"
@@ -51,6 +53,10 @@ type fakeCluster struct {
 	// undetermined: the next write is applied but answered with
 	// UndeterminedResult, as when a proposal's fate is unknown.
 	undetermined bool
+	// lostReply: the next write is applied but its reply is lost, as when
+	// the connection drops or the attempt times out after the store applied.
+	lostReply lostReplyMode
+	applied   int // writes applied (Put, Delete, BatchPut, DeleteRange)
 
 	// hook, if set, runs at the start of every store RPC, outside the lock.
 	hook atomic.Pointer[func(storeID uint64, method string)]
@@ -224,6 +230,45 @@ func (c *fakeCluster) setUndetermined() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.undetermined = true
+}
+
+// lostReplyMode is how the reply of an applied write is lost.
+type lostReplyMode int
+
+const (
+	replyKept    lostReplyMode = iota
+	replyDropped               // the RPC fails with Unavailable (connection dropped)
+	replyLate                  // no reply until the attempt's deadline passes
+)
+
+func (c *fakeCluster) appliedWrites() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.applied
+}
+
+func (c *fakeCluster) setLostReply(m lostReplyMode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lostReply = m
+}
+
+// afterApply loses the reply of a write that was just applied, if asked
+// to. Caller holds mu; it is released while waiting for the deadline.
+func (s *fakeStore) afterApply(ctx context.Context) error {
+	s.c.applied++
+	m := s.c.lostReply
+	s.c.lostReply = replyKept
+	switch m {
+	case replyDropped:
+		return status.Error(codes.Unavailable, "fake: connection dropped after the write was applied")
+	case replyLate:
+		s.c.mu.Unlock()
+		<-ctx.Done()
+		s.c.mu.Lock()
+		return ctx.Err()
+	}
+	return nil
 }
 
 func (c *fakeCluster) setNoLeaderHint(v bool) {
@@ -425,7 +470,7 @@ func (s *fakeStore) RawBatchGet(_ context.Context, req *kvrpcpb.RawBatchGetReque
 	return resp, nil
 }
 
-func (s *fakeStore) RawPut(_ context.Context, req *kvrpcpb.RawPutRequest) (*kvrpcpb.RawPutResponse, error) {
+func (s *fakeStore) RawPut(ctx context.Context, req *kvrpcpb.RawPutRequest) (*kvrpcpb.RawPutResponse, error) {
 	defer s.begin("RawPut")()
 	r, re := s.check(req.Context, req.Key)
 	if re != nil {
@@ -435,6 +480,9 @@ func (s *fakeStore) RawPut(_ context.Context, req *kvrpcpb.RawPutRequest) (*kvrp
 		return &kvrpcpb.RawPutResponse{Error: e}, nil
 	}
 	r.data[string(req.Key)] = req.Value
+	if err := s.afterApply(ctx); err != nil {
+		return nil, err
+	}
 	if s.c.undetermined {
 		s.c.undetermined = false
 		return &kvrpcpb.RawPutResponse{RegionError: &errorpb.Error{UndeterminedResult: &errorpb.UndeterminedResult{Message: "fake"}}}, nil
@@ -442,7 +490,7 @@ func (s *fakeStore) RawPut(_ context.Context, req *kvrpcpb.RawPutRequest) (*kvrp
 	return &kvrpcpb.RawPutResponse{}, nil
 }
 
-func (s *fakeStore) RawBatchPut(_ context.Context, req *kvrpcpb.RawBatchPutRequest) (*kvrpcpb.RawBatchPutResponse, error) {
+func (s *fakeStore) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutRequest) (*kvrpcpb.RawBatchPutResponse, error) {
 	defer s.begin("RawBatchPut")()
 	keys := make([][]byte, len(req.Pairs))
 	for i, p := range req.Pairs {
@@ -455,16 +503,22 @@ func (s *fakeStore) RawBatchPut(_ context.Context, req *kvrpcpb.RawBatchPutReque
 	for _, p := range req.Pairs {
 		r.data[string(p.Key)] = p.Value
 	}
+	if err := s.afterApply(ctx); err != nil {
+		return nil, err
+	}
 	return &kvrpcpb.RawBatchPutResponse{}, nil
 }
 
-func (s *fakeStore) RawDelete(_ context.Context, req *kvrpcpb.RawDeleteRequest) (*kvrpcpb.RawDeleteResponse, error) {
+func (s *fakeStore) RawDelete(ctx context.Context, req *kvrpcpb.RawDeleteRequest) (*kvrpcpb.RawDeleteResponse, error) {
 	defer s.begin("RawDelete")()
 	r, re := s.check(req.Context, req.Key)
 	if re != nil {
 		return &kvrpcpb.RawDeleteResponse{RegionError: re}, nil
 	}
 	delete(r.data, string(req.Key))
+	if err := s.afterApply(ctx); err != nil {
+		return nil, err
+	}
 	return &kvrpcpb.RawDeleteResponse{}, nil
 }
 
@@ -485,7 +539,7 @@ func inRange(k, lower, upper []byte) bool {
 	return bytes.Compare(k, lower) >= 0 && (len(upper) == 0 || bytes.Compare(k, upper) < 0)
 }
 
-func (s *fakeStore) RawDeleteRange(_ context.Context, req *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
+func (s *fakeStore) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
 	defer s.begin("RawDeleteRange")()
 	r, re := s.check(req.Context, req.StartKey)
 	if re == nil && len(r.meta.EndKey) > 0 && (len(req.EndKey) == 0 || bytes.Compare(req.EndKey, r.meta.EndKey) > 0) {
@@ -498,6 +552,9 @@ func (s *fakeStore) RawDeleteRange(_ context.Context, req *kvrpcpb.RawDeleteRang
 		if inRange([]byte(k), req.StartKey, req.EndKey) {
 			delete(r.data, k)
 		}
+	}
+	if err := s.afterApply(ctx); err != nil {
+		return nil, err
 	}
 	return &kvrpcpb.RawDeleteRangeResponse{}, nil
 }

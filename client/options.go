@@ -65,8 +65,9 @@ func WithRequestTimeout(d time.Duration) Option {
 }
 
 // WithRetryBudget caps how many times one request (or one per-region part
-// of a batch or scan) is retried after region errors and transport
-// failures. When it runs out the call fails with ErrRetriesExhausted.
+// of a batch or scan) is retried after region errors and (reads only)
+// transport failures. When it runs out the call fails with
+// ErrRetriesExhausted.
 func WithRetryBudget(n int) Option {
 	return func(c *config) {
 		if n >= 0 {

@@ -144,7 +144,7 @@ func (c *RawClient) Put(ctx context.Context, key, value []byte) error {
 	if err := firstErr(c.checkOpen(), checkKey(key), checkValue(value)); err != nil {
 		return err
 	}
-	err := c.sendToKey(ctx, key, retrySafe, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context) (*errorpb.Error, error) {
+	err := c.sendToKey(ctx, key, retryUnsafe, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context) (*errorpb.Error, error) {
 		resp, err := cli.RawPut(ctx, &kvrpcpb.RawPutRequest{Context: rctx, Key: key, Value: value, Cf: c.cfg.cf})
 		if err != nil || resp.RegionError != nil {
 			return resp.GetRegionError(), err
@@ -159,7 +159,7 @@ func (c *RawClient) Delete(ctx context.Context, key []byte) error {
 	if err := firstErr(c.checkOpen(), checkKey(key)); err != nil {
 		return err
 	}
-	err := c.sendToKey(ctx, key, retrySafe, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context) (*errorpb.Error, error) {
+	err := c.sendToKey(ctx, key, retryUnsafe, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context) (*errorpb.Error, error) {
 		resp, err := cli.RawDelete(ctx, &kvrpcpb.RawDeleteRequest{Context: rctx, Key: key, Cf: c.cfg.cf})
 		if err != nil || resp.RegionError != nil {
 			return resp.GetRegionError(), err

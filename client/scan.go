@@ -167,7 +167,7 @@ func (c *RawClient) DeleteRange(ctx context.Context, startKey, endKey []byte) er
 		if len(r.end()) > 0 && (len(endKey) == 0 || bytes.Compare(r.end(), endKey) < 0) {
 			reqEnd = r.end()
 		}
-		err = c.sendToRegion(ctx, bo, r, retrySafe, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context) (*errorpb.Error, error) {
+		err = c.sendToRegion(ctx, bo, r, retryUnsafe, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context) (*errorpb.Error, error) {
 			resp, err := cli.RawDeleteRange(ctx, &kvrpcpb.RawDeleteRangeRequest{Context: rctx, StartKey: key, EndKey: reqEnd, Cf: c.cfg.cf})
 			if err != nil || resp.RegionError != nil {
 				return resp.GetRegionError(), err

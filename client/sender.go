@@ -29,8 +29,12 @@ type rpcFunc func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Cont
 var errRegionChanged = errors.New("client: region changed")
 
 // idempotent says whether a request may be sent again after an attempt whose
-// outcome is unknown. Writing the same value twice leaves the same state;
-// a compare-and-swap does not.
+// outcome is unknown. Only reads may: a write re-sent after it was applied
+// can apply again after another client's write of the key, and the value
+// reverts (a non-linearizable history), so every write is retryUnsafe. A
+// write is re-sent only after a definite rejection: a region error the
+// store answers before proposing (NotLeader, EpochNotMatch, RegionNotFound,
+// KeyNotInRegion, ServerIsBusy, StoreNotMatch, StaleCommand).
 type idempotent bool
 
 const (
@@ -88,11 +92,19 @@ func (c *RawClient) sendToRegion(ctx context.Context, bo *backoffer, r *region, 
 		}
 		if err != nil {
 			err = fmt.Errorf("client: %s: %w", st, err)
+			if safe == retryUnsafe {
+				// The request may have reached the store and been
+				// applied: never send it again.
+				if ctx.Err() != nil {
+					return fmt.Errorf("%w: %w", ErrUndetermined, deadlineErr(ctx, err))
+				}
+				// Let the next request find a live peer.
+				c.stores.invalidate(st.id)
+				c.cache.switchPeer(r, peer)
+				return fmt.Errorf("%w: %w", ErrUndetermined, err)
+			}
 			if ctx.Err() != nil {
 				return deadlineErr(ctx, err)
-			}
-			if safe == retryUnsafe {
-				return fmt.Errorf("%w: %w", ErrUndetermined, err)
 			}
 			c.logger.Debug("store unreachable; trying another peer", zap.Uint64("region-id", r.id()),
 				zap.Uint64("store-id", st.id), zap.Error(err))

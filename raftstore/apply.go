@@ -271,17 +271,25 @@ func (w *applyWorker) applyEntries(d *applyDelegate, t *applyTask) bool {
 				d.result.commitTerms = append(d.result.commitTerms, pr)
 				continue
 			}
-			// Another leader's entry took the index: ours never commits.
 			cb := pr.cb
-			w.cbs = append(w.cbs, func() { respondErr(cb, errStaleCommand(), e.Term) })
+			if pr.index == e.Index && pr.term != e.Term {
+				// Another leader's entry took the index: ours never commits.
+				w.cbs = append(w.cbs, func() { respondErr(cb, errStaleCommand(), e.Term) })
+				continue
+			}
+			// The proposal's entry was not seen here (applied before, or
+			// skipped): it may have committed. StaleCommand would be
+			// retried by clients and could apply the write twice.
+			w.cbs = append(w.cbs, func() { respondErr(cb, errUndetermined("proposal's entry was not seen by apply"), e.Term) })
 		}
 		if w.store.kvBatchFull(&w.wb) && !w.flush() {
 			return false
 		}
 	}
 	for _, pr := range props {
+		// Never matched with an entry of this task: its fate is unknown.
 		cb := pr.cb
-		w.cbs = append(w.cbs, func() { respondErr(cb, errStaleCommand(), 0) })
+		w.cbs = append(w.cbs, func() { respondErr(cb, errUndetermined("proposal's entry was not seen by apply"), 0) })
 	}
 	return true
 }

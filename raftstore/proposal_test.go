@@ -12,8 +12,12 @@ import (
 
 // TestApplyAnswersProposals applies committed entries with the proposals
 // waiting on them: a proposal whose entry is in the log with its term gets
-// the response; one whose index another leader's entry took, or that never
-// made it into the log, gets StaleCommand. Every entry applies either way.
+// the response; one whose index another leader's entry took gets
+// StaleCommand (definite: it can never commit, so a client may retry). One
+// whose entry apply did not see (skipped as already applied, or absent from
+// the task) may have committed: it gets UndeterminedResult, never
+// StaleCommand, or a client would re-send a write that was applied. Every
+// entry applies either way.
 func TestApplyAnswersProposals(t *testing.T) {
 	region := testRegion("", "")
 	e := testEngines(t, region)
@@ -43,7 +47,7 @@ func TestApplyAnswersProposals(t *testing.T) {
 	if !w.applyBatch(tasks) {
 		t.Fatal("apply batch failed")
 	}
-	for name, stale := range map[string]bool{"ours": false, "overwritten": true, "ours-too": false, "lost": true} {
+	for name, stale := range map[string]bool{"ours": false, "overwritten": true, "ours-too": false} {
 		r := results[name]
 		if r == nil {
 			t.Fatalf("proposal %s not answered", name)
@@ -54,6 +58,9 @@ func TestApplyAnswersProposals(t *testing.T) {
 		if !stale && (r.Header.GetError() != nil || len(r.Responses) != 1 || r.Responses[0].CmdType != raft_cmdpb.CmdType_Put) {
 			t.Errorf("proposal %s: response %v", name, r)
 		}
+	}
+	if r := results["lost"]; r == nil || r.Header.GetError().GetUndeterminedResult() == nil {
+		t.Errorf("a proposal apply never saw: %v, want UndeterminedResult", r)
 	}
 	if r := results["ours-too"]; r.Header.CurrentTerm != 7 {
 		t.Errorf("response term %d, want the entry's 7", r.Header.CurrentTerm)
@@ -79,8 +86,21 @@ func TestApplyAnswersProposals(t *testing.T) {
 	if !w.applyBatch([]*applyTask{replay}) {
 		t.Fatal("apply batch failed")
 	}
-	if r := results["replayed"]; r == nil || r.Header.GetError().GetStaleCommand() == nil {
-		t.Fatalf("a proposal on a replayed entry: %v, want StaleCommand", r)
+	// Its entry was applied: StaleCommand would make a client apply it again.
+	if r := results["replayed"]; r == nil || r.Header.GetError().GetUndeterminedResult() == nil {
+		t.Fatalf("a proposal on a replayed entry: %v, want UndeterminedResult", r)
+	}
+
+	// A proposal numbered below an entry it never matched (its own entry
+	// was skipped) is not provably stale either.
+	skipped := &applyTask{kind: taskEntries, regionID: testRegionID, entries: []eraftpb.Entry{
+		putEntry(t, region, 7, 6, "k7", "v7"), putEntry(t, region, 9, 7, "k9", "v9")},
+		proposals: []*proposal{{index: 7, term: 6, cb: cb("skipped")}}}
+	if !w.applyBatch([]*applyTask{skipped}) {
+		t.Fatal("apply batch failed")
+	}
+	if r := results["skipped"]; r == nil || r.Header.GetError().GetUndeterminedResult() == nil {
+		t.Fatalf("a proposal whose entry was skipped: %v, want UndeterminedResult", r)
 	}
 }
 
