@@ -9,6 +9,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // ErrNotBootstrapped: the store has no identity yet.
@@ -113,7 +114,11 @@ func (s *Store) bootstrap(ctx context.Context) error {
 			return err
 		}
 		if err := s.sched.Bootstrap(ctx, &metapb.Store{Id: storeID, Address: s.cfg.StoreAddr}, region); err != nil {
-			if again, _ := s.sched.IsBootstrapped(ctx); !again {
+			// ALREADY_BOOTSTRAPPED can come before IsBootstrapped says so:
+			// the scheduler refuses the loser once the winner's metadata is
+			// in etcd, but reports the cluster bootstrapped only after it
+			// loaded the winner's region.
+			if again, _ := s.sched.IsBootstrapped(ctx); !again && !errors.Is(err, schedclient.ErrAlreadyBootstrapped) {
 				return fmt.Errorf("raftstore: bootstrap cluster: %w", err)
 			}
 			// Another store won the race.

@@ -143,9 +143,14 @@ func quietMsg(m *rspb.RaftMessage) bool {
 }
 
 // busy reports whether the region has work that keeps it awake.
+//
+// A split check that is due (the size estimate moved past splitCheckDiff)
+// counts: split checks run on ticks, so a region written past its max size
+// that fell asleep before its next check tick would never split.
 func (p *peer) busy() bool {
 	return len(p.proposals) > 0 || len(p.readBatch) > 0 || len(p.pendingReads) > 0 || len(p.waitingReads) > 0 ||
-		p.pendingSnapFile != "" || p.splitChecking || p.ps.applied < p.confChangeBarrier ||
+		p.pendingSnapFile != "" || p.splitChecking || p.sizeDiffHint >= p.store.cfg.splitCheckDiff() ||
+		p.ps.applied < p.confChangeBarrier ||
 		p.ps.applied < p.commit || p.commit < p.ps.raftState.LastIndex
 }
 

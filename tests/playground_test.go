@@ -226,13 +226,8 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 }
 
 // TestPlaygroundRegionSplit: `ctl region split` then `ctl region list`
-// shows the new region. Blocked on issue 5 (split execution in raftstore):
-// the scheduler sends the split to the region's leader, which cannot run it
-// yet. Set REGIONKV_TEST_SPLIT=1 to run it.
+// shows the new region, and a scan across the split sees every key.
 func TestPlaygroundRegionSplit(t *testing.T) {
-	if os.Getenv("REGIONKV_TEST_SPLIT") == "" {
-		t.Skip("blocked on issue 5 (region split execution in raftstore); set REGIONKV_TEST_SPLIT=1 to run")
-	}
 	_, sched, status, _ := startPlayground(t)
 	for _, k := range []string{"a", "m", "z"} {
 		if _, errOut, code := runCLI(t, "kv", "--scheduler", sched, "put", k, k); code != 0 {

@@ -32,6 +32,11 @@ const (
 type Config struct {
 	// Addr is the address the gRPC service listens on.
 	Addr string `toml:"addr"`
+	// AdvertiseAddr is the address the store registers with the scheduler,
+	// which other stores and clients dial. Empty means the bound Addr. It
+	// lets a proxy (a fault-injecting one in tests, a NAT in deployments)
+	// stand in front of the store.
+	AdvertiseAddr string `toml:"advertise-addr"`
 	// StatusAddr is the HTTP address of /metrics and /health. Empty means
 	// Addr's host with its port + 20 (20180 for the default 20160), or port
 	// 0 when Addr's port is 0; see ResolvedStatusAddr.
@@ -47,6 +52,9 @@ type Config struct {
 	MaxValueSize  int `toml:"max-value-size"`
 	MaxScanLimit  int `toml:"max-scan-limit"`
 	MaxGRPCMsgLen int `toml:"max-grpc-msg-len"`
+
+	// Raftstore tunes a Raft store (ignored when Standalone).
+	Raftstore Raftstore `toml:"raftstore"`
 }
 
 // statusPortOffset puts a store's status port next to its gRPC port, as
@@ -105,6 +113,7 @@ func Default() Config {
 		MaxValueSize:  DefaultMaxValueSize,
 		MaxScanLimit:  DefaultMaxScanLimit,
 		MaxGRPCMsgLen: DefaultMaxGRPCMsgLen,
+		Raftstore:     DefaultRaftstore(),
 	}
 }
 
@@ -112,6 +121,11 @@ func Default() Config {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("%w: addr %q: %v", ErrInvalid, c.Addr, err)
+	}
+	if c.AdvertiseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
+			return fmt.Errorf("%w: advertise-addr %q: %v", ErrInvalid, c.AdvertiseAddr, err)
+		}
 	}
 	if c.StatusAddr != "" {
 		if _, _, err := net.SplitHostPort(c.StatusAddr); err != nil {
@@ -133,6 +147,11 @@ func (c *Config) Validate() error {
 	if c.MaxGRPCMsgLen < c.MaxValueSize+c.MaxKeySize+1024 {
 		return fmt.Errorf("%w: max-grpc-msg-len %d cannot carry one value of max-value-size %d",
 			ErrInvalid, c.MaxGRPCMsgLen, c.MaxValueSize)
+	}
+	if !c.Standalone {
+		if err := c.Raftstore.Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -74,5 +75,31 @@ func TestResolvedStatusAddr(t *testing.T) {
 		if got := c.ResolvedStatusAddr(); got != tc.want {
 			t.Errorf("ResolvedStatusAddr(%q, %q) = %q, want %q", tc.addr, tc.status, got, tc.want)
 		}
+	}
+}
+
+// TestLoadRaftstoreTable: the [raftstore] table reads durations as strings
+// and sizes as integers; keys it does not set keep their defaults.
+func TestLoadRaftstoreTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.toml")
+	body := "data-dir = \"/d\"\n[raftstore]\nregion-split-size = 4096\nregion-max-size = 8192\nregion-heartbeat-interval = \"500ms\"\nhibernate-regions = false\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if err := c.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Raftstore
+	if r.RegionSplitSize != 4096 || r.RegionMaxSize != 8192 || r.RegionHeartbeatInterval.Duration != 500*time.Millisecond ||
+		r.HibernateRegions || r.StoreHeartbeatInterval != DefaultRaftstore().StoreHeartbeatInterval {
+		t.Fatalf("raftstore = %+v", r)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Raftstore.RegionMaxSize = 1
+	if err := c.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("max < split: %v, want ErrInvalid", err)
 	}
 }

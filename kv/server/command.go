@@ -70,6 +70,8 @@ flight, stops Raft and closes (flushes) its engines.`,
 	f.StringVar(&configFile, "config", "", "TOML config file; flags given explicitly win")
 	f.BoolVar(&printDefault, "print-default-config", false, "print the default config file and exit")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "gRPC listen address")
+	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", cfg.AdvertiseAddr,
+		"address registered with the scheduler, which other stores and clients dial (default: the bound --addr)")
 	f.StringVar(&cfg.StatusAddr, "status-addr", cfg.StatusAddr,
 		"HTTP listen address of /metrics and /health (default: --addr's port + 20; port 0 if --addr's is 0)")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the store's engines (required)")
@@ -116,6 +118,9 @@ type Started struct {
 	Addr       string // gRPC address bound
 	StatusAddr string // HTTP status address bound
 	StoreID    uint64 // 0 for a standalone store
+	// Raft is the running Raft store (nil for a standalone one), for
+	// in-process tests that inspect region state or crash it.
+	Raft *raftstore.Store
 }
 
 // Run serves cfg until ctx is done, standalone or Raft-backed as cfg says,
@@ -218,8 +223,11 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	reg := NewMetricsRegistry()
 	trans := grpctransport.New(grpctransport.SchedulerResolver{Sched: sched}, logger)
 	defer trans.Close()
-	rcfg := raftstore.DefaultConfig()
+	rcfg := raftstoreConfig(cfg.Raftstore)
 	rcfg.StoreAddr = g.Addr()
+	if cfg.AdvertiseAddr != "" {
+		rcfg.StoreAddr = cfg.AdvertiseAddr
+	}
 	rcfg.Logger = logger
 	rcfg.Metrics = raftstore.NewStoreMetrics(reg)
 	store, err := raftstore.NewStore(rcfg, eng, sched, trans)
@@ -246,7 +254,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	logger.Info("store server started", zap.String("addr", g.Addr()), zap.String("status-addr", status.Addr()),
 		zap.Uint64("store-id", store.StoreID()), zap.String("data-dir", cfg.DataDir), zap.String("scheduler", cfg.Scheduler))
 	if started != nil {
-		started(Started{Addr: g.Addr(), StatusAddr: status.Addr(), StoreID: store.StoreID()})
+		started(Started{Addr: g.Addr(), StatusAddr: status.Addr(), StoreID: store.StoreID(), Raft: store})
 	}
 	served := make(chan error, 1)
 	go func() { served <- g.Serve() }()
@@ -260,4 +268,16 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	case err = <-served:
 	}
 	return err
+}
+
+// raftstoreConfig is raftstore.DefaultConfig with the settings r exposes.
+func raftstoreConfig(r config.Raftstore) raftstore.Config {
+	c := raftstore.DefaultConfig()
+	c.RaftBaseTickInterval = r.RaftBaseTickInterval.Duration
+	c.StoreHeartbeatInterval = r.StoreHeartbeatInterval.Duration
+	c.RegionHeartbeatTicks = max(1, int(r.RegionHeartbeatInterval.Duration/r.RaftBaseTickInterval.Duration))
+	c.RegionMaxSize, c.RegionSplitSize = r.RegionMaxSize, r.RegionSplitSize
+	c.RegionMaxKeys, c.RegionSplitKeys = r.RegionMaxKeys, r.RegionSplitKeys
+	c.HibernateRegions = r.HibernateRegions
+	return c
 }

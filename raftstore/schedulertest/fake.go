@@ -41,7 +41,7 @@ var _ raftstore.SchedulerClient = (*Fake)(nil)
 func New(clusterID, firstID uint64) *Fake {
 	return &Fake{clusterID: clusterID, nextID: firstID, stores: make(map[uint64]*metapb.Store),
 		regions: make(map[uint64]*pdpb.RegionHeartbeatRequest), responses: make(chan *pdpb.RegionHeartbeatResponse),
-		traffic: make(map[uint64]*Traffic),
+		traffic:  make(map[uint64]*Traffic),
 		perStore: make(map[uint64]chan *pdpb.RegionHeartbeatResponse)}
 }
 

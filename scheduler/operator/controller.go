@@ -20,6 +20,8 @@ var (
 	ErrStoreLimit = errors.New("operator: too many operators in flight on a store")
 	ErrStale      = errors.New("operator: region changed since the operator was built")
 	ErrNoSteps    = errors.New("operator: no steps")
+	// ErrInvalidSplitKeys: keys a store would refuse to split a region at.
+	ErrInvalidSplitKeys = errors.New("operator: invalid split keys")
 )
 
 // Limits bound the operators in flight.
@@ -50,7 +52,15 @@ func (v View) PBStatus() pdpb.OperatorStatus { return v.status.PB() }
 type entry struct {
 	op     *Operator
 	region *cluster.RegionInfo // last seen
+	sentAt time.Time           // when the current step was last sent
 }
+
+// StepResendInterval is how long a step may go without being sent before
+// CheckTimeouts sends it again. Steps are otherwise sent with each region
+// heartbeat (a minute apart by default), and a leader may refuse a step it
+// cannot take yet (ServerIsBusy: a new leader that has not applied its
+// first entry, a membership change still applying) or never receive it.
+const StepResendInterval = 3 * time.Second
 
 const historySize = 1024
 
@@ -123,7 +133,7 @@ func (c *Controller) Add(op *Operator, r *cluster.RegionInfo) error {
 	now := c.now()
 	op.timeout = c.limits().Timeout
 	op.transition(Started, now)
-	c.ops[op.RegionID] = &entry{op: op, region: r}
+	c.ops[op.RegionID] = &entry{op: op, region: r, sentAt: now}
 	c.logger.Info("operator started", zap.Uint64("region-id", op.RegionID), zap.Stringer("operator", op))
 	if c.send != nil {
 		c.send(r, response(step, r))
@@ -204,6 +214,7 @@ func (c *Controller) Dispatch(r *cluster.RegionInfo) *pdpb.RegionHeartbeatRespon
 		c.finishLocked(e, Success)
 		return nil
 	}
+	e.sentAt = c.now()
 	return response(step, r)
 }
 
@@ -229,7 +240,9 @@ func (c *Controller) finishLocked(e *entry, st Status) {
 }
 
 // CheckTimeouts ends operators that ran past their timeout even if their
-// region stopped heartbeating.
+// region stopped heartbeating, and sends again the current step of those
+// whose step went unsent for StepResendInterval (checked against the
+// region as last seen).
 func (c *Controller) CheckTimeouts() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -237,8 +250,33 @@ func (c *Controller) CheckTimeouts() {
 	for _, e := range c.ops {
 		if e.op.timedOut(now) {
 			c.finishLocked(e, Timeout)
+			continue
+		}
+		if now.Sub(e.sentAt) < StepResendInterval || c.send == nil {
+			continue
+		}
+		step, stale := e.op.check(e.region)
+		switch {
+		case stale:
+			c.finishLocked(e, Expired)
+		case step == nil:
+			c.finishLocked(e, Success)
+		default:
+			e.sentAt = now
+			c.send(e.region, response(step, e.region))
 		}
 	}
+}
+
+// Priority is the priority of region's running operator; ok is false if
+// it has none.
+func (c *Controller) Priority(regionID uint64) (p Priority, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.ops[regionID]; e != nil {
+		return e.op.Priority, true
+	}
+	return 0, false
 }
 
 // Cancel ends region's operator; it reports whether there was one.

@@ -142,7 +142,7 @@ func TestControllerRunsMoveToSuccess(t *testing.T) {
 
 func TestControllerTimeoutExpireReplaceLimits(t *testing.T) {
 	clk := &fakeClock{time.Unix(1000, 0)}
-	c, _ := newCtl(clk, defaultLimits)
+	c, sent := newCtl(clk, defaultLimits)
 	r := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2))
 
 	low := CreateAddPeer("low", r, 3, 13, KindRegion, PriorityLow)
@@ -176,9 +176,60 @@ func TestControllerTimeoutExpireReplaceLimits(t *testing.T) {
 		t.Fatalf("clash: resp %v status %s", resp, clash.Status())
 	}
 
+	// Removing the peer that leads the region is refused by the store;
+	// once the leader moves there, the operator expires instead of being
+	// resent until its timeout.
+	r3 := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3))
+	move := New("move", r3, KindRegion, PriorityLow, AddPeer{ToStore: 4, PeerID: 14}, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(move, r3); err != nil {
+		t.Fatal(err)
+	}
+	added := reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4))
+	if resp := c.Dispatch(added); resp.GetChangePeer().GetPeer().GetId() != 12 || move.Status() != Started {
+		t.Fatalf("remove step: resp %v status %s", resp, move.Status())
+	}
+	if resp := c.Dispatch(reg("", "", 2, 1, 2, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4))); resp != nil || move.Status() != Expired {
+		t.Fatalf("removing the leader: resp %v status %s", resp, move.Status())
+	}
+
+	// Split keys a store would refuse: the operator is refused at once
+	// instead of blocking the region until its timeout.
+	for _, keys := range [][]string{{""}, {"b", "a"}, {"a", "a"}} {
+		var ks [][]byte
+		for _, k := range keys {
+			ks = append(ks, []byte(k))
+		}
+		if err := CheckSplitKeys(nil, nil, ks); !errors.Is(err, ErrInvalidSplitKeys) {
+			t.Fatalf("keys %q: %v", keys, err)
+		}
+	}
+	rm := reg("b", "m", 1, 1, 1, peer(11, 1), peer(12, 2))
+	for _, k := range []string{"b", "a", "m", "z"} {
+		if err := c.Add(CreateSplit("split", rm, [][]byte{[]byte(k)}, PriorityHigh), rm); !errors.Is(err, ErrStale) {
+			t.Fatalf("split [b, m) at %q: %v, want refused", k, err)
+		}
+	}
+	if err := CheckSplitKeys([]byte("b"), []byte("m"), [][]byte{[]byte("c"), []byte("d")}); err != nil {
+		t.Fatal(err)
+	}
+
 	op := CreateAddPeer("slow", r, 3, 13, KindReplica, PriorityNormal)
 	if err := c.Add(op, r); err != nil {
 		t.Fatal(err)
+	}
+	// A step the leader refused or never got is sent again after
+	// StepResendInterval without a heartbeat, not a minute later with the
+	// next one.
+	n := len(*sent)
+	clk.t = clk.t.Add(StepResendInterval - time.Millisecond)
+	c.CheckTimeouts()
+	if len(*sent) != n {
+		t.Fatalf("resent before the interval: %v", (*sent)[n:])
+	}
+	clk.t = clk.t.Add(time.Millisecond)
+	c.CheckTimeouts()
+	if len(*sent) != n+1 || (*sent)[n] != "AddNode" || op.Status() != Started {
+		t.Fatalf("after the resend interval: sent %v, status %s", (*sent)[n:], op.Status())
 	}
 	clk.t = clk.t.Add(2 * time.Minute)
 	c.CheckTimeouts()

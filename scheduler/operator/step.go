@@ -84,6 +84,17 @@ func (s RemovePeer) IsFinished(r *cluster.RegionInfo) bool { return r.StorePeer(
 // ConfChange implements Step.
 func (RemovePeer) ConfChange() bool { return true }
 
+// infeasible: the peer to remove leads the region. Stores refuse to remove
+// their leader ("transfer leadership first"), so the step would be resent
+// on every heartbeat until the operator timed out, blocking the region's
+// repair meanwhile. Leadership can land there after the operator was built
+// (an election after a crash, balance-leader); ending the operator lets the
+// checkers build one with a leader transfer first.
+func (s RemovePeer) infeasible(r *cluster.RegionInfo) bool {
+	l := r.Leader()
+	return l != nil && l.StoreId == s.FromStore && l.Id == s.PeerID
+}
+
 // Influence implements Step.
 func (s RemovePeer) Influence(inf Influence, r *cluster.RegionInfo) {
 	i := inf.store(s.FromStore)
@@ -145,6 +156,34 @@ func (s SplitRegion) IsFinished(r *cluster.RegionInfo) bool {
 
 // ConfChange implements Step.
 func (SplitRegion) ConfChange() bool { return false }
+
+// infeasible: the region still has the range the step splits, and the keys
+// cannot split it (stores refuse them, see CheckSplitKeys). Without this
+// the step would be resent on every heartbeat until the operator timed out,
+// blocking every other operator on the region.
+func (s SplitRegion) infeasible(r *cluster.RegionInfo) bool {
+	return !s.IsFinished(r) && CheckSplitKeys(s.StartKey, s.EndKey, s.Keys) != nil
+}
+
+// CheckSplitKeys reports why keys cannot split [start, end): a store
+// accepts keys that are non-empty, strictly increasing, after start and
+// before end (an empty end is +infinity). No keys is valid: the store then
+// picks the middle key.
+func CheckSplitKeys(start, end []byte, keys [][]byte) error {
+	prev := start
+	for _, k := range keys {
+		switch {
+		case len(k) == 0:
+			return fmt.Errorf("%w: empty split key", ErrInvalidSplitKeys)
+		case bytes.Compare(k, prev) <= 0:
+			return fmt.Errorf("%w: %q is not after %q", ErrInvalidSplitKeys, k, prev)
+		case len(end) > 0 && bytes.Compare(k, end) >= 0:
+			return fmt.Errorf("%w: %q is not before the region end %q", ErrInvalidSplitKeys, k, end)
+		}
+		prev = k
+	}
+	return nil
+}
 
 // Influence implements Step.
 func (SplitRegion) Influence(Influence, *cluster.RegionInfo) {}

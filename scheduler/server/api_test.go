@@ -146,6 +146,14 @@ func TestHTTPAPI(t *testing.T) {
 	if code := h.do("DELETE", "/operators/100", nil, nil); code != 404 {
 		t.Fatalf("cancel twice: %d", code)
 	}
+	// Split keys the store would refuse (the region's start key here) are
+	// refused at once, not left to block the region until the timeout.
+	if code := h.do("POST", "/operators", api.OperatorRequest{Name: "split", RegionID: 100, SplitKeys: []string{""}}, nil); code != 400 {
+		t.Fatalf("split at an empty key: %d, want 400", code)
+	}
+	if h.do("GET", "/operators", nil, &ops); len(ops) != 0 {
+		t.Fatalf("operators after a refused split: %v", ops)
+	}
 	if code := h.do("POST", "/operators", api.OperatorRequest{Name: "bogus", RegionID: 100}, nil); code != 400 {
 		t.Fatalf("bogus operator: %d", code)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -127,7 +128,18 @@ func (a apiLeader) AddOperator(_ context.Context, req api.OperatorRequest) error
 			if herr != nil {
 				return bad(fmt.Errorf("split key %q is not hex", k))
 			}
+			// A key that is already one of the region's bounds needs no
+			// split: asking again (a retried ctl command) is not an error.
+			if len(b) > 0 && (bytes.Equal(b, r.StartKey()) || bytes.Equal(b, r.EndKey())) {
+				continue
+			}
 			keys = append(keys, b)
+		}
+		if len(keys) == 0 && len(req.SplitKeys) > 0 {
+			return nil // every key is a bound already
+		}
+		if err := operator.CheckSplitKeys(r.StartKey(), r.EndKey(), keys); err != nil {
+			return bad(fmt.Errorf("region %d: %w", r.ID(), err))
 		}
 		op = operator.CreateSplit("admin-split", r, keys, prio)
 		op.Kind |= kind

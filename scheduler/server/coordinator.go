@@ -31,11 +31,18 @@ func (ls *leaderState) patrol() {
 	}
 	o := ls.options()
 	for _, r := range regions {
-		if ls.ops.Has(r.ID()) {
+		// A region busy with a balance operator (low priority) is still
+		// checked, for repairs only (high priority: a replica on a down or
+		// offline store): a store that went down after the operator was
+		// built may leave its step unable to finish, and the repair must
+		// not wait for the operator's timeout. Add replaces it. Lesser
+		// fixes (an extra replica while the balancer moves one) wait.
+		prio, busy := ls.ops.Priority(r.ID())
+		if busy && prio > operator.PriorityLow {
 			continue
 		}
 		op, _ := ls.checker.Check(o, r)
-		if op == nil {
+		if op == nil || (busy && op.Priority < operator.PriorityHigh) {
 			continue
 		}
 		if err := ls.ops.Add(op, r); err != nil && !errors.Is(err, operator.ErrKindLimit) &&

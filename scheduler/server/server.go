@@ -61,7 +61,11 @@ type Server struct {
 
 	leader  atomic.Pointer[leaderState]
 	streams *hbStreams
-	metrics *metrics
+	// bootstrapMu serializes Bootstrap, so that a store losing the race
+	// finds the cluster bootstrapped (IsBootstrapped, PutStore) as soon as
+	// it is refused.
+	bootstrapMu sync.Mutex
+	metrics     *metrics
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

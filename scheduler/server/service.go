@@ -81,6 +81,8 @@ func (s *Server) Bootstrap(ctx context.Context, req *pdpb.BootstrapRequest) (*pd
 	if eh != nil {
 		return &pdpb.BootstrapResponse{Header: eh}, nil
 	}
+	s.bootstrapMu.Lock()
+	defer s.bootstrapMu.Unlock()
 	if ls.meta.Load() != nil {
 		return &pdpb.BootstrapResponse{Header: s.errHeader(pderr.New(pdpb.ErrorType_ALREADY_BOOTSTRAPPED, "cluster is already bootstrapped"))}, nil
 	}

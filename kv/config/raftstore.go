@@ -1,0 +1,86 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Duration is a time.Duration written in TOML as a string ("10s", "100ms").
+type Duration struct{ time.Duration }
+
+// D wraps d.
+func D(d time.Duration) Duration { return Duration{d} }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Raftstore holds the Multi-Raft settings an operator tunes: the pace of
+// Raft and of heartbeats to the scheduler, when regions split, and
+// hibernation. The rest of raftstore.Config keeps its defaults. The
+// defaults here are raftstore.DefaultConfig's (kv/server's test checks
+// that they agree).
+type Raftstore struct {
+	// RaftBaseTickInterval is one Raft tick; election and heartbeat
+	// timeouts are counted in ticks.
+	RaftBaseTickInterval Duration `toml:"raft-base-tick-interval"`
+	// StoreHeartbeatInterval and RegionHeartbeatInterval pace heartbeats
+	// to the scheduler. A region also reports at once after a split, a
+	// membership change or a leader change.
+	StoreHeartbeatInterval  Duration `toml:"store-heartbeat-interval"`
+	RegionHeartbeatInterval Duration `toml:"region-heartbeat-interval"`
+	// A region past RegionMaxSize bytes or RegionMaxKeys keys splits into
+	// pieces of RegionSplitSize bytes / RegionSplitKeys keys.
+	RegionMaxSize   uint64 `toml:"region-max-size"`
+	RegionSplitSize uint64 `toml:"region-split-size"`
+	RegionMaxKeys   uint64 `toml:"region-max-keys"`
+	RegionSplitKeys uint64 `toml:"region-split-keys"`
+	// HibernateRegions lets idle regions stop ticking.
+	HibernateRegions bool `toml:"hibernate-regions"`
+}
+
+// DefaultRaftstore returns raftstore.DefaultConfig's values.
+func DefaultRaftstore() Raftstore {
+	return Raftstore{
+		RaftBaseTickInterval:    D(100 * time.Millisecond),
+		StoreHeartbeatInterval:  D(10 * time.Second),
+		RegionHeartbeatInterval: D(60 * time.Second),
+		RegionMaxSize:           144 << 20,
+		RegionSplitSize:         96 << 20,
+		RegionMaxKeys:           1440000,
+		RegionSplitKeys:         960000,
+		HibernateRegions:        true,
+	}
+}
+
+// Validate reports the first problem with r.
+func (r *Raftstore) Validate() error {
+	if r.RaftBaseTickInterval.Duration <= 0 {
+		return fmt.Errorf("%w: raftstore.raft-base-tick-interval must be positive", ErrInvalid)
+	}
+	if r.StoreHeartbeatInterval.Duration <= 0 || r.RegionHeartbeatInterval.Duration <= 0 {
+		return fmt.Errorf("%w: raftstore heartbeat intervals must be positive", ErrInvalid)
+	}
+	if r.RegionHeartbeatInterval.Duration < r.RaftBaseTickInterval.Duration {
+		return fmt.Errorf("%w: raftstore.region-heartbeat-interval %s is shorter than one tick (%s)",
+			ErrInvalid, r.RegionHeartbeatInterval, r.RaftBaseTickInterval)
+	}
+	if r.RegionSplitSize == 0 || r.RegionMaxSize < r.RegionSplitSize {
+		return fmt.Errorf("%w: raftstore: need 0 < region-split-size (%d) <= region-max-size (%d)",
+			ErrInvalid, r.RegionSplitSize, r.RegionMaxSize)
+	}
+	if r.RegionSplitKeys == 0 || r.RegionMaxKeys < r.RegionSplitKeys {
+		return fmt.Errorf("%w: raftstore: need 0 < region-split-keys (%d) <= region-max-keys (%d)",
+			ErrInvalid, r.RegionSplitKeys, r.RegionMaxKeys)
+	}
+	return nil
+}

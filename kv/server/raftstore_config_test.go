@@ -1,0 +1,21 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/regionkv/regionkv/kv/config"
+	"github.com/regionkv/regionkv/raftstore"
+)
+
+// TestRaftstoreConfigDefaultsAgree: the store config's defaults are
+// raftstore's, so a `regionkv server` without a [raftstore] table runs
+// exactly raftstore.DefaultConfig.
+func TestRaftstoreConfigDefaultsAgree(t *testing.T) {
+	got, want := raftstoreConfig(config.DefaultRaftstore()), raftstore.DefaultConfig()
+	if got.RaftBaseTickInterval != want.RaftBaseTickInterval || got.StoreHeartbeatInterval != want.StoreHeartbeatInterval ||
+		got.RegionHeartbeatTicks != want.RegionHeartbeatTicks || got.RegionMaxSize != want.RegionMaxSize ||
+		got.RegionSplitSize != want.RegionSplitSize || got.RegionMaxKeys != want.RegionMaxKeys ||
+		got.RegionSplitKeys != want.RegionSplitKeys || got.HibernateRegions != want.HibernateRegions {
+		t.Fatalf("kv/config raftstore defaults disagree with raftstore.DefaultConfig:\n got %+v\nwant %+v", got, want)
+	}
+}
