@@ -92,7 +92,7 @@ func (s *Server) RawPut(ctx context.Context, req *kvrpcpb.RawPutRequest) (*kvrpc
 	release := s.latches.acquire(req.Key)
 	defer release()
 	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
-		resp.RegionError, resp.Error = splitErr(err)
+		resp.RegionError, resp.Error = writeErr(err)
 	}
 	return resp, nil
 }
@@ -131,7 +131,7 @@ func (s *Server) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutReques
 	release := s.latches.acquire(keys...)
 	defer release()
 	if err := s.storage.Write(ctx, req.Context, mods); err != nil {
-		resp.RegionError, resp.Error = splitErr(err)
+		resp.RegionError, resp.Error = writeErr(err)
 	}
 	return resp, nil
 }
@@ -146,7 +146,7 @@ func (s *Server) RawDelete(ctx context.Context, req *kvrpcpb.RawDeleteRequest) (
 	release := s.latches.acquire(req.Key)
 	defer release()
 	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewDelete(req.Cf, req.Key)}); err != nil {
-		resp.RegionError, resp.Error = splitErr(err)
+		resp.RegionError, resp.Error = writeErr(err)
 	}
 	return resp, nil
 }
@@ -173,7 +173,7 @@ func (s *Server) RawBatchDelete(ctx context.Context, req *kvrpcpb.RawBatchDelete
 	release := s.latches.acquire(req.Keys...)
 	defer release()
 	if err := s.storage.Write(ctx, req.Context, mods); err != nil {
-		resp.RegionError, resp.Error = splitErr(err)
+		resp.RegionError, resp.Error = writeErr(err)
 	}
 	return resp, nil
 }
@@ -194,7 +194,7 @@ func (s *Server) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRange
 	release := s.latches.acquireAll()
 	defer release()
 	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewDeleteRange(req.Cf, req.StartKey, req.EndKey)}); err != nil {
-		resp.RegionError, resp.Error = splitErr(err)
+		resp.RegionError, resp.Error = writeErr(err)
 	}
 	return resp, nil
 }
@@ -323,7 +323,7 @@ func (s *Server) RawCompareAndSwap(ctx context.Context, req *kvrpcpb.RawCASReque
 		return resp, nil
 	}
 	if err := s.storage.Write(ctx, wctx, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
-		resp.RegionError, resp.Error = splitErr(err)
+		resp.RegionError, resp.Error = writeErr(err)
 		return resp, nil
 	}
 	resp.Succeed = true
@@ -337,6 +337,18 @@ func regionErr(err error) *errorpb.Error {
 		return re.Err
 	}
 	return nil
+}
+
+// writeErr is splitErr for a write that may have been proposed: if the
+// request's context ended while the write waited, the write may still
+// apply, so the answer is UndeterminedResult (a client must not re-send
+// it blindly), not an error text that reads as a rejection.
+func writeErr(err error) (*errorpb.Error, string) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		msg := "write outcome unknown: " + err.Error()
+		return &errorpb.Error{Message: msg, UndeterminedResult: &errorpb.UndeterminedResult{Message: msg}}, ""
+	}
+	return splitErr(err)
 }
 
 // splitErr sorts err into a response's region_error or error field.
