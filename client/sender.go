@@ -47,16 +47,21 @@ const (
 // region turns out to have changed (errRegionChanged) or the retries end.
 func (c *RawClient) sendToRegion(ctx context.Context, bo *backoffer, r *region, safe idempotent, fn rpcFunc) error {
 	peer := r.leaderPeer()
+	// tryNextPeer moves to another peer of r after err and backs off; a
+	// non-nil result ends the request.
+	tryNextPeer := func(err error) error {
+		if next := c.cache.switchPeer(r, peer); next != nil {
+			peer = next
+		}
+		return bo.retry(ctx, err, true, 0)
+	}
 	for {
 		st, err := c.stores.get(ctx, peer.GetStoreId())
 		if err != nil {
 			if errors.Is(err, ErrClosed) {
 				return err
 			}
-			if next := c.cache.switchPeer(r, peer); next != nil {
-				peer = next
-			}
-			if err := bo.retry(ctx, err, true, 0); err != nil {
+			if err := tryNextPeer(err); err != nil {
 				return err
 			}
 			continue
@@ -74,12 +79,8 @@ func (c *RawClient) sendToRegion(ctx context.Context, bo *backoffer, r *region, 
 				if ctx.Err() != nil {
 					return deadlineErr(ctx, err)
 				}
-				err = fmt.Errorf("client: %s: %w", st, err)
 				c.stores.invalidate(st.id)
-				if next := c.cache.switchPeer(r, peer); next != nil {
-					peer = next
-				}
-				if err := bo.retry(ctx, err, true, 0); err != nil {
+				if err := tryNextPeer(fmt.Errorf("client: %s: %w", st, err)); err != nil {
 					return err
 				}
 				continue
@@ -109,10 +110,7 @@ func (c *RawClient) sendToRegion(ctx context.Context, bo *backoffer, r *region, 
 			c.logger.Debug("store unreachable; trying another peer", zap.Uint64("region-id", r.id()),
 				zap.Uint64("store-id", st.id), zap.Error(err))
 			c.stores.invalidate(st.id)
-			if next := c.cache.switchPeer(r, peer); next != nil {
-				peer = next
-			}
-			if err := bo.retry(ctx, err, true, 0); err != nil {
+			if err := tryNextPeer(err); err != nil {
 				return err
 			}
 			continue

@@ -89,11 +89,7 @@ func (s *Server) RawPut(ctx context.Context, req *kvrpcpb.RawPutRequest) (*kvrpc
 		resp.Error = err.Error()
 		return resp, nil
 	}
-	release := s.latches.acquire(req.Key)
-	defer release()
-	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
-		resp.RegionError, resp.Error = writeErr(err)
-	}
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, [][]byte{req.Key}, storage.NewPut(req.Cf, req.Key, req.Value))
 	return resp, nil
 }
 
@@ -128,11 +124,7 @@ func (s *Server) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutReques
 	if len(mods) == 0 {
 		return resp, nil
 	}
-	release := s.latches.acquire(keys...)
-	defer release()
-	if err := s.storage.Write(ctx, req.Context, mods); err != nil {
-		resp.RegionError, resp.Error = writeErr(err)
-	}
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, keys, mods...)
 	return resp, nil
 }
 
@@ -143,11 +135,7 @@ func (s *Server) RawDelete(ctx context.Context, req *kvrpcpb.RawDeleteRequest) (
 		resp.Error = err.Error()
 		return resp, nil
 	}
-	release := s.latches.acquire(req.Key)
-	defer release()
-	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewDelete(req.Cf, req.Key)}); err != nil {
-		resp.RegionError, resp.Error = writeErr(err)
-	}
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, [][]byte{req.Key}, storage.NewDelete(req.Cf, req.Key))
 	return resp, nil
 }
 
@@ -170,11 +158,7 @@ func (s *Server) RawBatchDelete(ctx context.Context, req *kvrpcpb.RawBatchDelete
 	if len(mods) == 0 {
 		return resp, nil
 	}
-	release := s.latches.acquire(req.Keys...)
-	defer release()
-	if err := s.storage.Write(ctx, req.Context, mods); err != nil {
-		resp.RegionError, resp.Error = writeErr(err)
-	}
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, req.Keys, mods...)
 	return resp, nil
 }
 
@@ -337,6 +321,17 @@ func regionErr(err error) *errorpb.Error {
 		return re.Err
 	}
 	return nil
+}
+
+// writeKeys writes mods under the latches of keys and sorts a failure into
+// a response's region_error and error fields.
+func (s *Server) writeKeys(ctx context.Context, kvctx *kvrpcpb.Context, keys [][]byte, mods ...storage.Modify) (*errorpb.Error, string) {
+	release := s.latches.acquire(keys...)
+	defer release()
+	if err := s.storage.Write(ctx, kvctx, mods); err != nil {
+		return writeErr(err)
+	}
+	return nil, ""
 }
 
 // writeErr is splitErr for a write that may have been proposed: if the
