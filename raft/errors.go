@@ -18,6 +18,10 @@ var (
 	// peer that is not in the configuration.
 	ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
 
+	// ErrStepMalformedMsg is returned by RawNode.Step for a message that no
+	// honest peer sends (see checkPeerMsg); it is dropped.
+	ErrStepMalformedMsg = errors.New("raft: cannot step malformed message")
+
 	// ErrInvalidConfChange is returned by ProposeConfChange for a change
 	// that can never be applied (unsupported type, removing the last voter).
 	ErrInvalidConfChange = errors.New("raft: invalid conf change")

@@ -129,15 +129,23 @@ func (rn *RawNode) ApplyConfChange(cc eraftpb.ConfChange) *eraftpb.ConfState {
 	return &cs
 }
 
-// Step feeds a message received from a peer into the node.
+// Step feeds a message received from a peer into the node. A message no
+// honest peer sends (forged or corrupted on the way) is dropped with a
+// warning and ErrStepMalformedMsg rather than trusted.
 func (rn *RawNode) Step(m eraftpb.Message) error {
+	r := rn.raft
 	if IsLocalMsg(m.MsgType) {
 		return ErrStepLocalMsg
 	}
-	if IsResponseMsg(m.MsgType) && rn.raft.trk.Progress[m.From] == nil {
+	if IsResponseMsg(m.MsgType) && r.trk.Progress[m.From] == nil {
 		return ErrStepPeerNotFound
 	}
-	return rn.raft.Step(m)
+	if err := r.checkPeerMsg(m); err != nil {
+		r.logger.Warnf("drop malformed message raft-id=%d term=%d from=%d to=%d type=%s msg-term=%d err=%v",
+			r.id, r.Term, m.From, m.To, MessageTypeName(m.MsgType), m.Term, err)
+		return err
+	}
+	return r.Step(m)
 }
 
 // TransferLeader asks the leader to hand leadership to transferee. On a

@@ -187,6 +187,14 @@ func (r *raft) handleAppendEntries(m eraftpb.Message) {
 
 // handleAppendResponse is the leader side of AppendEntries.
 func (r *raft) handleAppendResponse(m eraftpb.Message, pr *tracker.Progress) {
+	if !m.Reject && m.Index > r.raftLog.lastIndex() {
+		// A leader's log only grows during its term, and a follower acks
+		// only what it was sent, so this ack is forged or corrupted.
+		// Counting it could commit, or send, entries we do not have.
+		r.logger.Warnf("ignore MsgAppResp beyond the last index raft-id=%d term=%d from=%d index=%d last-index=%d",
+			r.id, r.Term, m.From, m.Index, r.raftLog.lastIndex())
+		return
+	}
 	pr.RecentActive = true
 	if m.Reject {
 		r.handleAppendReject(m, pr)
@@ -246,7 +254,18 @@ func (r *raft) handleAppendReject(m eraftpb.Message, pr *tracker.Progress) {
 
 // handleHeartbeat is the follower side of heartbeats.
 func (r *raft) handleHeartbeat(m eraftpb.Message) {
-	r.raftLog.commitTo(m.Commit)
+	if m.Commit <= r.raftLog.lastIndex() {
+		r.raftLog.commitTo(m.Commit)
+	} else {
+		// An honest leader sends min(Match, committed) (sendHeartbeat),
+		// which our log holds. So the message is corrupted, or we lost
+		// entries we had acknowledged; then even our last index may hold
+		// a stale tail that the leader never matched, and clamping to it
+		// could commit that. Keep our commit index and count the rest of
+		// the heartbeat.
+		r.logger.Warnf("ignore heartbeat commit beyond the last index raft-id=%d term=%d from=%d commit=%d last-index=%d",
+			r.id, r.Term, m.From, m.Commit, r.raftLog.lastIndex())
+	}
 	r.send(eraftpb.Message{To: m.From, MsgType: eraftpb.MessageType_MsgHeartbeatResponse, Context: m.Context})
 }
 
