@@ -252,3 +252,7 @@ func (rn *RawNode) Advance(rd Ready) {
 
 // Status returns the current status. Progress is set on the leader only.
 func (rn *RawNode) Status() Status { return getStatus(rn.raft) }
+
+// BasicStatus returns the current status without the leader's progress,
+// without allocating.
+func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }

@@ -142,8 +142,19 @@ func TestRawNodeProposeAndCommit(t *testing.T) {
 		if (st.Progress != nil) != (id == 1) {
 			t.Fatalf("node %d: progress should be set on the leader only", id)
 		}
+		if bs := c.nodes[id].BasicStatus(); bs != st.BasicStatus || bs.LastIndex != 11 {
+			t.Fatalf("node %d: BasicStatus %+v, want %+v with last index 11", id, bs, st.BasicStatus)
+		}
 	}
-	if pr := c.nodes[1].Status().Progress[2]; pr.Match != 11 {
+	// A leader's accepted proposal lands right after BasicStatus's LastIndex.
+	if err := c.nodes[1].Propose([]byte("next")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.nodes[1].BasicStatus().LastIndex; got != 12 {
+		t.Fatalf("leader's last index after a proposal = %d, want 12", got)
+	}
+	c.stabilize()
+	if pr := c.nodes[1].Status().Progress[2]; pr.Match != 12 {
 		t.Fatalf("leader's progress of 2: %s", pr)
 	}
 }

@@ -9,26 +9,40 @@ import (
 	"github.com/regionkv/regionkv/raft/tracker"
 )
 
-// Status is a snapshot of a node's state, for monitoring and tests.
-type Status struct {
+// BasicStatus is the part of Status that costs no allocation: what a
+// caller needs on every proposal.
+type BasicStatus struct {
 	ID        uint64
 	HardState eraftpb.HardState
 	SoftState SoftState
 	Applied   uint64
-	// Progress is a copy of the leader's view of each voter; nil on
-	// non-leaders.
-	Progress       map[uint64]tracker.Progress
+	// LastIndex is the index of the last entry in the node's log (stable
+	// or not). On a leader every accepted proposal lands right after it.
+	LastIndex      uint64
 	LeadTransferee uint64
 }
 
-func getStatus(r *raft) Status {
-	s := Status{
+// Status is a snapshot of a node's state, for monitoring and tests.
+type Status struct {
+	BasicStatus
+	// Progress is a copy of the leader's view of each voter; nil on
+	// non-leaders.
+	Progress map[uint64]tracker.Progress
+}
+
+func getBasicStatus(r *raft) BasicStatus {
+	return BasicStatus{
 		ID:             r.id,
 		HardState:      r.hardState(),
 		SoftState:      r.softState(),
 		Applied:        r.raftLog.applied,
+		LastIndex:      r.raftLog.lastIndex(),
 		LeadTransferee: r.leadTransferee,
 	}
+}
+
+func getStatus(r *raft) Status {
+	s := Status{BasicStatus: getBasicStatus(r)}
 	if r.state == StateLeader {
 		s.Progress = make(map[uint64]tracker.Progress, len(r.trk.Progress))
 		r.trk.Visit(func(id uint64, pr *tracker.Progress) {
