@@ -13,13 +13,17 @@ import (
 	"github.com/regionkv/regionkv/raft"
 )
 
-// The batch system: a fixed pool of raft workers drives every peer of the
-// store. A worker takes the regions that have work (workScheduler) and runs
-// one round over them:
+// The batch system: a fixed pool of raft workers steps every peer of the
+// store, and one raft-DB writer persists what they produce. A worker takes
+// the regions that have work (workScheduler) and runs the first half of a
+// round over them:
 //
 //  1. Step: for each region, tick if due, step its mailbox (raft messages,
 //     apply results, snapshot reports), propose its commands and issue
-//     its reads, then take its Ready if it has one.
+//     its reads, then take its Ready if it has one. Committed entries that
+//     were already durable here before this round go to the apply pool at
+//     once: waiting for this round's write would put a sync between a
+//     commit and its answer.
 //  2. Leaders send their MsgApp messages at once (Raft thesis §10.2.1):
 //     the leader counts its own log towards a quorum immediately, and any
 //     commit index built on that leaves in a later Ready, after step 4.
@@ -28,18 +32,30 @@ import (
 //     kv sync.
 //  4. Persist: every Ready's entries (and the deletion of a conflicting
 //     suffix), hard state, snapshot raft state, and the log GC deletions
-//     of this round go into ONE raft-DB write batch, committed with ONE
-//     sync (group commit).
+//     of this round go into the round's raft-DB write batch. A hard state
+//     whose only change is the commit index is kept in memory until the
+//     next write that must be synced.
+//
+// A round with nothing to write finishes on its worker. Otherwise the worker
+// hands it to the writer and takes more work; its regions stay held. The
+// writer takes every round handed to it meanwhile, commits their batches
+// as one raft-DB write with one sync (group commit across rounds and
+// workers), and then finishes each round:
+//
 //  5. Send every other message.
-//  6. Hand committed entries, with their proposals, to the apply pool.
-//  7. Serve answered read indexes, then Advance.
+//  6. Hand the remaining committed entries, with their proposals, to the
+//     apply pool.
+//  7. Serve answered read indexes, then Advance, and release the regions.
 //
 // Invariants:
 //   - A message other than a leader's MsgApp leaves only after the state
 //     it depends on (a vote, an appended entry) is durable: step 5 after 4.
 //   - Entries reach the apply pool only after they are durable here, and a
 //     region's entries reach its apply worker in log order: a region is in
-//     one round at a time, and a worker's queue is FIFO.
+//     one round at a time (from step 1 until it is released in step 7),
+//     and an apply worker's queue is FIFO.
+//   - A region's batches reach the raft DB in order, for the same reason:
+//     rounds in the writer's queue hold disjoint regions.
 //   - The raft state of a snapshot is persisted only after its kv state
 //     was synced (step 3 before 4), so a crash in between leaves a kv DB
 //     ahead of the raft DB, which loading repairs (newPeerStorage).
@@ -48,18 +64,25 @@ import (
 //   - Advance comes last: raft must not hand out the next Ready before this
 //     one is handled.
 //
-// A round's cost (one sync) is shared by all regions in it; a region
-// without work is never touched. Rejected alternative: one goroutine per
-// region, which costs a sync per region per round and a goroutine per idle
-// region.
+// A sync's cost is shared by every region of every round it carries, and
+// workers never wait for the disk, so a message that arrives during a sync
+// is stepped at once and its write joins the next one. A region without
+// work is never touched. Rejected alternatives: one goroutine per region
+// (a sync per region per round, and a goroutine per idle region); workers
+// that sync their own round (a worker blocked in a sync leaves arriving
+// messages waiting, and two workers' syncs are serialized by badger anyway).
 
 type readyPeer struct {
 	p  *peer
 	rd raft.Ready
+	// applyLater are the committed entries of rd that wait for this
+	// round's write (step 6); rd itself stays whole for Advance.
+	applyLater []eraftpb.Entry
 }
 
-// round is a worker's reusable state.
+// round is one round's state, from a worker's step to the writer's finish.
 type round struct {
+	ids    []uint64 // regions held by this round
 	wb     engine.WriteBatch
 	ready  []readyPeer
 	msgs   []peerMsg
@@ -69,26 +92,34 @@ type round struct {
 }
 
 func (s *Store) runRaftWorker() {
+	defer s.writer.workerExited()
 	var (
 		ids   []uint64
 		flags []uint8
-		r     round
 	)
 	for {
 		ids, flags = s.work.next(s.cfg.MaxRoundPeers, ids[:0], flags[:0])
 		if ids == nil {
 			return
 		}
-		ok := s.runRound(&r, ids, flags)
-		s.work.done(ids)
-		if !ok {
+		r := s.writer.newRound()
+		r.ids = append(r.ids[:0], ids...)
+		if !s.stepRound(r, flags) {
 			return // crashed
+		}
+		if !r.wb.IsEmpty() {
+			s.writer.submit(r)
+			continue
+		}
+		if !s.finishRound(r) {
+			return
 		}
 	}
 }
 
-// runRound runs steps 1-7 over the regions; false if the store crashed.
-func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
+// stepRound runs steps 1-4 over the round's regions; false if the store
+// crashed.
+func (s *Store) stepRound(r *round, flags []uint8) bool {
 	now := time.Now()
 	s.cfg.Metrics.RaftRounds.Inc()
 	r.wb.Reset()
@@ -97,7 +128,7 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 	r.remove = r.remove[:0]
 
 	// 1. Step.
-	for i, id := range ids {
+	for i, id := range r.ids {
 		f := s.router.get(id)
 		if f == nil || f.peer == nil || f.peer.destroyed {
 			continue
@@ -124,6 +155,20 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 		rp := &r.ready[i]
 		rp.p.onHardState(rp.rd.HardState)
 		rp.p.onSoftState(rp.rd.SoftState)
+		rp.applyLater = rp.rd.CommittedEntries
+		if raft.IsEmptySnap(rp.rd.Snapshot) {
+			// Everything up to the last index is durable: rounds of a
+			// region do not overlap, and this round appends nothing yet.
+			// Committed entries never conflict, so they are the durable
+			// ones.
+			ents := rp.rd.CommittedEntries
+			n := 0
+			for n < len(ents) && ents[n].Index <= rp.p.ps.raftState.LastIndex {
+				n++
+			}
+			s.applyCommitted(rp.p, ents[:n])
+			rp.applyLater = ents[n:]
+		}
 	}
 
 	// 2. Leaders' MsgApp.
@@ -148,7 +193,7 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 		rp.rd.Messages = rest
 	}
 
-	// 3 and 4. Snapshots, then one raft-DB batch.
+	// 3 and 4. Snapshots, then the round's raft-DB batch.
 	for i := range r.ready {
 		rp := &r.ready[i]
 		if !raft.IsEmptySnap(rp.rd.Snapshot) {
@@ -159,27 +204,27 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 		if err := rp.p.ps.append(&r.wb, rp.rd.Entries); err != nil {
 			s.logger.Panic("append entries", zap.Error(err))
 		}
-		if !raft.IsEmptyHardState(rp.rd.HardState) || len(rp.rd.Entries) > 0 || !raft.IsEmptySnap(rp.rd.Snapshot) {
-			rp.p.ps.setHardState(rp.rd.HardState)
+		rp.p.ps.setHardState(rp.rd.HardState)
+		// A Ready that only moves the commit index writes nothing: the raft
+		// DB syncs every write, and a commit index is a hint raft can
+		// relearn, so it is persisted with the next state that must be
+		// (loading takes max(commit, applied)).
+		if rp.rd.MustSync {
 			if err := rp.p.ps.writeRaftState(&r.wb); err != nil {
 				s.logger.Panic("encode raft state", zap.Error(err))
 			}
+			r.sync = true
 		}
-		r.sync = r.sync || rp.rd.MustSync
 	}
-	if !r.wb.IsEmpty() {
-		writeStart := time.Now()
-		if !s.writeRaft(&r.wb, r.sync) {
-			return false
-		}
-		s.metrics.raftSyncs.Add(1)
-		s.cfg.Metrics.observeRaftWrite(writeStart, r.sync)
-	}
+	return true
+}
+
+// finishRound runs steps 5-7 once the round's batch is durable, and
+// releases its regions; false if the store crashed.
+func (s *Store) finishRound(r *round) bool {
 	for _, path := range r.remove {
 		_ = os.Remove(path)
 	}
-
-	// 5, 6, 7.
 	for i := range r.ready {
 		rp := &r.ready[i]
 		p := rp.p
@@ -187,14 +232,7 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 			return false
 		}
 		p.send(rp.rd.Messages)
-		if n := len(rp.rd.CommittedEntries); n > 0 {
-			last := rp.rd.CommittedEntries[n-1]
-			props := p.takeProposals(last.Index)
-			s.cfg.Metrics.observeCommitted(props, time.Now())
-			p.maybeRenewLeaseByCommit(props, last.Term)
-			s.applier.schedule(&applyTask{kind: taskEntries, regionID: p.region.Id,
-				entries: rp.rd.CommittedEntries, proposals: props})
-		}
+		s.applyCommitted(p, rp.applyLater)
 		if len(rp.rd.ReadStates) > 0 {
 			p.onReadStates(rp.rd.ReadStates)
 		}
@@ -207,7 +245,23 @@ func (s *Store) runRound(r *round, ids []uint64, flags []uint8) bool {
 		p.rn.Advance(rp.rd)
 	}
 	clear(r.ready)
+	s.work.done(r.ids)
+	s.writer.freeRound(r)
 	return true
+}
+
+// applyCommitted hands durable committed entries, with the proposals they
+// answer, to the region's apply worker.
+func (s *Store) applyCommitted(p *peer, ents []eraftpb.Entry) {
+	n := len(ents)
+	if n == 0 {
+		return
+	}
+	last := ents[n-1]
+	props := p.takeProposals(last.Index)
+	s.cfg.Metrics.observeCommitted(props, time.Now())
+	p.maybeRenewLeaseByCommit(props, last.Term)
+	s.applier.schedule(&applyTask{kind: taskEntries, regionID: p.region.Id, entries: ents, proposals: props})
 }
 
 // handleMsgs steps a region's mailbox. Commands are proposed together at
@@ -261,7 +315,7 @@ func (s *Store) handleMsgs(r *round, p *peer, now time.Time) {
 		p.wakeByRequest()
 	}
 	if len(r.cmds) > 0 || len(reads) > 0 {
-		st := p.rn.Status()
+		st := p.rn.BasicStatus()
 		p.role, p.leaderID = st.SoftState.RaftState, st.SoftState.Lead
 		if st.HardState.Term != p.term {
 			p.onHardState(st.HardState)

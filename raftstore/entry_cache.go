@@ -35,7 +35,11 @@ func (c *entryCache) append(ents []eraftpb.Entry) {
 	}
 	c.ents = append(c.ents, ents...)
 	if over := len(c.ents) - c.limit; over > 0 {
-		c.ents = append([]eraftpb.Entry(nil), c.ents[over:]...)
+		// Reslice rather than copy: append moves the live tail to a new
+		// array when the old one is used up, so trimming costs O(1) per
+		// entry. The dropped head is not cleared: slices handed out by get
+		// may still point at it. It is freed with the old array.
+		c.ents = c.ents[over:]
 	}
 }
 
@@ -65,7 +69,7 @@ func (c *entryCache) compactTo(idx uint64) {
 		c.ents = nil
 		return
 	}
-	c.ents = append([]eraftpb.Entry(nil), c.ents[idx+1-c.ents[0].Index:]...)
+	c.ents = c.ents[idx+1-c.ents[0].Index:] // as in append: no copy, no clear
 }
 
 func (c *entryCache) reset() { c.ents = nil }

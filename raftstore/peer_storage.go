@@ -77,8 +77,13 @@ func newPeerStorage(e *engine.Engines, region *metapb.Region, cacheLimit int, ge
 			hs.Term = ps.truncated.Term
 		}
 	}
-	if ps.applied > ps.raftState.HardState.Commit {
-		return nil, fmt.Errorf("%w: region %d applied %d beyond commit %d", ErrCorrupt, region.Id, ps.applied, ps.raftState.HardState.Commit)
+	// A commit index alone is not persisted (the raft worker's step 4), so
+	// the kv DB may have applied past it: applied entries were committed.
+	if hs := ps.raftState.HardState; ps.applied > hs.Commit {
+		if ps.applied > ps.raftState.LastIndex {
+			return nil, fmt.Errorf("%w: region %d applied %d beyond the last log index %d", ErrCorrupt, region.Id, ps.applied, ps.raftState.LastIndex)
+		}
+		hs.Commit = ps.applied
 	}
 	t, err := ps.Term(ps.applied)
 	if err != nil {

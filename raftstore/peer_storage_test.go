@@ -162,23 +162,40 @@ func TestPeerStorageSnapshotRepair(t *testing.T) {
 	}
 }
 
-// TestPeerStorageRefusesAppliedPastCommit: an apply state ahead of the
-// durable commit index is corruption, not something to run on.
-func TestPeerStorageRefusesAppliedPastCommit(t *testing.T) {
-	region := testRegion("", "")
-	e := testEngines(t, region)
-	s := testStore(t, e)
-	ps := newTestPeerStorage(t, s, region, 0)
-	persist(t, ps, ents(6, 6, 10)) // appended, commit still 5
-	var kv engine.WriteBatch
-	if err := kv.SetMeta(engine.ApplyStateKey(testRegionID), &rspb.RaftApplyState{AppliedIndex: 8,
-		TruncatedState: &rspb.RaftTruncatedState{Index: 5, Term: 5}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.WriteKV(&kv, true); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := newPeerStorage(e, region, 0, s.snaps, s.logger); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("applied past commit: %v, want ErrCorrupt", err)
+// TestPeerStorageAppliedPastCommit: the raft worker does not persist a hard
+// state whose only change is the commit index, so the kv DB may have applied
+// past the durable commit: loading raises the commit to applied. An apply
+// state past the last log index is corruption, not something to run on.
+func TestPeerStorageAppliedPastCommit(t *testing.T) {
+	for _, tc := range []struct {
+		applied uint64
+		corrupt bool
+	}{{8, false}, {10, false}, {11, true}} {
+		region := testRegion("", "")
+		e := testEngines(t, region)
+		s := testStore(t, e)
+		ps := newTestPeerStorage(t, s, region, 0)
+		persist(t, ps, ents(6, 6, 10)) // appended, commit still 5
+		var kv engine.WriteBatch
+		if err := kv.SetMeta(engine.ApplyStateKey(testRegionID), &rspb.RaftApplyState{AppliedIndex: tc.applied,
+			TruncatedState: &rspb.RaftTruncatedState{Index: 5, Term: 5}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WriteKV(&kv, true); err != nil {
+			t.Fatal(err)
+		}
+		ps, err := newPeerStorage(e, region, 0, s.snaps, s.logger)
+		if tc.corrupt {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("applied %d past the last index 10: %v, want ErrCorrupt", tc.applied, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("applied %d: %v", tc.applied, err)
+		}
+		if hs, _, _ := ps.InitialState(); hs.Commit != tc.applied || ps.appliedT != 6 {
+			t.Fatalf("applied %d: commit %d, applied term %d; want commit %d, term 6", tc.applied, hs.Commit, ps.appliedT, tc.applied)
+		}
 	}
 }

@@ -59,18 +59,18 @@ func keyInRegion(key []byte, r *metapb.Region) bool {
 
 // proposeCommands proposes this round's commands. On a leader with
 // DisableProposalForwarding every accepted proposal appends exactly one
-// entry, at the index after the leader's last, which its own progress
-// tracks: so one Status call numbers the whole batch.
+// entry, at the index after the leader's last: so one BasicStatus call
+// numbers the whole batch.
 func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 	if len(cmds) == 0 {
 		return
 	}
-	st := p.rn.Status()
+	st := p.rn.BasicStatus()
 	p.role, p.leaderID = st.SoftState.RaftState, st.SoftState.Lead
 	term := st.HardState.Term
 	var last uint64
 	if p.isLeader() {
-		last = st.Progress[p.meta.Id].Match
+		last = st.LastIndex
 	}
 	for _, c := range cmds {
 		req := c.req
@@ -156,7 +156,7 @@ func (p *peer) maybeRenewLeaseByCommit(props []*proposal, commitTerm uint64) {
 }
 
 func (p *peer) renewLease(sentAt time.Time) {
-	if !p.isLeader() || !p.store.cfg.LeaseEnabled || p.rn.Status().LeadTransferee != raft.None {
+	if !p.isLeader() || !p.store.cfg.LeaseEnabled || p.rn.BasicStatus().LeadTransferee != raft.None {
 		return
 	}
 	exp := sentAt.Add(p.store.cfg.leaseDuration())

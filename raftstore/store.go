@@ -24,9 +24,9 @@ import (
 // Store is one store's Multi-Raft: the peers of every region it holds, the
 // batch system that drives them, the apply pool, and the snapshot manager.
 //
-// Goroutines: RaftWorkers raft workers (batch.go), ApplyWorkers apply
-// workers (apply.go), one ticker, one heartbeat loop, and short-lived
-// snapshot generators. The caller owns the engines, the scheduler client
+// Goroutines: RaftWorkers raft workers and one raft-DB writer (batch.go,
+// raft_writer.go), ApplyWorkers apply workers (apply.go), one ticker, one
+// heartbeat loop, and short-lived snapshot generators. The caller owns the engines, the scheduler client
 // and the transport, and closes them after Stop.
 type Store struct {
 	cfg     Config
@@ -37,6 +37,7 @@ type Store struct {
 	storeID uint64
 
 	work    *workScheduler
+	writer  *raftWriter
 	router  *router
 	applier *applyPool
 	snaps   *snapshotGen
@@ -82,7 +83,7 @@ func NewStore(cfg Config, e *engine.Engines, sched SchedulerClient, trans Transp
 		return nil, err
 	}
 	s := &Store{cfg: cfg, engines: e, sched: sched, trans: trans, logger: cfg.Logger,
-		work: newWorkScheduler(), stopCh: make(chan struct{}), hbCh: make(chan *pdpb.RegionHeartbeatRequest, 1024)}
+		work: newWorkScheduler(), writer: newRaftWriter(cfg.RaftWorkers), stopCh: make(chan struct{}), hbCh: make(chan *pdpb.RegionHeartbeatRequest, 1024)}
 	s.router = newRouter(s.work, cfg.MailboxCapacity)
 	s.meta = newStoreMeta()
 	s.splitCheck = newSplitChecker(s)
@@ -123,7 +124,8 @@ func (s *Store) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.runRaftWorker() }()
 	}
-	s.wg.Add(4)
+	s.wg.Add(5)
+	go func() { defer s.wg.Done(); s.runRaftWriter() }()
 	go func() { defer s.wg.Done(); s.runProber() }()
 	go func() { defer s.wg.Done(); s.runTicker() }()
 	go func() { defer s.wg.Done(); s.runHeartbeats() }()

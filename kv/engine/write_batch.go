@@ -149,6 +149,18 @@ func (wb *WriteBatch) Size() int { return len(wb.buf) }
 // IsEmpty reports whether the batch has no operations.
 func (wb *WriteBatch) IsEmpty() bool { return len(wb.ops) == 0 }
 
+// Append adds every operation of other after those of wb, as if they had
+// been made on wb in order; other is left intact.
+func (wb *WriteBatch) Append(other *WriteBatch) {
+	shift := len(wb.buf)
+	wb.buf = append(wb.buf, other.buf...)
+	for _, op := range other.ops {
+		op.keyOff += shift
+		op.valOff += shift
+		wb.ops = append(wb.ops, op)
+	}
+}
+
 // Reset empties the batch, keeping its memory.
 func (wb *WriteBatch) Reset() {
 	wb.buf = wb.buf[:0]

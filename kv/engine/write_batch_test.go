@@ -56,6 +56,34 @@ func TestWriteBatchBasics(t *testing.T) {
 	}
 }
 
+func TestWriteBatchAppend(t *testing.T) {
+	e := openTest(t, testOptions())
+	var a, b WriteBatch
+	must(t, a.PutCF(CFDefault, []byte("k1"), []byte("a1")))
+	must(t, a.PutCF(CFDefault, []byte("k2"), []byte("a2")))
+	must(t, b.PutCF(CFDefault, []byte("k2"), []byte("b2"))) // appended later: wins
+	must(t, b.DeleteCF(CFDefault, []byte("k1")))
+	must(t, b.PutCF(CFWrite, []byte("k3"), []byte("b3")))
+	sizeA, sizeB := a.Size(), b.Size()
+	a.Append(&b)
+	if a.Len() != 5 || a.Size() != sizeA+sizeB {
+		t.Fatalf("after Append: Len %d Size %d, want 5 and %d", a.Len(), a.Size(), sizeA+sizeB)
+	}
+	if b.Len() != 3 || b.Size() != sizeB {
+		t.Fatalf("Append changed its argument: Len %d Size %d", b.Len(), b.Size())
+	}
+	must(t, a.WriteToDB(e.KV, false))
+	if got := mustGet(t, e, CFDefault, []byte("k1")); got != nil {
+		t.Errorf("k1 = %q, want deleted by the appended batch", got)
+	}
+	if got := mustGet(t, e, CFDefault, []byte("k2")); string(got) != "b2" {
+		t.Errorf("k2 = %q, want b2", got)
+	}
+	if got := mustGet(t, e, CFWrite, []byte("k3")); string(got) != "b3" {
+		t.Errorf("write/k3 = %q, want b3", got)
+	}
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
