@@ -75,33 +75,7 @@ wait_http() { # wait_http URL: up to 60 s
 }
 
 echo "bench.sh: building regionkv" >&2
-if [ "$PROFILE" = 0 ]; then
-	(cd "$ROOT" && go build -o "$BIN" .)
-else
-	# The same main plus net/http/pprof behind REGIONKV_PPROF_ADDR, built in
-	# a throwaway module that points at this checkout: stores serve no pprof.
-	pb=$WORK/profbuild
-	mkdir -p "$pb"
-	cp "$ROOT/main.go" "$ROOT/go.sum" "$pb/"
-	sed 's#^module .*#module regionkvprof#' "$ROOT/go.mod" >"$pb/go.mod"
-	cat >"$pb/pprof.go" <<'GO'
-package main
-
-import (
-	"net/http"
-	_ "net/http/pprof"
-	"os"
-)
-
-func init() {
-	if addr := os.Getenv("REGIONKV_PPROF_ADDR"); addr != "" {
-		go func() { _ = http.ListenAndServe(addr, nil) }()
-	}
-}
-GO
-	(cd "$pb" && go mod edit -require github.com/regionkv/regionkv@v0.0.0 -replace "github.com/regionkv/regionkv=$ROOT" &&
-		go build -mod=mod -o "$BIN" .)
-fi
+(cd "$ROOT" && go build -o "$BIN" .)
 
 SCHED=127.0.0.1:$((PORT + 1))       # status (HTTP API) on PORT, embedded etcd on PORT+2, PORT+3
 SCHED_API=127.0.0.1:$PORT
@@ -113,7 +87,7 @@ start_regionkv() {
 	RKV_PIDS=($!); PIDS+=($!)
 	wait_http "http://$SCHED_API/api/v1/health"
 	for i in 1 2 3; do
-		REGIONKV_PPROF_ADDR=$([ "$i" = 1 ] && echo "127.0.0.1:$((PORT + 16))") "$BIN" server --scheduler "$SCHED" --addr "127.0.0.1:$((PORT + 9 + i))" --status-addr "127.0.0.1:$((PORT + 12 + i))" \
+		"$BIN" server --scheduler "$SCHED" --addr "127.0.0.1:$((PORT + 9 + i))" --status-addr "127.0.0.1:$((PORT + 12 + i))" \
 			--data-dir "$d/store-$i" --log-file "$d/store-$i.log" &
 		RKV_PIDS+=($!); PIDS+=($!)
 	done
@@ -165,7 +139,7 @@ profile_store() { # CPU profile of store 1 and its raft-DB syncs/s over 10 s, in
 	local m=http://127.0.0.1:$((PORT + 13))
 	local s0 s1
 	s0=$(curl -fsS "$m/metrics" | awk '/^regionkv_raftstore_raft_db_syncs_total/ {print $2}')
-	curl -fsS -o "$OUT/store1-r$1-put16.cpu.pprof" "http://127.0.0.1:$((PORT + 16))/debug/pprof/profile?seconds=10" || echo "bench.sh: no pprof" >&2
+	curl -fsS -o "$OUT/store1-r$1-put16.cpu.pprof" "$m/debug/pprof/profile?seconds=10" || echo "bench.sh: no pprof" >&2
 	s1=$(curl -fsS "$m/metrics" | awk '/^regionkv_raftstore_raft_db_syncs_total/ {print $2}')
 	echo "regions=$1: store 1 raft-DB syncs/s over the profile: $(awk -v a="${s0:-0}" -v b="${s1:-0}" 'BEGIN {printf "%.0f", (b - a) / 10}')" >>"$OUT/store1-syncs.txt"
 }

@@ -206,6 +206,9 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 		if h := httpGet(t, "http://"+a+"/health"); !strings.Contains(h, `"healthy":true`) {
 			t.Fatalf("store %s /health = %s", a, h)
 		}
+		if g := httpGet(t, "http://"+a+"/debug/pprof/goroutine?debug=1"); !strings.Contains(g, "runRaftWorker") {
+			t.Fatalf("store %s /debug/pprof/goroutine lacks the raft workers:\n%.2000s", a, g)
+		}
 	}
 
 	p.terminate(t)

@@ -184,6 +184,8 @@ func errorKind(err error) string {
 		return "canceled"
 	case errors.Is(err, errNotFound):
 		return "not-found"
+	case errors.Is(err, client.ErrUndetermined):
+		return "undetermined"
 	case errors.Is(err, client.ErrRetriesExhausted):
 		return "retries-exhausted"
 	case errors.Is(err, client.ErrNotLeader):

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,7 +17,8 @@ import (
 )
 
 // Status is a store's HTTP status server: Prometheus /metrics from the
-// store's own registry, and /health.
+// store's own registry, /health, and Go's profiles under /debug/pprof/
+// (CPU, heap, goroutines, mutex, execution trace) for performance work.
 type Status struct {
 	srv  *http.Server
 	lis  net.Listener
@@ -31,7 +33,7 @@ func NewMetricsRegistry() *prometheus.Registry {
 	return reg
 }
 
-// StartStatus serves /metrics and /health on addr. health returns the
+// StartStatus serves /metrics, /health and /debug/pprof/ on addr. health returns the
 // fields of the /health answer; the store is healthy while it serves.
 func StartStatus(addr string, reg *prometheus.Registry, health func() map[string]any, logger *zap.Logger) (*Status, error) {
 	lis, err := net.Listen("tcp", addr)
@@ -44,6 +46,11 @@ func StartStatus(addr string, reg *prometheus.Registry, health func() map[string
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(health())
 	})
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s := &Status{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, lis: lis, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
