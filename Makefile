@@ -1,5 +1,5 @@
-# Test tiers. `make test` is the default tier (includes one ~1 min chaos
-# seed); `make chaos-long` runs 20 chaos seeds of 60 s each; `make fuzz`
+# Test tiers. `make test` is the default tier (includes two fixed chaos
+# schedules, ~1.5 min); `make chaos-long` runs 20 chaos seeds of 60 s each; `make fuzz`
 # runs every fuzz target for FUZZTIME.
 GO ?= go
 FUZZTIME ?= 60s

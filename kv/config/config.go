@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -45,7 +46,9 @@ type Config struct {
 	DataDir string `toml:"data-dir"`
 	// Standalone serves the raw API from the local engine without Raft.
 	Standalone bool `toml:"standalone"`
-	// Scheduler is the scheduler address a Raft store registers with.
+	// Scheduler is the scheduler address a Raft store registers with;
+	// several, comma-separated, for a scheduler cluster (any member will
+	// do, the client finds the leader).
 	Scheduler string `toml:"scheduler"`
 
 	MaxKeySize    int `toml:"max-key-size"`
@@ -76,6 +79,17 @@ func (c *Config) ResolvedStatusAddr() string {
 		return net.JoinHostPort(host, "0")
 	}
 	return net.JoinHostPort(host, strconv.Itoa(n+statusPortOffset))
+}
+
+// SchedulerAddrs splits Scheduler at commas, dropping blanks.
+func (c *Config) SchedulerAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.Scheduler, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Load reads a TOML file over c: keys absent from the file keep c's
@@ -149,6 +163,11 @@ func (c *Config) Validate() error {
 			ErrInvalid, c.MaxGRPCMsgLen, c.MaxValueSize)
 	}
 	if !c.Standalone {
+		for _, a := range c.SchedulerAddrs() {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("%w: scheduler %q: %v", ErrInvalid, a, err)
+			}
+		}
 		if err := c.Raftstore.Validate(); err != nil {
 			return err
 		}

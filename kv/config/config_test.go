@@ -103,3 +103,21 @@ func TestLoadRaftstoreTable(t *testing.T) {
 		t.Fatalf("max < split: %v, want ErrInvalid", err)
 	}
 }
+
+// TestSchedulerAddrs: a store may name every member of a scheduler cluster;
+// a malformed address is refused by name.
+func TestSchedulerAddrs(t *testing.T) {
+	c := Default()
+	c.DataDir = t.TempDir()
+	c.Scheduler = " 127.0.0.1:2379, 127.0.0.1:3379 ,,127.0.0.1:4379"
+	if got, want := c.SchedulerAddrs(), []string{"127.0.0.1:2379", "127.0.0.1:3379", "127.0.0.1:4379"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("SchedulerAddrs = %q, want %q", got, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("three scheduler addresses refused: %v", err)
+	}
+	c.Scheduler = "127.0.0.1:2379,nonsense"
+	if err := c.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `"nonsense"`) {
+		t.Fatalf("Validate with a bad scheduler address = %v, want ErrInvalid naming it", err)
+	}
+}

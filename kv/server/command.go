@@ -76,7 +76,7 @@ flight, stops Raft and closes (flushes) its engines.`,
 		"HTTP listen address of /metrics and /health (default: --addr's port + 20; port 0 if --addr's is 0)")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the store's engines (required)")
 	f.BoolVar(&cfg.Standalone, "standalone", cfg.Standalone, "serve from the local engine without Raft")
-	f.StringVar(&cfg.Scheduler, "scheduler", cfg.Scheduler, "scheduler address (host:port) of a Raft store")
+	f.StringVar(&cfg.Scheduler, "scheduler", cfg.Scheduler, "scheduler addresses (host:port, comma-separated: every member of a scheduler cluster) of a Raft store")
 	f.IntVar(&cfg.MaxKeySize, "max-key-size", cfg.MaxKeySize, "largest accepted key, in bytes")
 	f.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest accepted value, in bytes")
 	f.IntVar(&cfg.MaxScanLimit, "max-scan-limit", cfg.MaxScanLimit, "most rows one RawScan may ask for")
@@ -130,7 +130,7 @@ func Run(ctx context.Context, cfg config.Config, logger *zap.Logger, started fun
 	if cfg.Standalone {
 		return runStandalone(ctx, cfg, logger, started)
 	}
-	if cfg.Scheduler == "" {
+	if len(cfg.SchedulerAddrs()) == 0 {
 		return ErrNeedScheduler
 	}
 	return runRaft(ctx, cfg, logger, started)
@@ -193,7 +193,7 @@ func runStandalone(ctx context.Context, cfg config.Config, logger *zap.Logger, s
 // them. A kill -9 skips all of it and loses nothing acknowledged: every
 // acknowledged write is in the synced raft log.
 func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started func(Started)) (err error) {
-	sched, err := schedclient.New(ctx, []string{cfg.Scheduler}, schedclient.Options{Logger: logger})
+	sched, err := schedclient.New(ctx, cfg.SchedulerAddrs(), schedclient.Options{Logger: logger})
 	if err != nil {
 		return fmt.Errorf("server: connect to scheduler: %w", err)
 	}

@@ -48,18 +48,18 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 }
 
 // TestBadInput sends a barrage of bad requests to a running cluster of a
-// scheduler and four stores (a region has three replicas, so one store
+// one-member scheduler and four stores (a region has three replicas, so one store
 // holds none), checks each gets a clear error, and then that the cluster
 // still serves every key written before.
 func TestBadInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	c := startCluster(t, 4)
+	c := startCluster(t, 4, 1)
 	c.waitReplicated(2, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cli, err := client.NewRawClient(ctx, []string{c.schedAd})
+	cli, err := client.NewRawClient(ctx, c.schedAddrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestBadInput(t *testing.T) {
 	}
 
 	// The scheduler: a wrong cluster ID is refused in the header.
-	pd := pdpb.NewPDClient(dial(t, c.schedAd))
+	pd := c.scheds[0].pd
 	members, err := pd.GetMembers(ctx, &pdpb.GetMembersRequest{})
 	if err != nil {
 		t.Fatal(err)

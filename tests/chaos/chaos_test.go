@@ -16,58 +16,89 @@ import (
 	"github.com/regionkv/regionkv/tests/linearizability"
 )
 
-// defaultSeed is the fault schedule of the default tier.
-const defaultSeed = 1795671241773394769
+// defaultTier is the default tier's fixed schedules, about a minute of
+// faults in all:
+//   - the seed on which the long tier once caught the SDK re-sending a
+//     write whose outcome was unknown (partitions, store kills, isolation);
+//   - a seed chosen for the kinds the first lacks: it kills the scheduler
+//     leader twice, delays and pauses a store and kills one.
+//
+// TestDefaultTierCoversEveryFault keeps every fault kind in it. New
+// schedules come from -chaos.long.
+var defaultTier = []struct {
+	seed int64
+	dur  time.Duration
+}{
+	{1795671241773394769, 40 * time.Second},
+	{188, 20 * time.Second},
+}
 
-// TestChaos runs one seed (default tier) or -chaos.seeds seeds
-// (-chaos.long) of faults against a scheduler and five stores.
+// TestChaos runs the default tier's schedules, one -chaos.seed, or
+// -chaos.seeds new seeds (-chaos.long) of faults against a three-member
+// scheduler and five stores. -chaos.duration overrides every fault
+// phase's length.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos runs real processes for about a minute")
 	}
-	dur := *flagDuration
-	seeds := []int64{*flagSeed}
-	if *flagLong {
-		if dur == 0 {
-			dur = 60 * time.Second
-		}
-		if *flagSeed == 0 {
-			seeds = nil
-			base := time.Now().UnixNano()
-			for i := 0; i < *flagSeeds; i++ {
-				seeds = append(seeds, base+int64(i))
-			}
-		}
+	type run struct {
+		seed int64
+		dur  time.Duration
 	}
-	if dur == 0 {
-		dur = 40 * time.Second
-	}
-	if seeds[0] == 0 {
-		// The default tier replays one fixed fault schedule: the seed on
-		// which the long tier once caught the SDK re-sending a write whose
-		// outcome was unknown. New schedules come from -chaos.long.
-		seeds[0] = defaultSeed
+	var runs []run
+	switch {
+	case *flagSeed != 0:
+		runs = []run{{*flagSeed, 40 * time.Second}}
+		if *flagLong {
+			runs[0].dur = 60 * time.Second
+		}
+	case *flagLong:
+		base := time.Now().UnixNano()
+		for i := 0; i < *flagSeeds; i++ {
+			runs = append(runs, run{base + int64(i), 60 * time.Second})
+		}
+	default:
+		for _, d := range defaultTier {
+			runs = append(runs, run{d.seed, d.dur})
+		}
 	}
 	var total report
-	for _, seed := range seeds {
-		seed := seed
+	for _, r := range runs {
+		if *flagDuration != 0 {
+			r.dur = *flagDuration
+		}
 		t.Run("", func(t *testing.T) {
-			r := runSeed(t, seed, dur)
-			total.add(r)
+			total.add(runSeed(t, r.seed, r.dur))
 		})
 	}
-	t.Logf("TOTAL over %d seeds: %s", len(seeds), total.String())
+	t.Logf("TOTAL over %d seeds: %s", len(runs), total.String())
+}
+
+// TestDefaultTierCoversEveryFault: the default tier's schedules inject
+// every kind of fault at least once.
+func TestDefaultTierCoversEveryFault(t *testing.T) {
+	seen := map[fault]int{}
+	for _, d := range defaultTier {
+		for _, s := range plan(d.seed, 5, d.dur) {
+			seen[s.f]++
+		}
+	}
+	for _, f := range faults {
+		if seen[f] == 0 {
+			t.Errorf("the default tier never injects %s (schedules: %v)", f, seen)
+		}
+	}
 }
 
 func runSeed(t *testing.T, seed int64, dur time.Duration) report {
-	t.Logf("chaos seed %d (replay with -chaos.seed=%d), fault phase %v", seed, seed, dur)
-	c := startCluster(t, 5)
+	t.Logf("chaos seed %d (replay with -chaos.seed=%d -chaos.duration=%v), fault phase %v", seed, seed, dur, dur)
+	c := startCluster(t, 5, 3)
 	c.waitReplicated(2, 60*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	newClient := func() *client.RawClient {
-		cli, err := client.NewRawClient(ctx, []string{c.schedAd},
+		cli, err := client.NewRawClient(ctx, c.schedAddrs,
 			client.WithRequestTimeout(time.Second), client.WithBackoff(20*time.Millisecond, 500*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
@@ -79,7 +110,8 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) report {
 	set := &setWorkload{attempted: map[string]bool{}, acked: map[string]bool{}}
 	app := &appendWorkload{attempted: map[int]map[int]bool{}, acked: map[int]map[int]bool{}}
 
-	runCtx, stop := context.WithTimeout(ctx, dur)
+	// The workloads run until the nemesis has run its schedule.
+	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
 	start := func(id int, run func(context.Context, *client.RawClient, int, *rand.Rand)) {
@@ -94,9 +126,10 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) report {
 		start(id, set.run)
 		start(id, app.run)
 	}
-	nem := newNemesis(c, seed)
+	nem := newNemesis(c, seed, dur)
 	sleepCtx(runCtx, 2*time.Second) // some healthy history first
 	nem.run(runCtx)
+	stop()
 	wg.Wait()
 	c.healAll()
 	for _, l := range nem.log {

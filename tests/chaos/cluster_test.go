@@ -3,6 +3,7 @@ package chaos
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 )
 
 // proc is one regionkv process. Its stderr is kept for a failing test.
@@ -118,27 +121,61 @@ func (p *proc) signal(s syscall.Signal) {
 	}
 }
 
-// cluster is a scheduler and n stores, each store behind its own proxy.
-type cluster struct {
-	t       *testing.T
-	base    string
-	sched   *proc
-	schedAd string
-	// schedArgs fix every port, so that a restart is the same member.
-	schedArgs []string
-	mu        sync.Mutex // guards stores and bound
-	stores    []*proc
-	bound     []string // each store's listen address, kept across restarts
-	proxies   []*proxy
+// schedMember is one scheduler member. Its ports are fixed, so that a
+// restart is the same etcd member with the same data.
+type schedMember struct {
+	name string
+	addr string // gRPC address, also what clients and stores dial
+	args []string
+	p    *proc
+	pd   pdpb.PDClient // on a connection that redials across restarts
 }
 
-func startCluster(t *testing.T, n int) *cluster {
+// cluster is a scheduler of one or more members and n stores, each store
+// behind its own proxy. The scheduler members and the nemesis are driven
+// from the test goroutine only.
+type cluster struct {
+	t      *testing.T
+	base   string
+	scheds []*schedMember
+	// schedAddrs are every member's gRPC address, for clients.
+	schedAddrs []string
+	mu         sync.Mutex // guards stores and bound
+	stores     []*proc
+	bound      []string // each store's listen address, kept across restarts
+	proxies    []*proxy
+}
+
+// startCluster starts a scheduler of members members (one embedded etcd
+// cluster; they start together, as each waits for a quorum) and n stores.
+func startCluster(t *testing.T, n, members int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, base: t.TempDir(), stores: make([]*proc, n), bound: make([]string, n)}
-	c.schedArgs = []string{"scheduler", "--addr", freeAddr(t), "--peer-addr", freeAddr(t),
-		"--etcd-client-addr", freeAddr(t), "--status-addr", freeAddr(t), "--data-dir", filepath.Join(c.base, "scheduler")}
-	c.sched = startProc(t, c.schedArgs...)
-	c.schedAd = c.sched.addr(t)
+	var initial []string
+	ports := freeAddrs(t, 4*members)
+	for i := 0; i < members; i++ {
+		a := ports[4*i : 4*i+4]
+		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0]}
+		peer := a[1]
+		m.args = []string{"scheduler", "--name", m.name, "--addr", m.addr, "--peer-addr", peer,
+			"--etcd-client-addr", a[2], "--status-addr", a[3],
+			"--data-dir", filepath.Join(c.base, m.name)}
+		initial = append(initial, m.name+"=http://"+peer)
+		c.scheds = append(c.scheds, m)
+		c.schedAddrs = append(c.schedAddrs, m.addr)
+	}
+	for _, m := range c.scheds {
+		if members > 1 {
+			m.args = append(m.args, "--initial-cluster", strings.Join(initial, ","))
+		}
+		m.p = startProc(t, m.args...)
+	}
+	for _, m := range c.scheds {
+		if got := m.p.addr(t); got != m.addr {
+			t.Fatalf("scheduler %s serves on %s, not %s", m.name, got, m.addr)
+		}
+		m.pd = pdpb.NewPDClient(dial(t, m.addr))
+	}
 	for i := 0; i < n; i++ {
 		i := i
 		p, err := newProxy(func() string {
@@ -190,7 +227,7 @@ func (c *cluster) startStore(i int) {
 	c.mu.Lock()
 	addr := c.bound[i]
 	c.mu.Unlock()
-	p := startProc(c.t, "server", "--scheduler", c.schedAd, "--addr", addr,
+	p := startProc(c.t, "server", "--scheduler", c.storeSchedAddrs(i), "--addr", addr,
 		"--advertise-addr", c.proxies[i].addr(), "--data-dir", filepath.Join(c.base, fmt.Sprintf("store-%d", i+1)))
 	c.mu.Lock()
 	c.stores[i] = p
@@ -207,10 +244,55 @@ func (c *cluster) store(i int) *proc {
 	return c.stores[i]
 }
 
-func (c *cluster) restartScheduler() {
+// storeSchedAddrs is the --scheduler list of store i: every member,
+// starting with member i mod the member count, so that the stores spread
+// over the members; a store starts while any member is up.
+func (c *cluster) storeSchedAddrs(i int) string {
+	n := len(c.schedAddrs)
+	addrs := make([]string, 0, n)
+	for k := range n {
+		addrs = append(addrs, c.schedAddrs[(i+k)%n])
+	}
+	return strings.Join(addrs, ",")
+}
+
+// restartScheduler starts member i again on its ports and data and waits
+// until it serves (its embedded etcd rejoined the quorum).
+func (c *cluster) restartScheduler(i int) {
 	c.t.Helper()
-	c.sched = startProc(c.t, c.schedArgs...)
-	c.sched.addr(c.t)
+	m := c.scheds[i]
+	m.p = startProc(c.t, m.args...)
+	m.p.addr(c.t)
+}
+
+// schedLeader returns the index of the scheduler leader: the running
+// member that names itself leader in GetMembers, when exactly one does.
+// It waits for one up to within; -1 if there was none.
+func (c *cluster) schedLeader(within time.Duration) int {
+	deadline := time.Now().Add(within)
+	for {
+		leader := -1
+		claims := 0
+		for i, m := range c.scheds {
+			if m.p.exited() {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			resp, err := m.pd.GetMembers(ctx, &pdpb.GetMembersRequest{})
+			cancel()
+			if err == nil && resp.GetLeader().GetName() == m.name {
+				leader = i
+				claims++
+			}
+		}
+		if claims == 1 {
+			return leader
+		}
+		if time.Now().After(deadline) {
+			return -1
+		}
+		time.Sleep(100 * time.Millisecond) // polling for an election to end
+	}
 }
 
 // waitReplicated waits until want stores besides the bootstrap one have
@@ -234,13 +316,15 @@ func (c *cluster) waitReplicated(want int, within time.Duration) {
 }
 
 // healAll lifts network faults, resumes paused stores, restarts dead ones
-// and the scheduler.
+// and any dead scheduler member.
 func (c *cluster) healAll() {
 	for _, p := range c.proxies {
 		p.heal()
 	}
-	if c.sched.exited() {
-		c.restartScheduler()
+	for i, m := range c.scheds {
+		if m.p.exited() {
+			c.restartScheduler(i)
+		}
 	}
 	for i := range c.stores {
 		s := c.store(i)
@@ -251,14 +335,18 @@ func (c *cluster) healAll() {
 	}
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago, for processes that must come back on the same ports.
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct loopback addresses with ports that were
+// free a moment ago, for processes that must come back on the same ports.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close() // held until all are chosen, so that they differ
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }

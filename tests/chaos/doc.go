@@ -1,6 +1,6 @@
-// Package chaos runs a scheduler and five stores as real `regionkv`
-// processes on loopback and injects faults while clients run workloads
-// whose histories are checked afterwards:
+// Package chaos runs a three-member scheduler and five stores as real
+// `regionkv` processes on loopback and injects faults while clients run
+// workloads whose histories are checked afterwards:
 //
 //   - kill -9 and restart of a store, SIGSTOP / SIGCONT of a store;
 //   - network partitions, one-way-looking cuts and delays between stores,
@@ -8,11 +8,23 @@
 //     store advertises the proxy's address, so every peer and client
 //     dials through it; the proxy learns which store process opened a
 //     connection from /proc and applies the faults of that pair);
-//   - kill -9 and restart of the scheduler.
+//   - kill -9 of the scheduler leader: the nemesis asks the members
+//     (GetMembers) which one leads at that moment, kills it, waits until
+//     the other two have elected a leader (a failover, bounded: no leader
+//     within 15 s fails the test), holds, and restarts the killed member.
+//     The members form one embedded etcd cluster (--initial-cluster) on
+//     fixed ports, so a restarted member rejoins with its data. Clients
+//     get every member's address; a store gets one running member's
+//     (`regionkv server --scheduler` takes a single address) and learns
+//     the others from it.
 //
-// Every fault schedule comes from a seed printed by the test; replay one
-// with -chaos.seed=N. The default tier runs one seed for about a minute;
-// -chaos.long runs 20 seeds of 60 s each (make chaos-long).
+// Every fault schedule comes from a seed and the fault phase's planned
+// length alone (the time spent killing and restarting processes does not
+// count), and the test prints both; replay one with -chaos.seed=N
+// -chaos.duration=D. The default tier runs two fixed schedules, 40 s and
+// 20 s, which between them inject every kind of fault (about a minute and
+// a half in all); -chaos.long runs -chaos.seeds new seeds (20) of
+// -chaos.duration (60 s) each (make chaos-long).
 //
 // Workloads: a register per key (get, put, compare-and-swap) checked for
 // linearizability with porcupine; a set (every acknowledged insert is

@@ -10,10 +10,10 @@ import (
 )
 
 var (
-	flagSeed     = flag.Int64("chaos.seed", 0, "replay one fault schedule (0: the default tier's fixed seed, or new seeds from the clock with -chaos.long)")
+	flagSeed     = flag.Int64("chaos.seed", 0, "replay one fault schedule (0: the default tier's fixed schedules, or new seeds from the clock with -chaos.long)")
 	flagLong     = flag.Bool("chaos.long", false, "run the long tier: -chaos.seeds seeds of -chaos.duration each")
 	flagSeeds    = flag.Int("chaos.seeds", 20, "seeds in the long tier")
-	flagDuration = flag.Duration("chaos.duration", 0, "fault phase of one seed (default 40s, 60s with -chaos.long)")
+	flagDuration = flag.Duration("chaos.duration", 0, "planned fault phase of every seed (default: the default tier's own, 40s with -chaos.seed, 60s with -chaos.long)")
 )
 
 // binPath is the regionkv binary built once for the package.

@@ -10,6 +10,11 @@ import (
 	"time"
 )
 
+// schedElectionWait bounds the waits for a scheduler leader, before
+// killing it and for its successor: the members elect one within the
+// leader lease (3 s) of losing the last, give or take etcd's own election.
+const schedElectionWait = 15 * time.Second
+
 // A fault is one kind of trouble the nemesis makes.
 type fault string
 
@@ -20,44 +25,103 @@ const (
 	faultBlackhole fault = "partition-blackhole"
 	faultIsolate   fault = "isolate-store"
 	faultDelay     fault = "delay-store"
-	faultScheduler fault = "kill-9-scheduler"
+	// faultSchedLeader kills -9 whichever scheduler member leads at the
+	// time (the schedule cannot name it: elections decide), waits until
+	// another member leads, and restarts the killed one after the hold.
+	faultSchedLeader fault = "kill-9-scheduler-leader"
 )
 
-var faults = []fault{faultKill, faultPause, faultPartition, faultBlackhole, faultIsolate, faultDelay, faultScheduler}
+var faults = []fault{faultKill, faultPause, faultPartition, faultBlackhole, faultIsolate, faultDelay, faultSchedLeader}
 
-// nemesis injects one fault at a time, drawn from rng, until ctx ends:
-// inject, hold it 1-6 s, heal, stay quiet 0.5-2 s. The schedule (which
-// fault, on which stores, for how long) depends only on the seed; the
-// timing of the clients around it does not.
+// A step is one fault of a schedule: which, where, for how long. Steps
+// come from the seed alone (plan), never from what the cluster does; only
+// the scheduler leader that faultSchedLeader kills is found at run time.
+type step struct {
+	f           fault
+	hold, quiet time.Duration
+	victim      int   // the store of kill, pause, isolate and delay
+	minority    []int // partitions: the stores of the small side
+	majority    []int // and of the other
+	delay       time.Duration
+}
+
+// planner draws the steps of one seed's schedule.
+type planner struct {
+	rng    *rand.Rand
+	stores int
+}
+
+func newPlanner(seed int64, stores int) *planner {
+	return &planner{rng: rand.New(rand.NewSource(seed)), stores: stores}
+}
+
+// next draws a step: the fault, a hold of 1-6 s, a quiet time of 0.5-2 s,
+// then the fault's own choices. Every kind draws a victim, so that the
+// draws after it do not depend on which kinds came before.
+func (p *planner) next() step {
+	s := step{f: faults[p.rng.Intn(len(faults))]}
+	s.hold = time.Duration(1000+p.rng.Intn(5000)) * time.Millisecond
+	s.quiet = time.Duration(500+p.rng.Intn(1500)) * time.Millisecond
+	s.victim = p.rng.Intn(p.stores)
+	switch s.f {
+	case faultPartition, faultBlackhole:
+		perm := p.rng.Perm(p.stores)
+		k := 1 + p.rng.Intn(p.stores/2) // minority side of 1..2 of 5
+		s.minority, s.majority = perm[:k], perm[k:]
+	case faultDelay:
+		s.delay = time.Duration(20+p.rng.Intn(200)) * time.Millisecond
+	}
+	return s
+}
+
+// plan is the schedule of seed for a fault phase of dur: the steps that
+// start within dur, counting planned holds and quiet times (the time
+// spent killing and restarting processes is not counted, so the set of
+// faults depends on the seed and dur only).
+func plan(seed int64, stores int, dur time.Duration) []step {
+	p := newPlanner(seed, stores)
+	var steps []step
+	for at := time.Duration(0); at < dur; {
+		s := p.next()
+		steps = append(steps, s)
+		at += s.hold + s.quiet
+	}
+	return steps
+}
+
+// nemesis runs a schedule against a cluster, one fault at a time: inject,
+// hold, heal, stay quiet.
 type nemesis struct {
 	c      *cluster
-	rng    *rand.Rand
+	steps  []step
 	counts map[fault]int
 	log    []string
 }
 
-func newNemesis(c *cluster, seed int64) *nemesis {
-	return &nemesis{c: c, rng: rand.New(rand.NewSource(seed)), counts: map[fault]int{}}
+func newNemesis(c *cluster, seed int64, dur time.Duration) *nemesis {
+	return &nemesis{c: c, steps: plan(seed, len(c.stores), dur), counts: map[fault]int{}}
 }
 
+// run injects every step of the schedule, or stops early when ctx ends.
 func (n *nemesis) run(ctx context.Context) {
-	for ctx.Err() == nil {
-		f := faults[n.rng.Intn(len(faults))]
-		hold := time.Duration(1000+n.rng.Intn(5000)) * time.Millisecond
-		quiet := time.Duration(500+n.rng.Intn(1500)) * time.Millisecond
-		heal := n.inject(f)
-		sleepCtx(ctx, hold)
+	for _, s := range n.steps {
+		if ctx.Err() != nil {
+			return
+		}
+		heal := n.inject(s)
+		sleepCtx(ctx, s.hold)
 		heal()
-		sleepCtx(ctx, quiet)
+		sleepCtx(ctx, s.quiet)
 	}
 }
 
-// inject starts fault f and returns the function that ends it.
-func (n *nemesis) inject(f fault) (heal func()) {
-	c, stores := n.c, len(n.c.stores)
+// inject starts step s and returns the function that ends it.
+func (n *nemesis) inject(s step) (heal func()) {
+	c, stores, f, victim := n.c, len(n.c.stores), s.f, s.victim
 	n.counts[f]++
-	victim := n.rng.Intn(stores)
-	n.note("%s store=%d", f, victim+1)
+	if f != faultSchedLeader {
+		n.note("%s store=%d", f, victim+1)
+	}
 	switch f {
 	case faultKill:
 		c.store(victim).kill()
@@ -66,12 +130,9 @@ func (n *nemesis) inject(f fault) (heal func()) {
 		c.store(victim).signal(syscall.SIGSTOP)
 		return func() { c.store(victim).signal(syscall.SIGCONT) }
 	case faultPartition, faultBlackhole:
-		perm := n.rng.Perm(stores)
-		k := 1 + n.rng.Intn(stores/2) // minority side of 1..2 of 5
-		minority := perm[:k]
-		n.note("  minority=%v", plusOne(minority))
-		for _, a := range minority {
-			for _, b := range perm[k:] {
+		n.note("  minority=%v", plusOne(s.minority))
+		for _, a := range s.minority {
+			for _, b := range s.majority {
 				c.proxies[a].block(source(b), f == faultBlackhole)
 				c.proxies[b].block(source(a), f == faultBlackhole)
 			}
@@ -86,11 +147,28 @@ func (n *nemesis) inject(f fault) (heal func()) {
 		}
 		return n.healNet
 	case faultDelay:
-		c.proxies[victim].setDelay(time.Duration(20+n.rng.Intn(200)) * time.Millisecond)
+		c.proxies[victim].setDelay(s.delay)
 		return n.healNet
-	case faultScheduler:
-		c.sched.kill()
-		return c.restartScheduler
+	case faultSchedLeader:
+		l := c.schedLeader(schedElectionWait)
+		if l < 0 {
+			c.t.Errorf("nemesis: no scheduler leader within %v", schedElectionWait)
+			n.note("%s: no leader to kill", f)
+			return func() {}
+		}
+		n.note("%s member=%s", f, c.scheds[l].name)
+		c.scheds[l].p.kill()
+		// The hold starts once the others have elected a leader, so that
+		// every such fault is a failover and not only an outage shorter
+		// than the leader lease (3 s).
+		killed := time.Now()
+		if nl := c.schedLeader(schedElectionWait); nl >= 0 {
+			n.note("  %s leads after %v", c.scheds[nl].name, time.Since(killed).Round(100*time.Millisecond))
+		} else {
+			c.t.Errorf("nemesis: no scheduler leader within %v of killing %s", schedElectionWait, c.scheds[l].name)
+			n.note("  no new leader within %v", schedElectionWait)
+		}
+		return func() { c.restartScheduler(l) }
 	}
 	panic("chaos: unknown fault " + string(f))
 }
