@@ -86,6 +86,16 @@ type Config struct {
 	// forwarding them to the leader.
 	DisableProposalForwarding bool
 
+	// LazyCommit stops a leader from sending an empty MsgApp to every
+	// follower each time its commit index moves. Followers then learn the
+	// commit index from the next MsgApp or heartbeat, which a busy group
+	// sends soon anyway: it halves the messages (and follower Readys) of a
+	// lone proposal, at the cost of followers applying up to a heartbeat
+	// later. The leader's own commit, apply and reads are unaffected.
+	// Conf changes, and entries named with RawNode.AnnounceCommit, are
+	// still announced at once.
+	LazyCommit bool
+
 	// StartInLease, with CheckQuorum, makes the node ignore vote requests
 	// for its first election timeout, as if it had just heard from a
 	// leader. Set it for a node restarted from disk: it may have

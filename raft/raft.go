@@ -83,6 +83,10 @@ type raft struct {
 	checkQuorum               bool
 	preVote                   bool
 	disableProposalForwarding bool
+	lazyCommit                bool
+	// announceIndex: with lazyCommit, commit indexes up to here are still
+	// broadcast at once (AnnounceCommit; conf changes set it themselves).
+	announceIndex uint64
 	// startLease is Config.StartInLease until the first reset or the first
 	// election timeout: the vote-ignoring lease of a node that may have
 	// acknowledged a leader it no longer remembers.
@@ -123,6 +127,7 @@ func newRaft(c *Config) (*raft, error) {
 		preVote:                   c.PreVote,
 		readOnly:                  newReadOnly(c.ReadOnlyOption),
 		disableProposalForwarding: c.DisableProposalForwarding,
+		lazyCommit:                c.LazyCommit,
 		rand:                      c.Rand,
 	}
 	r.trk.SetVoters(cs.Voters, r.newProgress)

@@ -253,6 +253,16 @@ func (rn *RawNode) Advance(rd Ready) {
 // Status returns the current status. Progress is set on the leader only.
 func (rn *RawNode) Status() Status { return getStatus(rn.raft) }
 
+// AnnounceCommit makes a leader with Config.LazyCommit broadcast its commit
+// index at once each time it moves, until the entry at index is committed:
+// for entries every replica should apply without delay (a conf change does
+// this by itself). A no-op on followers and without LazyCommit.
+func (rn *RawNode) AnnounceCommit(index uint64) {
+	if rn.raft.state == StateLeader {
+		rn.raft.announceIndex = max(rn.raft.announceIndex, index)
+	}
+}
+
 // BasicStatus returns the current status without the leader's progress,
 // without allocating.
 func (rn *RawNode) BasicStatus() BasicStatus { return getBasicStatus(rn.raft) }

@@ -294,3 +294,63 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+// TestLazyCommit: with LazyCommit the leader commits and applies a lone
+// proposal without announcing the new commit index in extra MsgApps;
+// followers learn it from the next heartbeat (or MsgApp) and apply then.
+func TestLazyCommit(t *testing.T) {
+	for _, tc := range []struct{ lazy, announce bool }{{false, false}, {true, false}, {true, true}} {
+		lazy := tc.lazy && !tc.announce // behaves lazily
+		c := newRawCluster(t, 3, func(cfg *Config) { cfg.LazyCommit = tc.lazy })
+		if err := c.nodes[1].Campaign(); err != nil {
+			t.Fatal(err)
+		}
+		c.stabilize()
+		if err := c.nodes[1].Propose([]byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if tc.announce {
+			c.nodes[1].AnnounceCommit(c.nodes[1].BasicStatus().LastIndex)
+		}
+		apps := 0
+		for {
+			progress := false
+			for _, id := range c.ids {
+				if c.nodes[id].HasReady() {
+					c.handleReady(id)
+					progress = true
+				}
+			}
+			msgs := c.inbox
+			c.inbox = nil
+			for _, m := range msgs {
+				if m.MsgType == eraftpb.MessageType_MsgAppend {
+					apps++
+				}
+				c.deliver(m)
+				progress = true
+			}
+			if !progress {
+				break
+			}
+		}
+		want := map[bool]int{false: 4, true: 2}[lazy] // entries to 2 followers, then (eager) commit to 2
+		if apps != want {
+			t.Errorf("lazy=%t: %d MsgApps for one proposal, want %d", lazy, apps, want)
+		}
+		if got := c.applied[1]; len(got) != 1 {
+			t.Fatalf("lazy=%t: leader applied %v, want the proposal", lazy, got)
+		}
+		followersApplied := len(c.applied[2]) == 1 && len(c.applied[3]) == 1
+		if followersApplied == lazy {
+			t.Fatalf("lazy=%t: followers applied %v and %v before a heartbeat", lazy, c.applied[2], c.applied[3])
+		}
+		// A heartbeat (HeartbeatTick is 1 in newTestConfig) carries the
+		// commit index.
+		c.nodes[1].Tick()
+		c.stabilize()
+		if len(c.applied[2]) != 1 || len(c.applied[3]) != 1 {
+			t.Fatalf("lazy=%t: after a heartbeat followers applied %v and %v", lazy, c.applied[2], c.applied[3])
+		}
+	}
+}

@@ -61,6 +61,9 @@ func (r *raft) handlePropose(m eraftpb.Message) error {
 			return err
 		}
 		r.pendingConfIndex = r.raftLog.lastIndex() + uint64(i) + 1
+		// Every member must learn a conf change soon, a removed one
+		// before the leader stops talking to it.
+		r.announceIndex = r.pendingConfIndex
 	}
 	if !r.appendEntry(ents...) {
 		return ErrProposalDropped
@@ -217,7 +220,8 @@ func (r *raft) handleAppendResponse(m eraftpb.Message, pr *tracker.Progress) {
 		pr.Inflights.FreeLE(m.Index)
 	}
 
-	if r.maybeCommit() {
+	prevCommit := r.raftLog.committed
+	if r.maybeCommit() && (!r.lazyCommit || r.announceIndex > prevCommit) {
 		r.bcastAppend()
 	} else if wasPaused {
 		// The follower was paused; the ack may have unblocked it.

@@ -21,6 +21,7 @@ type simParams struct {
 
 	electionTick, heartbeatTick int
 	preVote, checkQuorum        bool
+	lazyCommit                  bool
 	maxSizePerMsg               uint64
 	maxInflight                 int
 
@@ -59,12 +60,13 @@ func drawSimParams(rng *rand.Rand, nodes int, confChange bool) simParams {
 		wPartition:  pick(rng, 0, 0.1, 0.5),
 		wSnapshot:   pick(rng, 0.2, 1),
 		compactKeep: pick[uint64](rng, 0, 3, 30),
+		lazyCommit:  rng.IntN(2) == 0,
 	}
 }
 
 func (p simParams) String() string {
-	return fmt.Sprintf("nodes=%d election=%d heartbeat=%d prevote=%t checkquorum=%t maxsize=%d inflight=%d %s ready=%.1f crash=%.2f partition=%.1f snapshot=%.1f keep=%d",
-		p.nodes, p.electionTick, p.heartbeatTick, p.preVote, p.checkQuorum, p.maxSizePerMsg, p.maxInflight,
+	return fmt.Sprintf("nodes=%d election=%d heartbeat=%d prevote=%t checkquorum=%t lazycommit=%t maxsize=%d inflight=%d %s ready=%.1f crash=%.2f partition=%.1f snapshot=%.1f keep=%d",
+		p.nodes, p.electionTick, p.heartbeatTick, p.preVote, p.checkQuorum, p.lazyCommit, p.maxSizePerMsg, p.maxInflight,
 		p.net, p.readyProb, p.wCrash, p.wPartition, p.wSnapshot, p.compactKeep)
 }
 

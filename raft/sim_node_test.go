@@ -104,6 +104,7 @@ func (n *simNode) start() {
 		MaxInflightMsgs: c.p.maxInflight,
 		CheckQuorum:     c.p.checkQuorum,
 		PreVote:         c.p.preVote,
+		LazyCommit:      c.p.lazyCommit,
 		Rand:            rand.New(rand.NewPCG(c.rng.Uint64(), c.rng.Uint64())),
 	}
 	if c.tracing {

@@ -96,6 +96,10 @@ func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer, restarted bool)
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		DisableProposalForwarding: true,
+		// Followers learn a commit index from the next MsgApp or
+		// heartbeat: half the messages per write of a lone proposal.
+		// Splits and conf changes are still announced at once.
+		LazyCommit: true,
 		// A peer loaded from disk may have acknowledged a leader just
 		// before the store went down; that leader's lease reads count on
 		// this peer voting for nobody else until an election timeout.
