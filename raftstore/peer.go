@@ -34,6 +34,8 @@ type peer struct {
 	commit   uint64
 
 	proposals []*proposal // ascending index
+	// warnedProposal is the index of the last proposal logged as slow.
+	warnedProposal uint64
 
 	// Reads: a batch collecting this round's ReadIndex reads, batches
 	// waiting for their read index (by request context), and reads

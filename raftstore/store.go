@@ -534,5 +534,23 @@ func (s *Store) PeerStatus(ctx context.Context, regionID uint64) (PeerStatus, er
 	}
 }
 
+// LogUnansweredWrite logs, with the region's state as its peer sees it,
+// that a write to the region went unanswered for waited (its caller gave
+// up). The state is read in the peer's next round; nothing waits for it.
+func (s *Store) LogUnansweredWrite(regionID uint64, waited time.Duration) {
+	q := func(p *peer) {
+		st := p.rn.BasicStatus()
+		p.logger.Warn("write unanswered before its deadline", zap.Duration("waited", waited),
+			zap.String("role", st.SoftState.RaftState.String()), zap.Uint64("leader", st.SoftState.Lead),
+			zap.Uint64("term", st.HardState.Term), zap.Uint64("commit", st.HardState.Commit),
+			zap.Uint64("applied", p.ps.applied), zap.Uint64("last-index", st.LastIndex),
+			zap.Int("pending-proposals", len(p.proposals)), zap.Bool("hibernating", p.hib.asleep))
+	}
+	if s.router.send(regionID, peerMsg{kind: msgQuery, query: q}) != sent {
+		s.logger.Warn("write unanswered before its deadline; region not here", zap.Uint64("region-id", regionID),
+			zap.Duration("waited", waited))
+	}
+}
+
 // RegionIDs lists the regions this store holds.
 func (s *Store) RegionIDs() []uint64 { return s.router.regionIDs() }

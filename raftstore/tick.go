@@ -1,5 +1,12 @@
 package raftstore
 
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
 // onTick advances the peer's logical clock by one base tick: Raft's
 // election and heartbeat timers, then the periodic duties (log GC check,
 // region heartbeat, read timeouts).
@@ -23,5 +30,35 @@ func (p *peer) onTick() {
 	if len(p.pendingReads) > 0 {
 		p.expireReads()
 	}
+	p.maybeWarnSlowProposal()
 	p.maybeHibernate()
+}
+
+// slowProposal is how long a proposal may wait for its entry to apply
+// before the peer logs it: far beyond a healthy write's milliseconds, well
+// within a client's usual deadline.
+const slowProposal = 5 * time.Second
+
+// maybeWarnSlowProposal logs, once per proposal, the oldest proposal that
+// has waited past slowProposal, with what the peer knows of its progress.
+func (p *peer) maybeWarnSlowProposal() {
+	if len(p.proposals) == 0 {
+		return
+	}
+	pr := p.proposals[0]
+	if pr.index <= p.warnedProposal || time.Since(pr.proposedAt) < slowProposal {
+		return
+	}
+	p.warnedProposal = pr.index
+	st := p.rn.Status()
+	fields := []zap.Field{zap.Uint64("region-id", p.region.Id), zap.Uint64("index", pr.index),
+		zap.Uint64("proposal-term", pr.term), zap.Duration("waited", time.Since(pr.proposedAt)),
+		zap.Int("pending-proposals", len(p.proposals)), zap.Uint64("term", st.HardState.Term),
+		zap.String("role", st.SoftState.RaftState.String()), zap.Uint64("leader", st.SoftState.Lead),
+		zap.Uint64("commit", st.HardState.Commit), zap.Uint64("applied", p.ps.applied),
+		zap.Uint64("last-index", st.LastIndex)}
+	for id, pr := range st.Progress {
+		fields = append(fields, zap.String(fmt.Sprintf("progress-%d", id), pr.String()))
+	}
+	p.logger.Warn("proposal waiting long for apply", fields...)
 }

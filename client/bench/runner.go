@@ -169,7 +169,7 @@ func (w *worker) do(phase context.Context, op Op) {
 		err = fmt.Errorf("bench: unknown op %q", op)
 	}
 	if err != nil && phase.Err() != nil {
-		return // cut short by the end of the phase, not a failure
+		return // cut short by the caller (interrupted), not a failure
 	}
 	w.rec.record(op, time.Since(start), err)
 }
@@ -193,6 +193,10 @@ func Run(ctx context.Context, t Target, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Operations run under the caller's ctx, not the duration's: one in
+	// flight when the duration ends completes and counts, rather than
+	// being cut short and reported as a timeout it never had.
+	opCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var issued atomic.Int64
@@ -207,7 +211,7 @@ func Run(ctx context.Context, t Target, cfg Config) (*Result, error) {
 				if cfg.Operations > 0 && issued.Add(1) > cfg.Operations {
 					return
 				}
-				w.do(ctx, w.picker.next(w.r))
+				w.do(opCtx, w.picker.next(w.r))
 			}
 		}()
 	}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"time"
 
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/kv/storage"
@@ -76,6 +77,7 @@ func (s *RaftStorage) Write(ctx context.Context, kvctx *kvrpcpb.Context, batch [
 		}
 	}
 	ch := make(chan *raft_cmdpb.RaftCmdResponse, 1)
+	start := time.Now()
 	s.store.Propose(req, func(r *raft_cmdpb.RaftCmdResponse) { ch <- r })
 	select {
 	case r := <-ch:
@@ -85,6 +87,9 @@ func (s *RaftStorage) Write(ctx context.Context, kvctx *kvrpcpb.Context, batch [
 		return nil
 	case <-ctx.Done():
 		// The command may still apply: the caller learns nothing.
+		if waited := time.Since(start); waited >= time.Second {
+			s.store.LogUnansweredWrite(h.RegionId, waited)
+		}
 		return ctx.Err()
 	}
 }
