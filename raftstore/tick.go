@@ -51,7 +51,7 @@ func (p *peer) maybeWarnSlowProposal() {
 	}
 	p.warnedProposal = pr.index
 	st := p.rn.Status()
-	fields := []zap.Field{zap.Uint64("region-id", p.region.Id), zap.Uint64("index", pr.index),
+	fields := []zap.Field{zap.Uint64("index", pr.index),
 		zap.Uint64("proposal-term", pr.term), zap.Duration("waited", time.Since(pr.proposedAt)),
 		zap.Int("pending-proposals", len(p.proposals)), zap.Uint64("term", st.HardState.Term),
 		zap.String("role", st.SoftState.RaftState.String()), zap.Uint64("leader", st.SoftState.Lead),
