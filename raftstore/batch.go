@@ -157,13 +157,15 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 		rp.p.onSoftState(rp.rd.SoftState)
 		rp.applyLater = rp.rd.CommittedEntries
 		if raft.IsEmptySnap(rp.rd.Snapshot) {
-			// Everything up to the last index is durable: rounds of a
-			// region do not overlap, and this round appends nothing yet.
-			// Committed entries never conflict, so they are the durable
-			// ones.
+			// The log up to its last index is durable (rounds of a region
+			// do not overlap, and this round has written nothing yet),
+			// except where this Ready's entries replace it: a follower's
+			// uncommitted tail may be overwritten by entries that the same
+			// Ready already reports committed.
+			durable := durableBefore(rp.p.ps.raftState.LastIndex, rp.rd.Entries)
 			ents := rp.rd.CommittedEntries
 			n := 0
-			for n < len(ents) && ents[n].Index <= rp.p.ps.raftState.LastIndex {
+			for n < len(ents) && ents[n].Index <= durable {
 				n++
 			}
 			s.applyCommitted(rp.p, ents[:n])
@@ -248,6 +250,15 @@ func (s *Store) finishRound(r *round) bool {
 	s.work.done(r.ids)
 	s.writer.freeRound(r)
 	return true
+}
+
+// durableBefore is the last log index whose entry is durable before a
+// Ready that appends ents is persisted, given the log's last index.
+func durableBefore(last uint64, ents []eraftpb.Entry) uint64 {
+	if len(ents) > 0 && ents[0].Index <= last {
+		return ents[0].Index - 1
+	}
+	return last
 }
 
 // applyCommitted hands durable committed entries, with the proposals they
