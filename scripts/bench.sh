@@ -14,9 +14,10 @@
 # of 100 keys, 16 clients), and any built-in workload name (a..f, batch-put,
 # ...) run with 16 clients. Keys are 16 bytes, values 128 bytes. Each
 # repetition runs every workload on regionkv and then on etcd (interleaved,
-# so that a noisy neighbour hits both); the table shows medians over the
-# repetitions. --profile takes a 10 s CPU profile of store 1 during the
-# first put16 run and samples its raft-DB syncs/s.
+# so that a noisy neighbour hits both; etcd runs again beside every region
+# count); the table shows medians over the repetitions. --profile takes a
+# 10 s CPU profile of store 1 (from its /debug/pprof/) during the first
+# put16 run and samples its raft-DB syncs/s.
 set -euo pipefail
 
 ETCD=${ETCD:-}
@@ -156,9 +157,9 @@ for n in $REGIONS; do
 			# shellcheck disable=SC2046
 			bench_rkv run $(flags_of "$w") --duration "$DURATION" >"$OUT/rkv-r$n-$w-$rep.json"
 			[ -n "${PROF:-}" ] && { wait "$PROF" || true; PROF=""; }
-			if [ -n "$ETCD" ] && [ "$n" = "$(echo $REGIONS | awk '{print $1}')" ]; then
+			if [ -n "$ETCD" ]; then
 				# shellcheck disable=SC2046
-				bench_etcd run $(flags_of "$w") --duration "$DURATION" >"$OUT/etcd-$w-$rep.json"
+				bench_etcd run $(flags_of "$w") --duration "$DURATION" >"$OUT/etcd-$w-r$n-$rep.json"
 			fi
 			echo "bench.sh: regions=$n rep=$rep $w done" >&2
 		done
