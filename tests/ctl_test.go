@@ -30,7 +30,7 @@ type storeProc struct {
 func startStore(t *testing.T, sched, dir, addr string) *storeProc {
 	t.Helper()
 	p := startProc(t, "server", "--scheduler", sched, "--addr", addr, "--status-addr", "127.0.0.1:0", "--data-dir", dir)
-	m := waitLine(t, p, storeStarted, 60*time.Second)
+	m := p.WaitLine(t, storeStarted, 60*time.Second)
 	return &storeProc{p: p, dir: dir, addr: m[1], status: m[2], id: m[3], sched: sched}
 }
 
@@ -44,7 +44,7 @@ func startStore(t *testing.T, sched, dir, addr string) *storeProc {
 func TestCtlMultiProcessKill9(t *testing.T) {
 	base := t.TempDir()
 	sp := startProc(t, "scheduler", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(base, "scheduler"))
-	m := waitLine(t, sp, schedulerStarted, 60*time.Second)
+	m := sp.WaitLine(t, schedulerStarted, 60*time.Second)
 	sched, status := m[1], m[2]
 
 	stores := make([]*storeProc, 3)
@@ -119,7 +119,7 @@ func TestCtlMultiProcessKill9(t *testing.T) {
 		t.Fatalf("no store can go without losing a quorum: region %+v", first)
 	}
 	t.Logf("region %d has %d peers; killing store %s", first.ID, len(first.Peers), victim.id)
-	victim.p.kill9(t)
+	victim.p.Kill()
 	before := n.Load()
 	eventually(t, 30*time.Second, "writes to continue after kill -9", func() bool { return n.Load() >= before+20 })
 
@@ -171,21 +171,21 @@ func TestCtlMultiProcessKill9(t *testing.T) {
 		if s == victim {
 			continue
 		}
-		s.p.terminate(t)
+		s.p.Terminate(t)
 	}
 	for _, s := range []*storeProc{stores[0], stores[1], stores[2], again} {
 		if s == victim {
 			continue
 		}
-		if err := s.p.wait(t, 30*time.Second); err != nil {
+		if err := s.p.Wait(t, 30*time.Second); err != nil {
 			t.Errorf("store %s exited with %v after SIGTERM", s.id, err)
 		}
-		if !strings.Contains(s.p.output(), "store server stopped") {
+		if !strings.Contains(s.p.Output(), "store server stopped") {
 			t.Errorf("store %s did not log its stop", s.id)
 		}
 	}
-	sp.terminate(t)
-	if err := sp.wait(t, 30*time.Second); err != nil {
+	sp.Terminate(t)
+	if err := sp.Wait(t, 30*time.Second); err != nil {
 		t.Errorf("scheduler exited with %v after SIGTERM", err)
 	}
 }

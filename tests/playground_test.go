@@ -17,26 +17,6 @@ import (
 
 // Process-test helpers shared by playground_test.go and ctl_test.go.
 
-// waitLine polls p's stderr until re matches a line, and returns the
-// submatches.
-func waitLine(t *testing.T, p *proc, re *regexp.Regexp, timeout time.Duration) []string {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if m := re.FindStringSubmatch(p.output()); m != nil {
-			return m
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("process exited (%v) before logging %q", p.err, re)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line %q within %v", re, timeout)
-		}
-	}
-}
-
 // eventually polls cond until it holds, failing with what after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -140,7 +120,7 @@ var (
 func startPlayground(t *testing.T, extra ...string) (p *proc, sched, status, dir string) {
 	t.Helper()
 	p = startProc(t, append([]string{"playground", "--scheduler-addr", "127.0.0.1:0", "--store-port", "0"}, extra...)...)
-	m := waitLine(t, p, playgroundStarted, 60*time.Second)
+	m := p.WaitLine(t, playgroundStarted, 60*time.Second)
 	return p, m[1], m[2], m[3]
 }
 
@@ -189,7 +169,7 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 		t.Fatalf("scheduler /metrics lacks the scheduler metrics:\n%.2000s", m)
 	}
 	var storeStatus []string
-	for _, m := range storeStatusAddr.FindAllStringSubmatch(p.output(), -1) {
+	for _, m := range storeStatusAddr.FindAllStringSubmatch(p.Output(), -1) {
 		storeStatus = append(storeStatus, m[1])
 	}
 	if len(storeStatus) != 3 {
@@ -211,8 +191,8 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 		}
 	}
 
-	p.terminate(t)
-	if err := p.wait(t, 30*time.Second); err != nil {
+	p.Terminate(t)
+	if err := p.Wait(t, 30*time.Second); err != nil {
 		t.Fatalf("playground exited with %v after SIGTERM", err)
 	}
 	for _, a := range append([]string{sched, status}, storeStatus...) {
@@ -223,7 +203,7 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("temporary data dir %s still exists after exit (%v)", dir, err)
 	}
-	if out := p.output(); !strings.Contains(out, "scheduler stopped") || strings.Count(out, "store server stopped") != 3 {
+	if out := p.Output(); !strings.Contains(out, "scheduler stopped") || strings.Count(out, "store server stopped") != 3 {
 		t.Errorf("stop not logged for every member:\n%s", out)
 	}
 }
@@ -285,15 +265,15 @@ func TestServerConfigFileAndLogFile(t *testing.T) {
 	if _, _, code := runCLI(t, "kv", "--addr", addr, "put", "ninebytes", "v"); code != 2 {
 		t.Fatalf("put of a 9-byte key: exit %d, want 2", code)
 	}
-	p.terminate(t)
-	if err := p.wait(t, 30*time.Second); err != nil {
+	p.Terminate(t)
+	if err := p.Wait(t, 30*time.Second); err != nil {
 		t.Fatalf("server exited with %v after SIGTERM", err)
 	}
 	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "store server stopped") {
 		t.Fatalf("stop not logged to --log-file:\n%s", b)
 	}
-	if strings.Contains(p.output(), "store server") {
-		t.Fatalf("logs went to stderr despite --log-file:\n%s", p.output())
+	if strings.Contains(p.Output(), "store server") {
+		t.Fatalf("logs went to stderr despite --log-file:\n%s", p.Output())
 	}
 
 	if err := os.WriteFile(cfgPath, []byte(body+"max-key-sise = 5\n"), 0o600); err != nil {

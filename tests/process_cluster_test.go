@@ -20,7 +20,7 @@ type raftCluster struct {
 func (c *raftCluster) startStore(t *testing.T, i int) {
 	t.Helper()
 	c.stores[i] = startProc(t, "server", "--scheduler", c.sched, "--addr", c.addrs[i], "--data-dir", c.dirs[i])
-	c.addrs[i] = c.stores[i].addr(t) // the bound port; a restart reuses it
+	c.addrs[i] = c.stores[i].Addr(t) // the bound port; a restart reuses it
 }
 
 // kv runs `regionkv kv --scheduler ADDR args...`.
@@ -60,7 +60,7 @@ func (c *raftCluster) checkAll(t *testing.T, acked map[string]string, when strin
 func TestProcessClusterKill9(t *testing.T) {
 	base := t.TempDir()
 	sp := startProc(t, "scheduler", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(base, "scheduler"))
-	c := &raftCluster{sched: sp.addr(t), stores: make([]*proc, 3)}
+	c := &raftCluster{sched: sp.Addr(t), stores: make([]*proc, 3)}
 	for i := 0; i < 3; i++ {
 		c.dirs = append(c.dirs, filepath.Join(base, fmt.Sprintf("store-%d", i+1)))
 		c.addrs = append(c.addrs, "127.0.0.1:0")
@@ -100,8 +100,8 @@ func TestProcessClusterKill9(t *testing.T) {
 	// anything, or one store would be the only replica.
 	for i := 1; i < 3; i++ {
 		deadline := time.Now().Add(60 * time.Second)
-		for !strings.Contains(c.stores[i].output(), `"applied snapshot"`) {
-			if time.Until(deadline) < 45*time.Second && !strings.Contains(c.stores[i].output(), `"created peer from message"`) {
+		for !strings.Contains(c.stores[i].Output(), `"applied snapshot"`) {
+			if time.Until(deadline) < 45*time.Second && !strings.Contains(c.stores[i].Output(), `"created peer from message"`) {
 				// Nothing reached the store in 15 s: the build does not
 				// add replicas (conf change is issue 5).
 				t.Skipf("store %d got no peer of the first region: this build does not add replicas", i+1)
@@ -113,13 +113,13 @@ func TestProcessClusterKill9(t *testing.T) {
 		}
 	}
 
-	c.stores[0].kill9(t) // the bootstrap store, most likely the leader
+	c.stores[0].Kill() // the bootstrap store, most likely the leader
 	put("store 1 killed", 10)
 	c.checkAll(t, acked, "store 1 killed")
 
 	c.startStore(t, 0)
 	put("store 1 restarted", 5)
-	c.stores[1].kill9(t) // stores 1 and 3 must now form the quorum
+	c.stores[1].Kill() // stores 1 and 3 must now form the quorum
 	put("store 2 killed", 5)
 	c.checkAll(t, acked, "store 1 restarted, store 2 killed")
 
@@ -129,14 +129,14 @@ func TestProcessClusterKill9(t *testing.T) {
 		t.Fatalf("get after restarts: %q exit %d", out, code)
 	}
 	for _, p := range append(c.stores, sp) {
-		p.terminate(t)
+		p.Terminate(t)
 	}
 	for i, p := range c.stores {
-		if err := p.wait(t, 30*time.Second); err != nil {
+		if err := p.Wait(t, 30*time.Second); err != nil {
 			t.Errorf("store %d exited with %v after SIGTERM", i+1, err)
 		}
 	}
-	if err := sp.wait(t, 30*time.Second); err != nil {
+	if err := sp.Wait(t, 30*time.Second); err != nil {
 		t.Errorf("scheduler exited with %v after SIGTERM", err)
 	}
 }

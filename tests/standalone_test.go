@@ -18,7 +18,7 @@ import (
 func TestStandaloneKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	dir := t.TempDir()
 	srv := startProc(t, "server", "--standalone", "--addr", "127.0.0.1:0", "--data-dir", dir)
-	client := dialStore(t, srv.addr(t))
+	client := dialStore(t, srv.Addr(t))
 
 	const writers = 4
 	var (
@@ -50,14 +50,14 @@ func TestStandaloneKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	for count.Load() < 500 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond) // polling a counter, not synchronizing
 	}
-	srv.kill9(t)
+	srv.Kill()
 	wg.Wait()
 	if len(acked) < 500 {
 		t.Fatalf("only %d writes acknowledged before the kill", len(acked))
 	}
 
 	srv2 := startProc(t, "server", "--standalone", "--addr", "127.0.0.1:0", "--data-dir", dir)
-	client2 := dialStore(t, srv2.addr(t))
+	client2 := dialStore(t, srv2.Addr(t))
 	rctx, rcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer rcancel()
 	lost := 0
@@ -82,16 +82,16 @@ func TestStandaloneKill9LosesNoAcknowledgedWrite(t *testing.T) {
 func TestSecondServerOnSameDataDirFails(t *testing.T) {
 	dir := t.TempDir()
 	first := startProc(t, "server", "--standalone", "--addr", "127.0.0.1:0", "--data-dir", dir)
-	first.addr(t)
+	first.Addr(t)
 	second := startProc(t, "server", "--standalone", "--addr", "127.0.0.1:0", "--data-dir", dir)
-	if err := second.wait(t, 60*time.Second); err == nil {
+	if err := second.Wait(t, 60*time.Second); err == nil {
 		t.Fatal("second server on the same data dir exited with status 0")
 	}
-	if out := second.output(); !strings.Contains(out, "in use by another process") {
+	if out := second.Output(); !strings.Contains(out, "in use by another process") {
 		t.Fatalf("second server did not say the data dir is in use:\n%s", out)
 	}
 	// The first one is unharmed.
-	client := dialStore(t, first.addr(t))
+	client := dialStore(t, first.Addr(t))
 	resp, err := client.RawPut(context.Background(), &kvrpcpb.RawPutRequest{Key: []byte("k"), Value: []byte("v")})
 	if err != nil || resp.Error != "" {
 		t.Fatalf("first server after the second failed: %v %q", err, resp.GetError())
@@ -101,24 +101,24 @@ func TestSecondServerOnSameDataDirFails(t *testing.T) {
 func TestServerStopsCleanlyOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	srv := startProc(t, "server", "--standalone", "--addr", "127.0.0.1:0", "--data-dir", dir)
-	addr := srv.addr(t)
+	addr := srv.Addr(t)
 	if out, errOut, code := runCLI(t, "kv", "--addr", addr, "put", "k", "v"); code != 0 {
 		t.Fatalf("put: %d %s %s", code, out, errOut)
 	}
-	srv.terminate(t)
-	if err := srv.wait(t, 60*time.Second); err != nil {
+	srv.Terminate(t)
+	if err := srv.Wait(t, 60*time.Second); err != nil {
 		t.Fatalf("server exited with %v after SIGTERM", err)
 	}
 	// The engines were closed, so a new server opens the same dir at once.
 	srv2 := startProc(t, "server", "--standalone", "--addr", "127.0.0.1:0", "--data-dir", dir)
-	if out, _, code := runCLI(t, "kv", "--addr", srv2.addr(t), "get", "k"); code != 0 || out != "v\n" {
+	if out, _, code := runCLI(t, "kv", "--addr", srv2.Addr(t), "get", "k"); code != 0 || out != "v\n" {
 		t.Fatalf("get after restart: %d %q", code, out)
 	}
 }
 
 func TestKVCommand(t *testing.T) {
 	srv := startProc(t, "server", "--standalone", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	addr := srv.addr(t)
+	addr := srv.Addr(t)
 	kv := func(args ...string) (string, string, int) {
 		return runCLI(t, append([]string{"kv", "--addr", addr}, args...)...)
 	}

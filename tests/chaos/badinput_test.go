@@ -202,7 +202,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	for i := 0; i < 4; i++ {
-		if c.store(i).exited() {
+		if c.store(i).Exited() {
 			t.Fatalf("store %d exited during the barrage", i+1)
 		}
 	}

@@ -1,15 +1,10 @@
 package chaos
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,109 +12,13 @@ import (
 	"time"
 
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/tests/testproc"
 )
 
-// proc is one regionkv process. Its stderr is kept for a failing test.
-type proc struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	stderr bytes.Buffer
-	addrCh chan string
-	done   chan struct{}
-	err    error
-}
+// proc is one regionkv process.
+type proc = testproc.Proc
 
-var addrField = regexp.MustCompile(`\[addr=([^\]\s]+)\]`)
-
-func startProc(t *testing.T, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(binPath, args...), addrCh: make(chan string, 1), done: make(chan struct{})}
-	pipe, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			if p.stderr.Len() < 8<<20 {
-				p.stderr.WriteString(line + "\n")
-			}
-			p.mu.Unlock()
-			if m := addrField.FindStringSubmatch(line); m != nil && !sent && strings.Contains(line, "started") {
-				p.addrCh <- m[1]
-				sent = true
-			}
-		}
-		_, _ = io.Copy(io.Discard, pipe)
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			out := p.output()
-			if len(out) > 20000 {
-				out = "...\n" + out[len(out)-20000:]
-			}
-			t.Logf("stderr of regionkv %s:\n%s", strings.Join(args, " "), out)
-		}
-	})
-	return p
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-func (p *proc) addr(t *testing.T) string {
-	t.Helper()
-	select {
-	case a := <-p.addrCh:
-		return a
-	case <-p.done:
-		t.Fatalf("process exited before serving: %v", p.err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("process did not report its address within 60s")
-	}
-	return ""
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill sends SIGKILL (after SIGCONT, so a paused process dies at once) and
-// waits for the exit. It does nothing to an exited process.
-func (p *proc) kill() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGCONT)
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-func (p *proc) signal(s syscall.Signal) {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(s)
-	}
-}
+func startProc(t *testing.T, args ...string) *proc { return testproc.Start(t, binPath, args...) }
 
 // schedMember is one scheduler member. Its ports are fixed, so that a
 // restart is the same etcd member with the same data.
@@ -171,7 +70,7 @@ func startCluster(t *testing.T, n, members int) *cluster {
 		m.p = startProc(t, m.args...)
 	}
 	for _, m := range c.scheds {
-		if got := m.p.addr(t); got != m.addr {
+		if got := m.p.Addr(t); got != m.addr {
 			t.Fatalf("scheduler %s serves on %s, not %s", m.name, got, m.addr)
 		}
 		m.pd = pdpb.NewPDClient(dial(t, m.addr))
@@ -202,8 +101,8 @@ func (c *cluster) whoIs(remote net.Addr) source {
 	c.mu.Lock()
 	pids := make([]int, len(c.stores))
 	for i, s := range c.stores {
-		if s != nil && !s.exited() {
-			pids[i] = s.pid()
+		if s != nil && !s.Exited() {
+			pids[i] = s.Pid()
 		}
 	}
 	c.mu.Unlock()
@@ -232,7 +131,7 @@ func (c *cluster) startStore(i int) {
 	c.mu.Lock()
 	c.stores[i] = p
 	c.mu.Unlock()
-	b := p.addr(c.t)
+	b := p.Addr(c.t)
 	c.mu.Lock()
 	c.bound[i] = b
 	c.mu.Unlock()
@@ -262,7 +161,7 @@ func (c *cluster) restartScheduler(i int) {
 	c.t.Helper()
 	m := c.scheds[i]
 	m.p = startProc(c.t, m.args...)
-	m.p.addr(c.t)
+	m.p.Addr(c.t)
 }
 
 // schedLeader returns the index of the scheduler leader: the running
@@ -274,7 +173,7 @@ func (c *cluster) schedLeader(within time.Duration) int {
 		leader := -1
 		claims := 0
 		for i, m := range c.scheds {
-			if m.p.exited() {
+			if m.p.Exited() {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -303,7 +202,7 @@ func (c *cluster) waitReplicated(want int, within time.Duration) {
 	for time.Now().Before(deadline) {
 		got := 0
 		for i := 1; i < len(c.stores); i++ {
-			if strings.Contains(c.store(i).output(), `"applied snapshot"`) {
+			if strings.Contains(c.store(i).Output(), `"applied snapshot"`) {
 				got++
 			}
 		}
@@ -322,14 +221,14 @@ func (c *cluster) healAll() {
 		p.heal()
 	}
 	for i, m := range c.scheds {
-		if m.p.exited() {
+		if m.p.Exited() {
 			c.restartScheduler(i)
 		}
 	}
 	for i := range c.stores {
 		s := c.store(i)
-		s.signal(syscall.SIGCONT)
-		if s.exited() {
+		s.Signal(syscall.SIGCONT)
+		if s.Exited() {
 			c.startStore(i)
 		}
 	}

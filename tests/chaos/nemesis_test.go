@@ -124,11 +124,11 @@ func (n *nemesis) inject(s step) (heal func()) {
 	}
 	switch f {
 	case faultKill:
-		c.store(victim).kill()
+		c.store(victim).Kill()
 		return func() { c.startStore(victim) }
 	case faultPause:
-		c.store(victim).signal(syscall.SIGSTOP)
-		return func() { c.store(victim).signal(syscall.SIGCONT) }
+		c.store(victim).Signal(syscall.SIGSTOP)
+		return func() { c.store(victim).Signal(syscall.SIGCONT) }
 	case faultPartition, faultBlackhole:
 		n.note("  minority=%v", plusOne(s.minority))
 		for _, a := range s.minority {
@@ -157,7 +157,7 @@ func (n *nemesis) inject(s step) (heal func()) {
 			return func() {}
 		}
 		n.note("%s member=%s", f, c.scheds[l].name)
-		c.scheds[l].p.kill()
+		c.scheds[l].p.Kill()
 		// The hold starts once the others have elected a leader, so that
 		// every such fault is a failover and not only an outage shorter
 		// than the leader lease (3 s).
