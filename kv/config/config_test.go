@@ -104,6 +104,40 @@ func TestLoadRaftstoreTable(t *testing.T) {
 	}
 }
 
+// TestRaftstoreTicksAndPools: Raft's timing and the worker pools are read
+// from the [raftstore] table, and settings that cannot work are refused by
+// name before a store starts.
+func TestRaftstoreTicksAndPools(t *testing.T) {
+	path := writeFile(t, "data-dir = \"/d\"\n[raftstore]\nraft-election-timeout-ticks = 20\nraft-heartbeat-ticks = 4\nstore-pool-size = 3\napply-pool-size = 2\n")
+	c := Default()
+	if err := c.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Raftstore; r.RaftElectionTimeoutTicks != 20 || r.RaftHeartbeatTicks != 4 || r.StorePoolSize != 3 || r.ApplyPoolSize != 2 {
+		t.Fatalf("raftstore = %+v", r)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		tweak func(*Raftstore)
+		want  string
+	}{
+		{"heartbeat not below election", func(r *Raftstore) { r.RaftHeartbeatTicks = 20 }, "raft-heartbeat-ticks"},
+		{"no heartbeat", func(r *Raftstore) { r.RaftHeartbeatTicks = 0 }, "raft-heartbeat-ticks"},
+		{"election too short for a lease", func(r *Raftstore) { r.RaftElectionTimeoutTicks, r.RaftHeartbeatTicks = 3, 1 }, "raft-election-timeout-ticks"},
+		{"no raft workers", func(r *Raftstore) { r.StorePoolSize = 0 }, "store-pool-size"},
+		{"no apply workers", func(r *Raftstore) { r.ApplyPoolSize = -1 }, "apply-pool-size"},
+	} {
+		bad := c
+		tc.tweak(&bad.Raftstore)
+		if err := bad.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate = %v, want ErrInvalid naming %s", tc.name, err, tc.want)
+		}
+	}
+}
+
 // TestSchedulerAddrs: a store may name every member of a scheduler cluster;
 // a malformed address is refused by name.
 func TestSchedulerAddrs(t *testing.T) {

@@ -33,6 +33,15 @@ type Raftstore struct {
 	// RaftBaseTickInterval is one Raft tick; election and heartbeat
 	// timeouts are counted in ticks.
 	RaftBaseTickInterval Duration `toml:"raft-base-tick-interval"`
+	// RaftElectionTimeoutTicks is a follower's election timeout (randomized
+	// up to twice that) and RaftHeartbeatTicks a leader's heartbeat period,
+	// in ticks. The leader lease lasts (election - 2) ticks.
+	RaftElectionTimeoutTicks int `toml:"raft-election-timeout-ticks"`
+	RaftHeartbeatTicks       int `toml:"raft-heartbeat-ticks"`
+	// StorePoolSize is the number of raft workers stepping regions;
+	// ApplyPoolSize the number of goroutines applying committed entries.
+	StorePoolSize int `toml:"store-pool-size"`
+	ApplyPoolSize int `toml:"apply-pool-size"`
 	// StoreHeartbeatInterval and RegionHeartbeatInterval pace heartbeats
 	// to the scheduler. A region also reports at once after a split, a
 	// membership change or a leader change.
@@ -51,14 +60,18 @@ type Raftstore struct {
 // DefaultRaftstore returns raftstore.DefaultConfig's values.
 func DefaultRaftstore() Raftstore {
 	return Raftstore{
-		RaftBaseTickInterval:    D(100 * time.Millisecond),
-		StoreHeartbeatInterval:  D(10 * time.Second),
-		RegionHeartbeatInterval: D(60 * time.Second),
-		RegionMaxSize:           144 << 20,
-		RegionSplitSize:         96 << 20,
-		RegionMaxKeys:           1440000,
-		RegionSplitKeys:         960000,
-		HibernateRegions:        true,
+		RaftBaseTickInterval:     D(100 * time.Millisecond),
+		RaftElectionTimeoutTicks: 10,
+		RaftHeartbeatTicks:       2,
+		StorePoolSize:            2,
+		ApplyPoolSize:            1,
+		StoreHeartbeatInterval:   D(10 * time.Second),
+		RegionHeartbeatInterval:  D(60 * time.Second),
+		RegionMaxSize:            144 << 20,
+		RegionSplitSize:          96 << 20,
+		RegionMaxKeys:            1440000,
+		RegionSplitKeys:          960000,
+		HibernateRegions:         true,
 	}
 }
 
@@ -66,6 +79,18 @@ func DefaultRaftstore() Raftstore {
 func (r *Raftstore) Validate() error {
 	if r.RaftBaseTickInterval.Duration <= 0 {
 		return fmt.Errorf("%w: raftstore.raft-base-tick-interval must be positive", ErrInvalid)
+	}
+	if r.RaftHeartbeatTicks <= 0 || r.RaftElectionTimeoutTicks <= r.RaftHeartbeatTicks {
+		return fmt.Errorf("%w: raftstore: need 0 < raft-heartbeat-ticks (%d) < raft-election-timeout-ticks (%d)",
+			ErrInvalid, r.RaftHeartbeatTicks, r.RaftElectionTimeoutTicks)
+	}
+	if r.RaftElectionTimeoutTicks < 4 {
+		return fmt.Errorf("%w: raftstore.raft-election-timeout-ticks %d: the leader lease needs at least 4",
+			ErrInvalid, r.RaftElectionTimeoutTicks)
+	}
+	if r.StorePoolSize <= 0 || r.ApplyPoolSize <= 0 {
+		return fmt.Errorf("%w: raftstore: store-pool-size (%d) and apply-pool-size (%d) must be positive",
+			ErrInvalid, r.StorePoolSize, r.ApplyPoolSize)
 	}
 	if r.StoreHeartbeatInterval.Duration <= 0 || r.RegionHeartbeatInterval.Duration <= 0 {
 		return fmt.Errorf("%w: raftstore heartbeat intervals must be positive", ErrInvalid)

@@ -274,6 +274,8 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 func raftstoreConfig(r config.Raftstore) raftstore.Config {
 	c := raftstore.DefaultConfig()
 	c.RaftBaseTickInterval = r.RaftBaseTickInterval.Duration
+	c.ElectionTicks, c.HeartbeatTicks = r.RaftElectionTimeoutTicks, r.RaftHeartbeatTicks
+	c.RaftWorkers, c.ApplyWorkers = r.StorePoolSize, r.ApplyPoolSize
 	c.StoreHeartbeatInterval = r.StoreHeartbeatInterval.Duration
 	c.RegionHeartbeatTicks = max(1, int(r.RegionHeartbeatInterval.Duration/r.RaftBaseTickInterval.Duration))
 	c.RegionMaxSize, c.RegionSplitSize = r.RegionMaxSize, r.RegionSplitSize

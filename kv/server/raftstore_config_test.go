@@ -15,7 +15,9 @@ func TestRaftstoreConfigDefaultsAgree(t *testing.T) {
 	if got.RaftBaseTickInterval != want.RaftBaseTickInterval || got.StoreHeartbeatInterval != want.StoreHeartbeatInterval ||
 		got.RegionHeartbeatTicks != want.RegionHeartbeatTicks || got.RegionMaxSize != want.RegionMaxSize ||
 		got.RegionSplitSize != want.RegionSplitSize || got.RegionMaxKeys != want.RegionMaxKeys ||
-		got.RegionSplitKeys != want.RegionSplitKeys || got.HibernateRegions != want.HibernateRegions {
+		got.RegionSplitKeys != want.RegionSplitKeys || got.HibernateRegions != want.HibernateRegions ||
+		got.ElectionTicks != want.ElectionTicks || got.HeartbeatTicks != want.HeartbeatTicks ||
+		got.RaftWorkers != want.RaftWorkers || got.ApplyWorkers != want.ApplyWorkers {
 		t.Fatalf("kv/config raftstore defaults disagree with raftstore.DefaultConfig:\n got %+v\nwant %+v", got, want)
 	}
 }
