@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
 )
 
 // StoreMetrics are a store's Prometheus metrics. They live in the registry
@@ -23,9 +25,12 @@ type StoreMetrics struct {
 	Leaders        prometheus.Gauge
 	SnapshotsSent  *prometheus.CounterVec
 	SnapshotsRecv  *prometheus.CounterVec
-	// Hibernating counts regions that stopped ticking; 0 until hibernation
-	// lands.
+	// Hibernating counts regions that stopped ticking.
 	Hibernating prometheus.Gauge
+	// RaftMessages counts raft messages sent to other stores, by type.
+	RaftMessages *prometheus.CounterVec
+
+	msgCounters [eraftpb.MessageType_MsgRequestPreVoteResponse + 1]prometheus.Counter
 
 	mu      sync.Mutex
 	leaders map[uint64]bool // region -> this store's peer leads it
@@ -66,11 +71,17 @@ func NewStoreMetrics(reg prometheus.Registerer) *StoreMetrics {
 		SnapshotsRecv: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "regionkv", Subsystem: "raftstore",
 			Name: "snapshots_received_total", Help: "Snapshots received from other stores, by result (ok, failed)."}, []string{"result"}),
 		Hibernating: gauge("hibernating_regions", "Regions that stopped ticking for lack of traffic."),
-		leaders:     make(map[uint64]bool),
+		RaftMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "regionkv", Subsystem: "raftstore",
+			Name: "raft_messages_sent_total", Help: "Raft messages sent to other stores, by type."}, []string{"type"}),
+		leaders: make(map[uint64]bool),
+	}
+	for t := range m.msgCounters {
+		m.msgCounters[t] = m.RaftMessages.WithLabelValues(eraftpb.MessageType(t).String())
 	}
 	if reg != nil {
 		reg.MustRegister(m.RaftRounds, m.RaftDBWrites, m.RaftDBSyncs, m.Proposals, m.AppendDuration,
-			m.CommitDuration, m.ApplyDuration, m.Regions, m.Leaders, m.SnapshotsSent, m.SnapshotsRecv, m.Hibernating)
+			m.CommitDuration, m.ApplyDuration, m.Regions, m.Leaders, m.SnapshotsSent, m.SnapshotsRecv, m.Hibernating,
+			m.RaftMessages)
 	}
 	return m
 }
@@ -88,6 +99,13 @@ func (m *StoreMetrics) observeRaftWrite(start time.Time, synced bool) {
 func (m *StoreMetrics) observeCommitted(props []*proposal, now time.Time) {
 	for _, pr := range props {
 		m.CommitDuration.Observe(now.Sub(pr.proposedAt).Seconds())
+	}
+}
+
+// observeSent counts a raft message sent.
+func (m *StoreMetrics) observeSent(t eraftpb.MessageType) {
+	if int(t) >= 0 && int(t) < len(m.msgCounters) {
+		m.msgCounters[t].Inc()
 	}
 }
 

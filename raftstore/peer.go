@@ -224,6 +224,7 @@ func (p *peer) send(msgs []eraftpb.Message) {
 		if !ok {
 			continue
 		}
+		p.store.cfg.Metrics.observeSent(m.MsgType)
 		if m.MsgType == eraftpb.MessageType_MsgSnapshot {
 			p.store.sendSnapshot(rm)
 			continue

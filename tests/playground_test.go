@@ -178,7 +178,8 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 	for _, a := range storeStatus {
 		m := httpGet(t, "http://"+a+"/metrics")
 		for _, name := range []string{"regionkv_raftstore_raft_rounds_total", "regionkv_raftstore_append_duration_seconds",
-			"regionkv_raftstore_regions", "regionkv_raftstore_hibernating_regions"} {
+			"regionkv_raftstore_regions", "regionkv_raftstore_hibernating_regions",
+			`regionkv_raftstore_raft_messages_sent_total{type="MsgAppend"}`} {
 			if !strings.Contains(m, name) {
 				t.Fatalf("store %s /metrics lacks %s", a, name)
 			}
