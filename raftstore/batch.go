@@ -127,10 +127,18 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 	r.sync = false
 	r.remove = r.remove[:0]
 
-	// 1. Step.
+	// 1. Step. The round's raft-DB batch must fit one transaction, so the
+	// log bytes stepped in are bounded: past the budget, mailboxes are
+	// left for the next round (the region is signalled again, and is
+	// requeued when this round releases it).
+	budget := int(s.raftBatchLimit().bytes)
 	for i, id := range r.ids {
 		f := s.router.get(id)
 		if f == nil || f.peer == nil || f.peer.destroyed {
+			continue
+		}
+		if budget <= 0 {
+			s.work.signal(id, flags[i])
 			continue
 		}
 		p := f.peer
@@ -138,7 +146,13 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 			p.onTick()
 		}
 		if flags[i]&flagMsgs != 0 {
-			r.msgs = f.take(r.msgs[:0])
+			var used int
+			var more bool
+			r.msgs, used, more = f.takeUpTo(r.msgs[:0], budget)
+			budget -= used
+			if more {
+				s.work.signal(id, flagMsgs)
+			}
 			p = s.maybeSplitInit(f, r.msgs)
 			s.handleMsgs(r, p, now)
 		}

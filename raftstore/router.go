@@ -161,15 +161,47 @@ func (r *router) send(regionID uint64, msg peerMsg) sendResult {
 	return sent
 }
 
-// take empties a mailbox into buf.
-func (f *peerFsm) take(buf []peerMsg) []peerMsg {
+// logBytes estimates what m adds to the raft log when stepped: the entries
+// of a raft message, or the encoded command.
+func (m *peerMsg) logBytes() int {
+	switch m.kind {
+	case msgRaft:
+		n := 0
+		for _, e := range m.raft.GetMessage().GetEntries() {
+			n += len(e.Data) + 32
+		}
+		return n
+	case msgCommand:
+		return m.cmd.req.Size()
+	}
+	return 0
+}
+
+// takeUpTo appends the oldest messages to buf while their log bytes stay
+// within budget (the first one is taken whatever its size), and reports
+// whether any are left.
+func (f *peerFsm) takeUpTo(buf []peerMsg, budget int) ([]peerMsg, int, bool) {
 	f.mb.mu.Lock()
-	buf = append(buf, f.mb.msgs...)
-	clear(f.mb.msgs)
-	f.mb.msgs = f.mb.msgs[:0]
-	f.mb.external = 0
-	f.mb.mu.Unlock()
-	return buf
+	defer f.mb.mu.Unlock()
+	n, used := 0, 0
+	for n < len(f.mb.msgs) {
+		b := f.mb.msgs[n].logBytes()
+		if n > 0 && used+b > budget {
+			break
+		}
+		used += b
+		n++
+	}
+	buf = append(buf, f.mb.msgs[:n]...)
+	for _, m := range f.mb.msgs[:n] {
+		if m.external() {
+			f.mb.external--
+		}
+	}
+	rest := copy(f.mb.msgs, f.mb.msgs[n:])
+	clear(f.mb.msgs[rest:])
+	f.mb.msgs = f.mb.msgs[:rest]
+	return buf, used, rest > 0
 }
 
 // close refuses further messages and returns those left.
