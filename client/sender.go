@@ -8,7 +8,9 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/status"
 
 	"github.com/regionkv/regionkv/proto/pkg/errorpb"
 	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
@@ -93,10 +95,11 @@ func (c *RawClient) sendToRegion(ctx context.Context, bo *backoffer, r *region, 
 		}
 		if err != nil {
 			err = fmt.Errorf("client: %s: %w", st, err)
+			ended := callerCtxEnded(ctx, err)
 			if safe == retryUnsafe {
 				// The request may have reached the store and been
 				// applied: never send it again.
-				if ctx.Err() != nil {
+				if ended {
 					return fmt.Errorf("%w: %w", ErrUndetermined, deadlineErr(ctx, err))
 				}
 				// Let the next request find a live peer.
@@ -104,7 +107,7 @@ func (c *RawClient) sendToRegion(ctx context.Context, bo *backoffer, r *region, 
 				c.cache.switchPeer(r, peer)
 				return fmt.Errorf("%w: %w", ErrUndetermined, err)
 			}
-			if ctx.Err() != nil {
+			if ended {
 				return deadlineErr(ctx, err)
 			}
 			c.logger.Debug("store unreachable; trying another peer", zap.Uint64("region-id", r.id()),
@@ -125,6 +128,37 @@ func (c *RawClient) sendToRegion(ctx context.Context, bo *backoffer, r *region, 
 		peer = next
 	}
 }
+
+// callerCtxEnded reports whether the caller's ctx ended during an attempt
+// that failed with err. An attempt under the caller's own deadline is timed
+// twice, by gRPC here and by the store from the same deadline, and the
+// store's timer may fire first: its DeadlineExceeded then arrives a moment
+// before ctx is done, and is waited out so that the caller sees its
+// deadline (errors.Is(err, context.DeadlineExceeded)).
+func callerCtxEnded(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	if !ok || status.Code(err) != codes.DeadlineExceeded {
+		return false
+	}
+	left := time.Until(dl)
+	if left > deadlineSkew {
+		return false // the attempt's own timeout, not the caller's deadline
+	}
+	t := time.NewTimer(left + deadlineSkew)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true
+	case <-t.C:
+		return ctx.Err() != nil
+	}
+}
+
+// deadlineSkew bounds how far apart two timers set from one deadline fire.
+const deadlineSkew = 50 * time.Millisecond
 
 // attempt runs fn under the per-attempt timeout (when it ends before the
 // caller's deadline).
