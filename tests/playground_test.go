@@ -219,8 +219,12 @@ func TestPlaygroundRegionSplit(t *testing.T) {
 		}
 	}
 	var regions ctlRegions
-	eventually(t, 30*time.Second, "one region with a leader", func() bool {
-		return ctlJSON(t, status, &regions, "region", "list") && regions.Count == 1 && regions.Regions[0].Leader != nil
+	// Wait for the region's three replicas: a split submitted while the
+	// replica checker still adds one races that conf change, and the
+	// scheduler drops the split operator when the epoch moves under it.
+	eventually(t, 30*time.Second, "one region with a leader and three replicas", func() bool {
+		return ctlJSON(t, status, &regions, "region", "list") && regions.Count == 1 && regions.Regions[0].Leader != nil &&
+			len(regions.Regions[0].Peers) == 3
 	})
 	id := regions.Regions[0].ID
 	if out, errOut, code := runCLI(t, "ctl", "--scheduler", status, "region", "split", strconv.FormatUint(id, 10), "--keys", "m"); code != 0 {
