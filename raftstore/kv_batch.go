@@ -11,11 +11,17 @@ import "github.com/regionkv/regionkv/kv/engine"
 // per-entry overhead, which WriteBatch.Size does not count, and for the
 // one entry or pair that crosses the limit.
 func (s *Store) kvBatchFull(wb *engine.WriteBatch) bool {
-	mt := s.engines.Options().MemTableSize
-	if mt == 0 {
-		mt = engine.DefaultMemTableSize
-	}
+	mt := s.memTableSize()
 	limit := min(int64(maxApplyBatchBytes), engine.MaxBatchSize(mt)/2)
 	// Badger also caps the entry count, at MaxBatchSize/96.
 	return int64(wb.Size()) >= limit || int64(wb.Len()) >= engine.MaxBatchSize(mt)/96/2
+}
+
+// memTableSize is the engines' memtable size, which bounds one badger
+// transaction (engine.MaxBatchSize).
+func (s *Store) memTableSize() int64 {
+	if mt := s.engines.Options().MemTableSize; mt != 0 {
+		return mt
+	}
+	return engine.DefaultMemTableSize
 }

@@ -142,9 +142,6 @@ type batchLimit struct{ bytes, ops int64 }
 // are merged: half of badger's limits, as for kv batches (kvBatchFull). A
 // single round is written as it is, however large.
 func (s *Store) raftBatchLimit() batchLimit {
-	mt := s.engines.Options().MemTableSize
-	if mt == 0 {
-		mt = engine.DefaultMemTableSize
-	}
+	mt := s.memTableSize()
 	return batchLimit{bytes: engine.MaxBatchSize(mt) / 2, ops: engine.MaxBatchSize(mt) / 96 / 2}
 }
