@@ -166,6 +166,10 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) report {
 		time.Sleep(500 * time.Millisecond) // waiting for elections after healing
 	}
 
+	// Every replica of every region holds the same data (this stops the
+	// stores).
+	r.replicaViolations = c.checkReplicas(seed)
+
 	hist := reg.rec.History()
 	res := linearizability.Check(hist, 60*time.Second)
 	r.histories, r.ops = 3, reg.st.ops.Load()+set.st.ops.Load()+app.st.ops.Load()

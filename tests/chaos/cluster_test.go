@@ -25,9 +25,11 @@ func startProc(t *testing.T, args ...string) *proc { return testproc.Start(t, bi
 type schedMember struct {
 	name string
 	addr string // gRPC address, also what clients and stores dial
-	args []string
-	p    *proc
-	pd   pdpb.PDClient // on a connection that redials across restarts
+	// statusAddr serves the HTTP API.
+	statusAddr string
+	args       []string
+	p          *proc
+	pd         pdpb.PDClient // on a connection that redials across restarts
 }
 
 // cluster is a scheduler of one or more members and n stores, each store
@@ -54,7 +56,7 @@ func startCluster(t *testing.T, n, members int) *cluster {
 	ports := freeAddrs(t, 4*members)
 	for i := 0; i < members; i++ {
 		a := ports[4*i : 4*i+4]
-		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0]}
+		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], statusAddr: a[3]}
 		peer := a[1]
 		m.args = []string{"scheduler", "--name", m.name, "--addr", m.addr, "--peer-addr", peer,
 			"--etcd-client-addr", a[2], "--status-addr", a[3],
@@ -126,8 +128,10 @@ func (c *cluster) startStore(i int) {
 	c.mu.Lock()
 	addr := c.bound[i]
 	c.mu.Unlock()
-	p := startProc(c.t, "server", "--scheduler", c.storeSchedAddrs(i), "--addr", addr,
-		"--advertise-addr", c.proxies[i].addr(), "--data-dir", filepath.Join(c.base, fmt.Sprintf("store-%d", i+1)))
+	// The status address is picked afresh at every start (the default,
+	// the gRPC port + 20, could be taken by then).
+	p := startProc(c.t, "server", "--scheduler", c.storeSchedAddrs(i), "--addr", addr, "--status-addr", "127.0.0.1:0",
+		"--advertise-addr", c.proxies[i].addr(), "--data-dir", c.storeDir(i))
 	c.mu.Lock()
 	c.stores[i] = p
 	c.mu.Unlock()
@@ -136,6 +140,9 @@ func (c *cluster) startStore(i int) {
 	c.bound[i] = b
 	c.mu.Unlock()
 }
+
+// storeDir is store i's data dir.
+func (c *cluster) storeDir(i int) string { return filepath.Join(c.base, fmt.Sprintf("store-%d", i+1)) }
 
 func (c *cluster) store(i int) *proc {
 	c.mu.Lock()
