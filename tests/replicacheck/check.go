@@ -57,16 +57,18 @@ func (v Violation) String() string {
 // Result is what Check found.
 type Result struct {
 	Violations []Violation
-	// Regions and Replicas count what was compared.
-	Regions, Replicas int
+	// Regions and Replicas count what was compared; Tombstones counts the
+	// destroyed peers' region states (the stores' whose data was checked
+	// for leftovers).
+	Regions, Replicas, Tombstones int
 	// Stale describes the replicas on stores their region's newest
 	// membership no longer names (not compared).
 	Stale []string
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%d regions, %d replicas compared, %d stale replicas, %d violations",
-		r.Regions, r.Replicas, len(r.Stale), len(r.Violations))
+	return fmt.Sprintf("%d regions, %d replicas compared, %d tombstones, %d stale replicas, %d violations",
+		r.Regions, r.Replicas, r.Tombstones, len(r.Stale), len(r.Violations))
 }
 
 // Check compares the stores' replicas region by region and looks for data
@@ -80,6 +82,11 @@ func Check(stores []*Store) Result {
 		res.Violations = append(res.Violations, checkStore(s)...)
 		for _, r := range s.Replicas {
 			byRegion[r.Region.Id] = append(byRegion[r.Region.Id], r)
+		}
+		for _, d := range s.Dead {
+			if d.State == rspb.PeerState_Tombstone {
+				res.Tombstones++
+			}
 		}
 	}
 	ids := make([]uint64, 0, len(byRegion))

@@ -218,6 +218,9 @@ func TestOrphanedData(t *testing.T) {
 		stores = append(stores, d.load())
 	}
 	res := Check(stores)
+	if res.Tombstones != 1 {
+		t.Errorf("counted %d tombstones, want 1", res.Tombstones)
+	}
 	if got := kinds(res.Violations); len(got) != 2 || got[0] != UnownedData || got[1] != UnownedData {
 		t.Fatalf("violations %v, want unowned data on stores 1 and 2:\n%v", got, res.Violations)
 	}
