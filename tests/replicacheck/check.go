@@ -35,6 +35,9 @@ const (
 	// SnapshotUnfinished: a region is left in the middle of applying a
 	// snapshot.
 	SnapshotUnfinished Kind = "snapshot-unfinished"
+	// MissingApplyState: a live region state without the apply state that
+	// raftstore writes in the same batch.
+	MissingApplyState Kind = "missing-apply-state"
 )
 
 // Violation is one thing found wrong, with what names it: the region (0 for
@@ -116,6 +119,10 @@ func checkStore(s *Store) []Violation {
 		}
 	}
 	for _, r := range reps {
+		if !r.HasApplyState {
+			out = append(out, Violation{Kind: MissingApplyState, Region: r.Region.Id, Stores: []uint64{s.ID},
+				Detail: fmt.Sprintf("region %d %s (%s) has no apply state", r.Region.Id, span(r.Region), r.State)})
+		}
 		if r.State == rspb.PeerState_Applying {
 			out = append(out, Violation{Kind: SnapshotUnfinished, Region: r.Region.Id, Stores: []uint64{s.ID},
 				Detail: fmt.Sprintf("region %d %s is still applying a snapshot (applied %d)", r.Region.Id, span(r.Region), r.Applied)})

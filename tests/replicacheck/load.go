@@ -8,8 +8,9 @@
 //     states: Normal or Applying, naming the store among the peers). That
 //     is what a lifecycle race leaves behind: a destroy or a snapshot that
 //     cleared too little, a split whose new region never got a peer;
-//   - no store holds two live regions whose ranges overlap, and none is
-//     left in the middle of applying a snapshot.
+//   - no store holds two live regions whose ranges overlap, none is left
+//     in the middle of applying a snapshot, and every live region has its
+//     apply state.
 //
 // A stale replica — one on a store its region's newest membership no
 // longer names, whose peer has not learned of its removal yet — is
@@ -47,9 +48,11 @@ type Replica struct {
 	StoreID uint64
 	Region  *metapb.Region // from the region state
 	State   rspb.PeerState // Normal or Applying
-	// Applied is the kv DB's applied index; Commit and LastIndex come from
-	// the raft DB's raft state (0 when it is missing).
+	// Applied is the kv DB's applied index (HasApplyState says whether the
+	// apply state was there at all); Commit and LastIndex come from the raft
+	// DB's raft state (0 when it is missing).
 	Applied, Commit, LastIndex uint64
+	HasApplyState              bool
 	// Data is every key of the region's range, in column-family order
 	// (engine.CFs) and then key order; Hash digests it.
 	Data []KV
@@ -135,7 +138,8 @@ func Load(e *engine.Engines) (*Store, error) {
 
 func loadReplica(e *engine.Engines, snap *engine.Snapshot, r *Replica) error {
 	var as rspb.RaftApplyState
-	if _, err := snap.GetMeta(engine.ApplyStateKey(r.Region.Id), &as); err != nil {
+	var err error
+	if r.HasApplyState, err = snap.GetMeta(engine.ApplyStateKey(r.Region.Id), &as); err != nil {
 		return err
 	}
 	var rs rspb.RaftLocalState
@@ -143,7 +147,6 @@ func loadReplica(e *engine.Engines, snap *engine.Snapshot, r *Replica) error {
 		return err
 	}
 	r.Applied, r.Commit, r.LastIndex = as.AppliedIndex, rs.HardState.GetCommit(), rs.LastIndex
-	var err error
 	if r.Data, err = scan(snap, r.Region.StartKey, r.Region.EndKey, nil); err != nil {
 		return err
 	}

@@ -274,8 +274,8 @@ func TestMembershipFindings(t *testing.T) {
 	mustFind(t, res, MissingReplica, "store 5 (peer 25) holds no live replica")
 }
 
-// TestStoreFindings: overlapping live regions and an unfinished snapshot
-// on one store.
+// TestStoreFindings: overlapping live regions, an unfinished snapshot and
+// a region without its apply state on one store.
 func TestStoreFindings(t *testing.T) {
 	res := Check([]*Store{newDiskStore(t, 1).
 		region(rspb.PeerState_Normal, reg(2, "", "m", 2, 2, 1), 40).
@@ -284,6 +284,10 @@ func TestStoreFindings(t *testing.T) {
 
 	res = Check([]*Store{newDiskStore(t, 1).region(rspb.PeerState_Applying, reg(2, "", "", 2, 2, 1), 40).load()})
 	mustFind(t, res, SnapshotUnfinished, "region 2", "still applying a snapshot")
+
+	d := newDiskStore(t, 1).region(rspb.PeerState_Normal, reg(2, "", "", 2, 2, 1), 40)
+	d.kv(func(wb *engine.WriteBatch) error { return wb.Delete(engine.ApplyStateKey(2)) })
+	mustFind(t, Check([]*Store{d.load()}), MissingApplyState, "region 2", "no apply state")
 }
 
 // TestLoadRefusesARunningStore: the engines of a store that still runs
