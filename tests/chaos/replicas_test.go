@@ -116,20 +116,20 @@ func (c *cluster) freezeScheduling() {
 func (c *cluster) waitSettled(within time.Duration) error {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	deadline := time.Now().Add(within)
-	last, why := "", error(nil)
+	last, why := "", error(nil) // last: the previous poll's print, if it settled
 	for time.Now().Before(deadline) {
 		views, err := c.regionViews(hc)
+		print := ""
 		if err == nil {
-			var print string
 			print, err = settled(views)
-			if err == nil && print == last {
-				return nil
-			}
-			last = print
-		} else {
-			last = ""
 		}
-		why = err
+		if err == nil && print == last {
+			return nil
+		}
+		if err != nil {
+			print = ""
+		}
+		last, why = print, err
 		time.Sleep(250 * time.Millisecond) // polling for the cluster to settle
 	}
 	if why == nil {
@@ -184,6 +184,9 @@ func settled(views []kvserver.RegionsView) (string, error) {
 			return "", fmt.Errorf("store %d: initialized peers %v but ranges %v (a peer being destroyed or created)",
 				v.StoreID, inited, v.Ranges)
 		}
+	}
+	if len(byRegion) == 0 {
+		return "", fmt.Errorf("no store has a region peer")
 	}
 	ids := make([]uint64, 0, len(byRegion))
 	for id := range byRegion {
@@ -284,6 +287,11 @@ func TestSettled(t *testing.T) {
 		{"older epoch", func(v []kvserver.RegionsView) { v[1].Peers[0].ConfVer = 2 }, "store 2 has epoch v1/cv2"},
 		{"no leader", func(v []kvserver.RegionsView) { v[0].Peers[0].Leader = false }, "no leader"},
 		{"uncommitted entry", func(v []kvserver.RegionsView) { v[0].Peers[0].LastIndex = 41 }, "commit 40 below its last index 41"},
+		{"no peers", func(v []kvserver.RegionsView) {
+			for i := range v {
+				v[i].Peers, v[i].Ranges = nil, nil
+			}
+		}, "no store has a region peer"},
 	} {
 		v := base()
 		c.edit(v)
