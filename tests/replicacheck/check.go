@@ -111,11 +111,18 @@ func checkStore(s *Store) []Violation {
 	var out []Violation
 	reps := slices.Clone(s.Replicas)
 	sort.Slice(reps, func(a, b int) bool { return bytes.Compare(reps[a].Region.StartKey, reps[b].Region.StartKey) < 0 })
+	// By start key, each region against the one reaching farthest before it.
 	for i := 1; i < len(reps); i++ {
-		prev, cur := reps[i-1].Region, reps[i].Region
-		if len(prev.EndKey) == 0 || bytes.Compare(cur.StartKey, prev.EndKey) < 0 {
+		cur := reps[i].Region
+		var far *metapb.Region
+		for _, r := range reps[:i] {
+			if far == nil || len(far.EndKey) > 0 && (len(r.Region.EndKey) == 0 || bytes.Compare(r.Region.EndKey, far.EndKey) > 0) {
+				far = r.Region
+			}
+		}
+		if len(far.EndKey) == 0 || bytes.Compare(cur.StartKey, far.EndKey) < 0 {
 			out = append(out, Violation{Kind: Overlap, Region: cur.Id, Stores: []uint64{s.ID},
-				Detail: fmt.Sprintf("region %d %s overlaps region %d %s", cur.Id, span(cur), prev.Id, span(prev))})
+				Detail: fmt.Sprintf("region %d %s overlaps region %d %s", cur.Id, span(cur), far.Id, span(far))})
 		}
 	}
 	for _, r := range reps {

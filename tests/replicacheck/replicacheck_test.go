@@ -281,6 +281,15 @@ func TestStoreFindings(t *testing.T) {
 		region(rspb.PeerState_Normal, reg(2, "", "m", 2, 2, 1), 40).
 		region(rspb.PeerState_Normal, reg(3, "f", "", 2, 2, 1), 40).load()})
 	mustFind(t, res, Overlap, `region 3 ["f", +inf) overlaps region 2 ["", "m")`)
+	// A region reaching over its neighbour into the next.
+	res = Check([]*Store{newDiskStore(t, 1).
+		region(rspb.PeerState_Normal, reg(2, "a", "z", 2, 2, 1), 40).
+		region(rspb.PeerState_Normal, reg(3, "b", "c", 2, 2, 1), 40).
+		region(rspb.PeerState_Normal, reg(4, "d", "e", 2, 2, 1), 40).load()})
+	if got := kinds(res.Violations); len(got) != 2 || !strings.Contains(res.Violations[1].String(), "region 4") ||
+		!strings.Contains(res.Violations[1].String(), "overlaps region 2") {
+		t.Errorf("nested regions: %v, want regions 3 and 4 each overlapping region 2", res.Violations)
+	}
 
 	res = Check([]*Store{newDiskStore(t, 1).region(rspb.PeerState_Applying, reg(2, "", "", 2, 2, 1), 40).load()})
 	mustFind(t, res, SnapshotUnfinished, "region 2", "still applying a snapshot")
