@@ -880,4 +880,3 @@ func firstDiff(a, b map[string]string) string {
 	}
 	return "none"
 }
-
