@@ -85,6 +85,9 @@ type hStore struct {
 	writes  int
 	crashAt int
 	crashed bool
+	// onWrite, if set, runs before each engine write (after counting it):
+	// a test's way into the middle of a step.
+	onWrite func(n int)
 }
 
 // newHarness builds stores 1..n and bootstraps region 1 ([-inf, +inf), peer
@@ -156,6 +159,9 @@ func (hs *hStore) beforeWrite(db engine.DB) error {
 		return errFenced
 	}
 	hs.writes++
+	if hs.onWrite != nil {
+		hs.onWrite(hs.writes)
+	}
 	if hs.crashAt > 0 && hs.writes >= hs.crashAt {
 		hs.crashed = true
 		if hs.s != nil {

@@ -1,11 +1,16 @@
 package raftstore
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 
+	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
 )
 
@@ -232,4 +237,331 @@ func TestLifecycleDestroyAfterPendingSplit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deliverTo delivers every message in flight to store, oldest first.
+func (h *harness) deliverTo(store uint64) int {
+	n := 0
+	for i := 0; i < len(h.net); {
+		if h.net[i].to == store {
+			h.deliver(i)
+			n++
+			continue
+		}
+		i++
+	}
+	return n
+}
+
+// Race 2, election: a peer wins an election in the round that also brings
+// a client's membership change. Its role bookkeeping must run before the
+// proposal, or the conf-change barrier (a new leader's first change waits
+// for an entry of its term to apply: the single-server membership change
+// bug) is skipped, and the store's leader count and the heartbeat on
+// election with it.
+func TestLifecycleRoleChangeWithRequestInSameRound(t *testing.T) {
+	h := newReplicatedCluster(t, nil)
+	s2 := h.store(2)
+	p2 := s2.peer(1)
+	h.propose(1, transferCmd(1, p2.meta))
+	// Until store 2's votes are answered, without store 2 taking them.
+	h.settleWith(holdSteps(2, hRecv))
+	if h.deliverTo(2) == 0 { // MsgTimeoutNow
+		h.fatalf("no MsgTimeoutNow for store 2")
+	}
+	h.settleWith(holdSteps(2, hRecv))
+	if h.deliverTo(2) == 0 { // the vote responses
+		h.fatalf("no vote responses for store 2")
+	}
+	if p2.isLeader() || p2.rn.BasicStatus().SoftState.RaftState.String() == "StateLeader" {
+		h.fatalf("store 2 won before its round")
+	}
+	leaders := s2.s.leaderCount.Load()
+	add := h.propose(2, changePeerCmd(1, eraftpb.ConfChangeType_RemoveNode, storePeer(p2.region, 3)))
+	if !s2.raftRound(1) {
+		h.fatalf("store 2 had no round")
+	}
+	if !p2.isLeader() {
+		h.fatalf("store 2 did not win in the round")
+	}
+	if !add.done || add.resp.GetHeader().GetError().GetServerIsBusy() == nil {
+		h.fatalf("a membership change was accepted before the new leader's first entry applied: %v", add.resp)
+	}
+	if got := s2.s.leaderCount.Load(); got != leaders+1 {
+		h.fatalf("store 2 counts %d leaders, want %d", got, leaders+1)
+	}
+	if p2.confChangeBarrier <= p2.ps.applied {
+		h.fatalf("no conf-change barrier: barrier %d, applied %d", p2.confChangeBarrier, p2.ps.applied)
+	}
+	h.settle()
+	h.ticks(2)
+	// Once the new term's entry applied, the change goes through.
+	h.removePeer(2, 1, 3, nil)
+	h.checkAll()
+}
+
+// Race 2, step-down: a leader that steps down on a tick (check-quorum) in
+// the round that also brings a client request must fail its pending reads
+// at once, not leave them to time out, and stop counting itself a leader.
+func TestLifecycleStepDownWithRequestInSameRound(t *testing.T) {
+	h := newReplicatedCluster(t, nil)
+	s1 := h.store(1)
+	var read *ReadResult
+	s1.s.Read(&raft_cmdpb.RaftRequestHeader{RegionId: 1, RegionEpoch: s1.peer(1).region.RegionEpoch},
+		func(r ReadResult) { read = &r })
+	cut := isolate(1)
+	h.settleWith(cut)
+	h.dropFor(1)
+	if read != nil {
+		h.fatalf("read answered without a quorum: %+v", read)
+	}
+	leaders := s1.s.leaderCount.Load()
+	for i := 0; i < 3*h.cfg.ElectionTicks && s1.peer(1).rn.BasicStatus().SoftState.RaftState.String() == "StateLeader"; i++ {
+		h.tick()
+		// The tick's round also carries a client request.
+		h.propose(1, putCmd(1, "q", "1"))
+		s1.raftRound(1)
+		h.settleWith(cut)
+		h.dropFor(1)
+	}
+	if s1.peer(1).rn.BasicStatus().SoftState.RaftState.String() == "StateLeader" {
+		h.fatalf("the cut-off leader never stepped down")
+	}
+	if read == nil || read.Err == nil || read.Err.NotLeader == nil {
+		h.fatalf("pending read not failed with NotLeader on the step-down: %+v", read)
+	}
+	if got := s1.s.leaderCount.Load(); got != leaders-1 {
+		h.fatalf("store 1 counts %d leaders after stepping down, want %d", got, leaders-1)
+	}
+}
+
+// lagBehind cuts store off, writes n keys to region 1 through store 1 and
+// ticks until store 1's log GC left store behind (it will need a
+// snapshot).
+func (h *harness) lagBehind(store uint64, n int, prefix string) {
+	h.t.Helper()
+	cut := isolate(store)
+	for i := 0; i < n; i++ {
+		h.propose(1, putCmd(1, fmt.Sprintf("%s%d", prefix, i), "v1"))
+		h.settleWith(cut)
+		h.dropFor(store)
+	}
+	for i := 0; i < 3; i++ {
+		h.ticksWith(1, cut)
+		h.dropFor(store)
+	}
+	if tr := h.store(1).peer(1).ps.truncated.Index; tr <= h.store(store).peer(1).ps.raftState.LastIndex {
+		h.fatalf("store 1's log not compacted past store %d (truncated %d)", store, tr)
+	}
+}
+
+// Race 3: a crash while a snapshot is being applied must replay exactly
+// that snapshot on restart, even when a newer snapshot file of the region
+// (taken after a split) was received meanwhile; replaying the newest file
+// under the older snapshot's region would give a peer claiming the
+// pre-split range at a post-split index.
+func TestLifecycleInterruptedSnapshotReplaysItsOwnFile(t *testing.T) {
+	h := newReplicatedCluster(t, lagTune)
+	s3 := h.store(3)
+	h.lagBehind(3, 12, "b")
+	// Store 3 receives snapshot X of the unsplit region and starts applying
+	// it; its apply worker is held.
+	h.ticksWith(3, holdSteps(3, hApply))
+	var x *snapApply
+	if p := s3.peer(1); p.pendingSnap != nil {
+		x = p.pendingSnap.snap
+	}
+	if x == nil || len(x.region.EndKey) != 0 {
+		h.fatalf("store 3 is not applying a snapshot of the unsplit region")
+	}
+
+	// The region splits; a newer snapshot Y of the (now smaller) parent
+	// reaches store 3's snapshot directory.
+	o := h.split(1, 1, "m")
+	h.settleWith(anyHold(isolate(3), holdSteps(3, hApply)))
+	h.dropFor(3)
+	if e := o.err(); e != nil {
+		h.fatalf("split: %s", *e)
+	}
+	for i := 0; i < 6; i++ {
+		h.propose(1, putCmd(1, fmt.Sprintf("c%d", i), "v2"))
+		h.settleWith(anyHold(isolate(3), holdSteps(3, hApply)))
+		h.dropFor(3)
+	}
+	y, yPath, err := h.store(1).s.snaps.build(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y.Metadata.Index <= x.index {
+		h.fatalf("snapshot Y at %d is not newer than X at %d", y.Metadata.Index, x.index)
+	}
+	yData, err := os.ReadFile(yPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s3.s.snaps.receivedFile(1, y.Metadata.Term, y.Metadata.Index), yData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Store 3 crashes in the middle of applying X: after its Applying
+	// record and the first chunk of clearing.
+	s3.crashAt = s3.writes + 2
+	s3.apply(0)
+	if s3.up() {
+		h.fatalf("store 3 did not crash while applying the snapshot")
+	}
+	s3.start()
+	p := s3.peer(1)
+	if p.ps.applied != x.index || len(p.region.EndKey) != 0 {
+		h.fatalf("after restart store 3's region 1 is %s at applied %d; want the unsplit region at X's index %d",
+			describeRegion(p.region), p.ps.applied, x.index)
+	}
+	if v, ok := s3.get("x"); !ok || v != "v0" {
+		h.fatalf("after restart store 3 lacks X's data: x = %q %t", v, ok)
+	}
+	h.settle()
+	h.ticks(6)
+	h.checkAll()
+	h.checkSettled()
+}
+
+// applyUntil runs store's apply worker one task at a time, settling the
+// rest of the cluster in between, until the task at the head of its queue
+// satisfies stop (true), or the queue is empty (false).
+func (h *harness) applyUntil(store uint64, stop func(*applyTask) bool) bool {
+	h.t.Helper()
+	hs := h.store(store)
+	for i := 0; i < 1000; i++ {
+		h.settleWith(holdSteps(store, hApply))
+		q := hs.applyQueue()
+		if len(q) == 0 {
+			return false
+		}
+		if stop(q[0]) {
+			return true
+		}
+		hs.apply(1)
+	}
+	h.fatalf("store %d's apply queue never drained", store)
+	return false
+}
+
+// Race 4: a crash in the middle of destroying a peer (after its tombstone,
+// before its raft state and data are gone) must not leave a raft state
+// that a peer of the region added back later would load (a commit index
+// beyond its empty log), nor data that no region owns.
+func TestLifecycleCrashInsideDestroy(t *testing.T) {
+	h := newReplicatedCluster(t, nil)
+	s3 := h.store(3)
+	h.removePeer(1, 1, 3, holdSteps(3, hApply))
+	if !h.applyUntil(3, func(t *applyTask) bool { return t.kind == taskDestroy }) {
+		h.fatalf("no destroy task for store 3's peer")
+	}
+	// Writes of destroyRegion: the tombstone batch and its sync, then the
+	// raft state: crash there.
+	s3.crashAt = s3.writes + 3
+	s3.apply(1)
+	if s3.up() {
+		h.fatalf("store 3 did not crash inside the destroy")
+	}
+	s3.start()
+	if st, ok := s3.regionState(1); !ok || st.State != rspb.PeerState_Tombstone {
+		h.fatalf("store 3's region 1 is not a tombstone after restart: %v", st)
+	}
+	var rs rspb.RaftLocalState
+	if ok, err := engine.GetMeta(s3.engines.Raft, engine.RaftStateKey(1), &rs); err != nil || ok {
+		h.fatalf("store 3 kept region 1's raft state after restart: %v %v", rs, err)
+	}
+	h.checkStore(s3) // no data left that no region owns
+
+	// The region is added back on store 3 with a new peer, which catches
+	// up by snapshot.
+	id, _ := h.sched.AllocID(context.Background())
+	o := h.propose(1, changePeerCmd(1, eraftpb.ConfChangeType_AddNode, &metapb.Peer{Id: id, StoreId: 3}))
+	h.settle()
+	if e := o.err(); e != nil {
+		h.fatalf("add the peer back: %s", *e)
+	}
+	h.ticks(6)
+	if v, ok := s3.get("x"); !ok || v != "v0" {
+		h.fatalf("store 3's new peer did not catch up: x = %q %t", v, ok)
+	}
+	h.checkAll()
+	h.checkSettled()
+}
+
+// Race 5: a DeleteRange too large for one engine transaction is deleted in
+// chunks; a read served in between (its read index is the entry before,
+// reported by the flush that precedes the chunks) must see the range
+// wholly or not at all.
+func TestLifecycleDeleteRangeNotVisibleHalfway(t *testing.T) {
+	h := newReplicatedCluster(t, func(c *Config) { c.LeaseEnabled = true })
+	s1 := h.store(1)
+	const n = 3000 // three chunks of deleteChunkKeys
+	for b := 0; b < n; b += 500 {
+		bulk := &raft_cmdpb.RaftCmdRequest{Header: &raft_cmdpb.RaftRequestHeader{RegionId: 1}}
+		for i := b; i < b+500; i++ {
+			bulk.Requests = append(bulk.Requests, &raft_cmdpb.Request{CmdType: raft_cmdpb.CmdType_Put,
+				Put: &raft_cmdpb.PutRequest{Key: []byte(fmt.Sprintf("k%05d", i)), Value: []byte("v")}})
+		}
+		o := h.propose(1, bulk)
+		h.settle()
+		if e := o.err(); e != nil {
+			h.fatalf("bulk put: %s", *e)
+		}
+	}
+	h.ticks(2)
+
+	// Entry i-1 (a put) commits; a read arrives and waits for it to apply;
+	// then entry i (the DeleteRange) commits. Store 1's apply worker
+	// applies both in one batch.
+	hold := holdSteps(1, hApply)
+	h.propose(1, putCmd(1, "p", "1"))
+	h.settleWith(hold)
+	var read *ReadResult
+	s1.s.Read(&raft_cmdpb.RaftRequestHeader{RegionId: 1, RegionEpoch: s1.peer(1).region.RegionEpoch},
+		func(r ReadResult) { read = &r })
+	s1.raftRound(1)
+	if read != nil {
+		h.fatalf("read served before its index applied: %+v", read)
+	}
+	h.propose(1, deleteRangeCmd(1, "k", "l"))
+	h.settleWith(hold)
+
+	// In the middle of the chunks (the first is written), the raft worker
+	// takes the report of entry i-1 and serves the waiting read.
+	start := s1.writes
+	midway := false
+	s1.onWrite = func(w int) {
+		if w == start+3 && !midway {
+			midway = true
+			s1.raftRound(1)
+		}
+	}
+	s1.apply(0)
+	s1.onWrite = nil
+	if !midway {
+		h.fatalf("the DeleteRange did not take several writes")
+	}
+	h.settle()
+	if read == nil || read.Err != nil {
+		h.fatalf("read not served after the DeleteRange applied: %+v", read)
+	}
+	defer read.Snap.Close()
+	it, err := read.Snap.NewCFIterator(engine.CFDefault, engine.IterOptions{LowerBound: []byte("k"), UpperBound: []byte("l")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		seen++
+	}
+	it.Close()
+	if seen != 0 && seen != n {
+		h.fatalf("a read saw %d of the %d keys a DeleteRange deletes: part of an entry", seen, n)
+	}
+	if v, err := read.Snap.GetCF(engine.CFDefault, []byte("p")); err != nil || string(v) != "1" {
+		h.fatalf("read at the put's index does not see it: %q %v", v, err)
+	}
+	h.checkAll()
 }
