@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
@@ -564,4 +565,146 @@ func TestLifecycleDeleteRangeNotVisibleHalfway(t *testing.T) {
 		h.fatalf("read at the put's index does not see it: %q %v", v, err)
 	}
 	h.checkAll()
+}
+
+// leaseTune turns leases on.
+func leaseTune(c *Config) { c.LeaseEnabled = true }
+
+// renewLeaseNow commits a write on store 1 (the leader), which renews its
+// lease from the write's proposal time.
+func (h *harness) renewLeaseNow() {
+	h.t.Helper()
+	o := h.propose(1, putCmd(1, "renew", "1"))
+	h.settle()
+	if e := o.err(); e != nil {
+		h.fatalf("renewing write: %s", *e)
+	}
+	if !h.store(1).peer(1).leaseValid() {
+		h.fatalf("lease not valid after a committed write")
+	}
+}
+
+// Race 7, first part: the lease is checked against the clock when the read
+// is handled, not when the round started: a round can run past the lease's
+// end.
+func TestLifecycleLeaseCheckedWithFreshClock(t *testing.T) {
+	h := newReplicatedCluster(t, leaseTune)
+	h.renewLeaseNow()
+	s1 := h.store(1)
+	p := s1.peer(1)
+	expire := p.leaseExpire
+	// The round starts just before the lease ends and handles the read
+	// just after.
+	calls := 0
+	s1.s.now = func() time.Time {
+		calls++
+		if calls == 1 {
+			return expire.Add(-time.Millisecond)
+		}
+		return expire.Add(time.Millisecond)
+	}
+	var read *ReadResult
+	s1.s.Read(&raft_cmdpb.RaftRequestHeader{RegionId: 1, RegionEpoch: p.region.RegionEpoch},
+		func(r ReadResult) { read = &r })
+	s1.raftRound(1)
+	if read != nil {
+		h.fatalf("read served from a lease that ended during the round: %+v", read)
+	}
+	s1.s.now = func() time.Time { return h.now }
+	h.settle()
+	if read == nil || read.Err != nil {
+		h.fatalf("read not served through ReadIndex: %+v", read)
+	}
+	read.Snap.Close()
+}
+
+// Race 7, second part: a follower that stepped the leader's message at
+// time t refuses votes until at least t + leaseDuration, however late and
+// bunched its ticks arrive (a tick's flag pending from before the message,
+// another in the ticker's channel, ...). Otherwise a leader whose lease is
+// still valid could be deposed and serve stale reads.
+func TestLifecycleFollowerRefusesVotesForTheLease(t *testing.T) {
+	h := newReplicatedCluster(t, leaseTune)
+	s2 := h.store(2)
+	p2 := s2.peer(1)
+	// Store 2 steps a heartbeat from the leader at time t, then hears
+	// nothing more.
+	h.tick()
+	h.settle()
+	t0 := h.now
+	// Ticks arrive in bursts: several at the same instant, a few
+	// instants, never later than the lease.
+	lease := h.cfg.leaseDuration()
+	for _, at := range []time.Duration{0, 0, 0, time.Millisecond, lease / 4, lease / 4, lease / 2, lease / 2, lease - time.Millisecond} {
+		h.now = t0.Add(at)
+		for i := 0; i < 3; i++ {
+			s2.s.work.signal(1, flagTick)
+			s2.raftRound(1)
+			s2.raftWrite()
+		}
+	}
+	h.dropFor(2)
+	// A candidate asks for store 2's vote within the lease.
+	st := p2.rn.BasicStatus()
+	vote := &rspb.RaftMessage{RegionId: 1, FromPeer: storePeer(p2.region, 3), ToPeer: p2.meta, RegionEpoch: p2.region.RegionEpoch,
+		Message: &eraftpb.Message{MsgType: eraftpb.MessageType_MsgRequestVote, From: storePeer(p2.region, 3).Id, To: p2.meta.Id,
+			Term: st.HardState.Term + 1, Index: st.LastIndex + 10, LogTerm: st.HardState.Term + 1}}
+	_ = s2.s.HandleRaftMessage(vote)
+	s2.raftRound(1)
+	s2.raftWrite()
+	for _, m := range h.net {
+		if m.from == 2 && m.msg.GetMessage().GetMsgType() == eraftpb.MessageType_MsgRequestVoteResponse && !m.msg.Message.Reject {
+			h.fatalf("store 2 granted a vote %v after hearing from the leader (lease %v)", h.now.Sub(t0), lease)
+		}
+	}
+}
+
+// Race 8: after an aborted transfer, the MsgTimeoutNow it sent may still
+// arrive and elect the transferee (its election ignores the followers'
+// lease). So once it was sent, the leader must not renew its lease for the
+// rest of the term.
+func TestLifecycleNoLeaseAfterAbortedTransfer(t *testing.T) {
+	h := newReplicatedCluster(t, leaseTune)
+	h.renewLeaseNow()
+	s1 := h.store(1)
+	p1 := s1.peer(1)
+	p2 := h.store(2).peer(1)
+	h.propose(1, transferCmd(1, p2.meta))
+	// MsgTimeoutNow is delayed: store 2 receives nothing for a while.
+	h.settleWith(holdSteps(2, hRecv))
+	var timeoutNow []hMsg
+	for i := 0; i < len(h.net); {
+		if m := h.net[i]; m.to == 2 && m.msg.GetMessage().GetMsgType() == eraftpb.MessageType_MsgTimeoutNow {
+			timeoutNow = append(timeoutNow, m)
+			h.net = slices.Delete(h.net, i, i+1)
+			continue
+		}
+		i++
+	}
+	if len(timeoutNow) == 0 {
+		h.fatalf("no MsgTimeoutNow sent")
+	}
+	h.settle()
+	// The transfer is aborted after an election timeout; writes commit
+	// again and would renew the lease.
+	h.ticks(2 * h.cfg.ElectionTicks)
+	if !p1.isLeader() || p1.rn.BasicStatus().LeadTransferee != 0 {
+		h.fatalf("transfer not aborted on store 1")
+	}
+	o := h.propose(1, putCmd(1, "after", "1"))
+	h.settle()
+	if e := o.err(); e != nil {
+		h.fatalf("write after the abort: %s", *e)
+	}
+	if p1.leaseValid() {
+		h.fatalf("store 1 holds a lease in the term its MsgTimeoutNow was sent")
+	}
+	// The late MsgTimeoutNow elects store 2.
+	for _, m := range timeoutNow {
+		h.net = append(h.net, m)
+	}
+	h.settle()
+	if !p2.isLeader() {
+		h.fatalf("the late MsgTimeoutNow did not elect store 2")
+	}
 }
