@@ -106,19 +106,8 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	r := t.destroy.region
 	delete(w.delegates, r.Id)
 	delete(w.stopped, r.Id)
-	var wb engine.WriteBatch
-	pending := &rspb.RegionLocalState{State: rspb.PeerState_Tombstone}
-	if t.destroy.initialized {
-		pending.Region = r
-		if err := wb.SetMeta(engine.RegionStateKey(r.Id), &rspb.RegionLocalState{State: rspb.PeerState_Tombstone, Region: r}); err != nil {
-			w.logger.Panic("encode tombstone", zap.Error(err))
-		}
-	}
-	if err := wb.SetMeta(engine.PendingDestroyKey(r.Id), pending); err != nil {
-		w.logger.Panic("encode pending destroy", zap.Error(err))
-	}
-	_ = wb.Delete(engine.ApplyStateKey(r.Id))
-	if !s.writeKV(&wb) || !s.syncKV() {
+	pending, ok := s.writeTombstone(r, t.destroy.initialized)
+	if !ok {
 		return false
 	}
 	if err := s.clearRegion(r.Id, pending.Region, nil); err != nil {
@@ -136,6 +125,44 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	s.meta.mu.Unlock()
 	w.logger.Info("destroyed peer", zap.Uint64("region-id", r.Id), zap.Uint64("conf-ver", r.RegionEpoch.GetConfVer()))
 	return true
+}
+
+// writeTombstone runs step 1 of a destroy and returns the PendingDestroy
+// record it wrote; false if the store crashed.
+func (s *Store) writeTombstone(r *metapb.Region, initialized bool) (*rspb.RegionLocalState, bool) {
+	var wb engine.WriteBatch
+	pending := &rspb.RegionLocalState{State: rspb.PeerState_Tombstone}
+	if initialized {
+		pending.Region = r
+		if err := wb.SetMeta(engine.RegionStateKey(r.Id), &rspb.RegionLocalState{State: rspb.PeerState_Tombstone, Region: r}); err != nil {
+			s.logger.Panic("encode tombstone", zap.Error(err))
+		}
+	}
+	if err := wb.SetMeta(engine.PendingDestroyKey(r.Id), pending); err != nil {
+		s.logger.Panic("encode pending destroy", zap.Error(err))
+	}
+	_ = wb.Delete(engine.ApplyStateKey(r.Id))
+	return pending, s.writeKV(&wb) && s.syncKV()
+}
+
+// destroyRemoved destroys, at store start, a region whose state on disk no
+// longer lists this store: its apply worker applied the removal of our peer
+// and the store went down before the peer was destroyed. live are the
+// ranges of the regions this store holds.
+func (s *Store) destroyRemoved(st *rspb.RegionLocalState, live []*metapb.Region) error {
+	s.logger.Info("destroying a peer whose removal was applied before the store went down",
+		zap.Uint64("region-id", st.Region.Id), zap.Uint64("conf-ver", st.Region.RegionEpoch.GetConfVer()))
+	pending, ok := s.writeTombstone(st.Region, true)
+	if !ok {
+		return ErrStopped
+	}
+	var others []*metapb.Region
+	for _, r := range live {
+		if r.Id != st.Region.Id {
+			others = append(others, r)
+		}
+	}
+	return s.clearRegion(st.Region.Id, pending.Region, others)
 }
 
 // clearRegion runs steps 2-4 of a destroy: the raft state and log, the data
@@ -278,10 +305,12 @@ func (p *peer) onTombstoneMsg(m *rspb.RaftMessage) {
 }
 
 // maybeCheckStale asks the scheduler about the region after a long time
-// without a leader (tick).
+// without hearing from a leader (tick). Knowing a leader is not enough: a
+// peer created by a message, whose addition was undone before it got a
+// snapshot, keeps the leader it heard from once and never hears again.
 func (p *peer) maybeCheckStale() {
 	cfg := &p.store.cfg
-	if p.leaderID != 0 || p.isLeader() {
+	if p.isLeader() {
 		p.leaderMissingTicks = 0
 		return
 	}

@@ -47,35 +47,26 @@ func (hs *hStore) diskRegions() map[uint64]diskRegion {
 		hs.h.t.Fatal(err)
 	}
 	defer view.Close()
-	for id := range hs.regionStateIDs() {
+	err = view.ScanInternal(engine.RegionMetaPrefix(), func(k, v []byte) error {
+		id, err := engine.DecodeRegionStateKey(k)
+		if err != nil {
+			return nil // another record of the region
+		}
 		var st rspb.RegionLocalState
-		if _, err := view.GetMeta(engine.RegionStateKey(id), &st); err != nil {
-			hs.h.t.Fatal(err)
+		if err := st.Unmarshal(v); err != nil {
+			return err
 		}
 		var as rspb.RaftApplyState
 		if _, err := view.GetMeta(engine.ApplyStateKey(id), &as); err != nil {
-			hs.h.t.Fatal(err)
+			return err
 		}
 		out[id] = diskRegion{state: &st, applied: as.AppliedIndex}
+		return nil
+	})
+	if err != nil {
+		hs.h.t.Fatal(err)
 	}
 	return out
-}
-
-// regionStateIDs lists the regions with a state on the store's disk.
-func (hs *hStore) regionStateIDs() map[uint64]bool {
-	ids := map[uint64]bool{}
-	for id := uint64(1); id <= hs.h.sched.maxID(); id++ {
-		if _, ok := hs.regionState(id); ok {
-			ids[id] = true
-		}
-	}
-	return ids
-}
-
-func (f *harnessScheduler) maxID() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.nextID
 }
 
 func hashData(data map[string]string) uint64 {

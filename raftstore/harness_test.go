@@ -145,7 +145,7 @@ func (h *harness) tracef(format string, args ...any) {
 func (h *harness) fatalf(format string, args ...any) {
 	h.t.Helper()
 	tail := h.trace
-	if len(tail) > 60 {
+	if len(tail) > 60 && !*exploreTrace {
 		tail = tail[len(tail)-60:]
 	}
 	h.t.Fatalf("%s\nlast events:\n  %s", fmt.Sprintf(format, args...), strings.Join(tail, "\n  "))
@@ -190,6 +190,12 @@ func (hs *hStore) start() {
 	}
 	hs.s = s
 	h.tracef("store %d up: regions %v", hs.id, hs.regionIDs())
+	// Every region state Normal on disk became a peer.
+	for id, dr := range hs.diskRegions() {
+		if dr.state.State == rspb.PeerState_Normal && hs.peer(id) == nil {
+			h.fatalf("store %d restarted without a peer of region %s, Normal on disk", hs.id, describeRegion(dr.state.Region))
+		}
+	}
 }
 
 func (hs *hStore) up() bool { return hs.s != nil }
@@ -314,7 +320,7 @@ func describeTasks(tasks []*applyTask) string {
 		case taskSnapshot:
 			fmt.Fprintf(&b, "r%d:snapshot@%d", t.regionID, t.snap.index)
 		case taskDestroy:
-			fmt.Fprintf(&b, "r%d:destroy", t.regionID)
+			fmt.Fprintf(&b, "r%d:destroy(%s)", t.regionID, describeRegion(t.destroy.region))
 		}
 	}
 	return b.String()

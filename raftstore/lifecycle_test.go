@@ -708,3 +708,36 @@ func TestLifecycleNoLeaseAfterAbortedTransfer(t *testing.T) {
 		h.fatalf("the late MsgTimeoutNow did not elect store 2")
 	}
 }
+
+// Found by the explorer: the apply worker applies the removal of this
+// store's peer (the region state on disk no longer lists the store) and
+// the store goes down before the raft worker destroys the peer. On
+// restart the region must be destroyed, not left Normal on disk with no
+// peer, which would keep the region from ever being added back here.
+func TestLifecycleCrashAfterOwnRemovalApplied(t *testing.T) {
+	h := newReplicatedCluster(t, nil)
+	s3 := h.store(3)
+	h.removePeer(1, 1, 3, holdSteps(3, hApply))
+	s3.apply(0) // applies the removal; its report waits in the mailbox
+	if st, _ := s3.regionState(1); storePeer(st.Region, 3) != nil {
+		h.fatalf("store 3 did not apply its removal")
+	}
+	s3.crash()
+	s3.start() // fails the test if region 1 is Normal on disk without a peer
+	if st, ok := s3.regionState(1); !ok || st.State != rspb.PeerState_Tombstone {
+		h.fatalf("store 3's region 1 is not a tombstone after restart: %v", st)
+	}
+	h.checkStore(s3)
+	id, _ := h.sched.AllocID(context.Background())
+	o := h.propose(1, changePeerCmd(1, eraftpb.ConfChangeType_AddNode, &metapb.Peer{Id: id, StoreId: 3}))
+	h.settle()
+	if e := o.err(); e != nil {
+		h.fatalf("add the peer back: %s", *e)
+	}
+	h.ticks(6)
+	if v, ok := s3.get("x"); !ok || v != "v0" {
+		h.fatalf("store 3's new peer did not catch up: x = %q %t", v, ok)
+	}
+	h.checkAll()
+	h.checkSettled()
+}

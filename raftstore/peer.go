@@ -213,6 +213,12 @@ func (p *peer) stepRaft(m *rspb.RaftMessage) {
 	if err := p.rn.Step(*m.Message); err != nil {
 		p.logger.Debug("step raft message", zap.Error(err), zap.Stringer("msg-type", m.Message.MsgType))
 	}
+	switch m.Message.MsgType {
+	case eraftpb.MessageType_MsgAppend, eraftpb.MessageType_MsgHeartbeat, eraftpb.MessageType_MsgSnapshot:
+		if m.Message.Term == p.rn.BasicStatus().HardState.Term {
+			p.leaderMissingTicks = 0 // a leader of our term talks to us
+		}
+	}
 }
 
 // raftMessage wraps a raft message for the transport.

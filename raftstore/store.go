@@ -180,6 +180,12 @@ func (s *Store) loadPeers() error {
 		}
 	}
 	s.snaps.cleanup(keep)
+	var live []*metapb.Region
+	for _, st := range states {
+		if st.State != rspb.PeerState_Tombstone {
+			live = append(live, st.Region)
+		}
+	}
 	for _, st := range states {
 		switch st.State {
 		case rspb.PeerState_Tombstone:
@@ -198,6 +204,9 @@ func (s *Store) loadPeers() error {
 			}
 		}
 		if me == nil {
+			if err := s.destroyRemoved(st, live); err != nil {
+				return err
+			}
 			continue
 		}
 		if _, err := s.addPeer(st.Region, me, true); err != nil {
