@@ -621,4 +621,3 @@ func (e *explorer) checkWrites() {
 		}
 	}
 }
-
