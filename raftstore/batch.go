@@ -27,9 +27,11 @@ import (
 //  2. Leaders send their MsgApp messages at once (Raft thesis §10.2.1):
 //     the leader counts its own log towards a quorum immediately, and any
 //     commit index built on that leaves in a later Ready, after step 4.
-//  3. Snapshots: a Ready's snapshot is applied on the kv side through the
-//     region's apply worker (ordered after earlier entries), ending with a
-//     kv sync.
+//  3. Snapshots: a Ready with a snapshot is taken only once the apply
+//     worker caught up (lifecycle.go); its kv side goes to the region's
+//     apply worker and the region leaves the round, held, until that is
+//     synced; it then resumes in a later round (flagResume), which
+//     persists the raft side and finishes the Ready.
 //  4. Persist: every Ready's entries (and the deletion of a conflicting
 //     suffix), hard state, snapshot raft state, and the log GC deletions
 //     of this round go into the round's raft-DB write batch. A hard state
@@ -57,7 +59,7 @@ import (
 //   - A region's batches reach the raft DB in order, for the same reason:
 //     rounds in the writer's queue hold disjoint regions.
 //   - The raft state of a snapshot is persisted only after its kv state
-//     was synced (step 3 before 4), so a crash in between leaves a kv DB
+//     was synced (the resumed round), so a crash in between leaves a kv DB
 //     ahead of the raft DB, which loading repairs (newPeerStorage).
 //   - Log entries are deleted (step 4, from apply results) only after the
 //     apply worker synced the kv DB past them.
