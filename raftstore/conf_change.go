@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+	"github.com/regionkv/regionkv/raft/tracker"
 )
 
 // Membership change: one voter added or removed at a time (raft's
@@ -75,6 +77,50 @@ func (p *peer) checkChangePeer(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error 
 		}
 	default:
 		return errConfChange("unsupported change type " + cp.ChangeType.String())
+	}
+	return p.checkConfChangeSafe(cp)
+}
+
+// checkConfChangeSafe refuses a membership change after which the peers
+// the leader has heard from within an election timeout, and that hold the
+// log (no snapshot needed), would not form a quorum of the new membership:
+// removing a healthy peer while another is down, or adding a voter while
+// one is down, would leave a region that cannot commit, or that loses its
+// data with one more failure. The scheduler's view of peer health lags;
+// the leader's is current.
+func (p *peer) checkConfChangeSafe(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error {
+	st := p.rn.Status()
+	now := p.store.now()
+	cfg := &p.store.cfg
+	window := time.Duration(cfg.ElectionTicks) * cfg.RaftBaseTickInterval
+	healthy := func(id uint64) bool {
+		if id == p.meta.Id {
+			return true
+		}
+		pr, ok := st.Progress[id]
+		heard, heardOK := p.peerHeard[id]
+		return ok && heardOK && pr.State != tracker.StateSnapshot && pr.Match >= p.ps.truncated.Index &&
+			now.Sub(heard) <= window
+	}
+	var after []uint64
+	for _, pr := range p.region.Peers {
+		if cp.ChangeType == eraftpb.ConfChangeType_RemoveNode && pr.Id == cp.Peer.Id {
+			continue
+		}
+		after = append(after, pr.Id)
+	}
+	if cp.ChangeType == eraftpb.ConfChangeType_AddNode {
+		after = append(after, cp.Peer.Id)
+	}
+	n := 0
+	for _, id := range after {
+		if healthy(id) {
+			n++
+		}
+	}
+	if quorum := len(after)/2 + 1; n < quorum {
+		return errConfChange(fmt.Sprintf("unsafe: after %s of peer %d only %d of %d peers would be healthy, below a quorum of %d",
+			cp.ChangeType, cp.Peer.Id, n, len(after), quorum))
 	}
 	return nil
 }

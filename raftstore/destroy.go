@@ -319,7 +319,7 @@ func (p *peer) maybeCheckStale() {
 		return
 	}
 	s := p.store
-	regionID, me, epoch := p.region.Id, p.meta, p.region.RegionEpoch
+	regionID, me, epoch := p.region.Id, p.meta, p.knownEpoch()
 	s.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -343,8 +343,8 @@ func (p *peer) maybeCheckStale() {
 // onStaleCheck destroys the peer if the scheduler's newer region does not
 // list it.
 func (p *peer) onStaleCheck(r *metapb.Region) {
-	if !epochConfStale(p.region.RegionEpoch, r.RegionEpoch) && p.ps.isInitialized() {
-		return
+	if !epochConfStale(p.knownEpoch(), r.RegionEpoch) {
+		return // the scheduler may not know of our membership yet
 	}
 	for _, pr := range r.Peers {
 		if pr.Id == p.meta.Id {
@@ -352,6 +352,18 @@ func (p *peer) onStaleCheck(r *metapb.Region) {
 		}
 	}
 	p.destroy("the scheduler's region no longer lists this peer")
+}
+
+// knownEpoch is the newest epoch the peer knows its membership by: its
+// region's, or for a peer not initialized yet, the newest carried by the
+// messages it got (their senders listed us). Only a membership newer than
+// that can tell it was removed: the scheduler's view may lag behind the
+// change that added us.
+func (p *peer) knownEpoch() *metapb.RegionEpoch {
+	if p.ps.isInitialized() || p.heardEpoch == nil {
+		return p.region.RegionEpoch
+	}
+	return p.heardEpoch
 }
 
 // failDestroyed answers a message that reached a peer destroyed earlier in

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -740,4 +741,39 @@ func TestLifecycleCrashAfterOwnRemovalApplied(t *testing.T) {
 	}
 	h.checkAll()
 	h.checkSettled()
+}
+
+// The store-side safety net: the leader refuses a membership change after
+// which the peers it heard from recently, holding the log, would not form
+// a quorum (removing a healthy peer while another is down; adding a voter
+// while one is down). Removing the down peer is allowed. Without it the
+// explorer drove a region into a membership of a lagging peer and one that
+// never received its snapshot: no quorum ever again.
+func TestLifecycleUnsafeConfChangeRefused(t *testing.T) {
+	h := newHarness(t, 4, 3, nil)
+	h.checkData = true
+	h.elect(1, 1)
+	h.ticks(2)
+	h.store(3).crash()
+	// Let an election timeout pass with store 3 silent.
+	h.ticks(2 * h.cfg.ElectionTicks)
+	r := h.store(1).peer(1).region
+	for _, c := range []struct {
+		name string
+		req  *raft_cmdpb.RaftCmdRequest
+	}{
+		{"remove a healthy peer", changePeerCmd(1, eraftpb.ConfChangeType_RemoveNode, storePeer(r, 2))},
+		{"add a voter", changePeerCmd(1, eraftpb.ConfChangeType_AddNode, &metapb.Peer{Id: 5000, StoreId: 4})},
+	} {
+		o := h.propose(1, c.req)
+		h.settle()
+		e := o.err()
+		if e == nil || !strings.Contains(*e, "unsafe") {
+			h.fatalf("%s while store 3 is down: %v, want refused as unsafe", c.name, e)
+		}
+	}
+	if got := h.store(1).peer(1).region.RegionEpoch.ConfVer; got != r.RegionEpoch.ConfVer {
+		h.fatalf("membership changed: conf_ver %d -> %d", r.RegionEpoch.ConfVer, got)
+	}
+	h.removePeer(1, 1, 3, nil) // the down peer may go
 }

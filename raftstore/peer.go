@@ -27,6 +27,9 @@ type peer struct {
 	// peerCache remembers peers of other stores learned from messages, for
 	// a peer that does not know its region yet.
 	peerCache map[uint64]*metapb.Peer
+	// heardEpoch, for a peer not initialized yet, is the newest region
+	// epoch of the messages it got (knownEpoch).
+	heardEpoch *metapb.RegionEpoch
 
 	role     raft.StateType
 	leaderID uint64
@@ -191,6 +194,10 @@ func (p *peer) stepRaft(m *rspb.RaftMessage) {
 	}
 	if p.maybeAnswerStale(m) {
 		return
+	}
+	if !p.ps.isInitialized() && m.RegionEpoch != nil && (p.heardEpoch == nil || epochConfStale(p.heardEpoch, m.RegionEpoch)) {
+		ep := *m.RegionEpoch
+		p.heardEpoch = &ep
 	}
 	if m.FromPeer != nil {
 		if p.findPeer(m.FromPeer.Id) == nil {
