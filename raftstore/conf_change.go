@@ -81,13 +81,16 @@ func (p *peer) checkChangePeer(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error 
 	return p.checkConfChangeSafe(cp)
 }
 
-// checkConfChangeSafe refuses a membership change after which the peers
-// the leader has heard from within an election timeout, and that hold the
-// log (no snapshot needed), would not form a quorum of the new membership:
-// removing a healthy peer while another is down, or adding a voter while
-// one is down, would leave a region that cannot commit, or that loses its
-// data with one more failure. The scheduler's view of peer health lags;
-// the leader's is current.
+// checkConfChangeSafe refuses a membership change after which too few
+// peers would be healthy: heard from by the leader within an election
+// timeout, and holding the log (no snapshot needed). After a removal they
+// must form a quorum of the new membership: removing a healthy peer while
+// another is down, or while the only other member is still empty, would
+// leave a region that cannot commit. After an addition the new peer counts
+// as one that will catch up (a voter must be added before it can catch
+// up), so adding is refused only while the existing peers could not reach
+// a quorum even with it. The scheduler's view of peer health lags; the
+// leader's is current.
 func (p *peer) checkConfChangeSafe(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error {
 	st := p.rn.Status()
 	now := p.store.now()
@@ -109,12 +112,13 @@ func (p *peer) checkConfChangeSafe(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Er
 		}
 		after = append(after, pr.Id)
 	}
+	n := 0
 	if cp.ChangeType == eraftpb.ConfChangeType_AddNode {
 		after = append(after, cp.Peer.Id)
+		n++ // the new peer, once it catches up
 	}
-	n := 0
 	for _, id := range after {
-		if healthy(id) {
+		if id != cp.Peer.Id && healthy(id) {
 			n++
 		}
 	}
