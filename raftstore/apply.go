@@ -42,6 +42,7 @@ type applyTask struct {
 	regionID  uint64
 	entries   []eraftpb.Entry
 	proposals []*proposal
+	queuedAt  time.Time // for the apply-wait metric
 	// taskRegister
 	region *metapb.Region
 	state  rspb.RaftApplyState
@@ -105,6 +106,9 @@ func (ap *applyPool) stop() {
 
 // schedule queues a task; it never blocks the raft worker.
 func (ap *applyPool) schedule(t *applyTask) {
+	if t.kind == taskEntries {
+		t.queuedAt = time.Now()
+	}
 	w := ap.workers[t.regionID%uint64(len(ap.workers))]
 	w.mu.Lock()
 	w.queue = append(w.queue, t)
@@ -173,6 +177,7 @@ func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
 			err := w.applySnapshot(t)
 			t.snap.done <- err
 		case taskEntries:
+			w.store.cfg.Metrics.ApplyWait.Observe(time.Since(t.queuedAt).Seconds())
 			d := w.delegates[t.regionID]
 			if d == nil {
 				continue
@@ -205,6 +210,12 @@ func (w *applyWorker) flush() bool {
 			return false
 		}
 		w.needSync = false
+	}
+	now := time.Now()
+	for _, d := range w.touched {
+		if d.result != nil {
+			w.store.cfg.Metrics.observeApplied(d.result.commitTerms, now)
+		}
 	}
 	for _, cb := range w.cbs {
 		cb()
