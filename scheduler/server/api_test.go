@@ -22,7 +22,7 @@ type httpT struct {
 func newHTTP(t *testing.T, s *Server) *httpT {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &httpT{t: t, base: "http://" + s.StatusAddr() + api.Prefix, c: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+	return &httpT{t: t, base: "http://" + s.Addr() + api.Prefix, c: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 
 // do sends a request and decodes the JSON answer into out; it returns the
@@ -197,7 +197,7 @@ func TestHTTPAPI(t *testing.T) {
 	}
 
 	// Prometheus metrics sit beside the API on the status address.
-	resp, err := h.c.Get("http://" + s.StatusAddr() + "/metrics")
+	resp, err := h.c.Get("http://" + s.Addr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
