@@ -182,7 +182,7 @@ func TestHTTPAPI(t *testing.T) {
 		t.Fatalf("config: %d %v", code, conf)
 	}
 	if code := h.do("POST", "/config", map[string]any{"max-store-down-time": "1h", "tolerance": 0.1}, &conf); code != 200 ||
-		conf["max-store-down-time"] != "1h0m0s" || conf["tolerance"] != 0.1 {
+		conf["max-store-down-time"] != "1h" || conf["tolerance"] != 0.1 {
 		t.Fatalf("set config: %d %v", code, conf)
 	}
 	if code := h.do("POST", "/config", map[string]any{"max-replicas": 0}, nil); code != 400 {
