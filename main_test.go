@@ -226,7 +226,9 @@ func TestOneAddressForEveryTool(t *testing.T) {
 	ready := make(chan playground.Cluster, 1)
 	done := make(chan error, 1)
 	cfg := playground.Config{Stores: 1, Host: "127.0.0.1", SchedulerAddr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "pg")}
-	go func() { done <- playground.Run(ctx, cfg, zap.NewNop(), &bytes.Buffer{}, func(c playground.Cluster) { ready <- c }) }()
+	go func() {
+		done <- playground.Run(ctx, cfg, zap.NewNop(), &bytes.Buffer{}, func(c playground.Cluster) { ready <- c })
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -192,7 +192,7 @@ max-backups = 3
 		t.Fatal(err)
 	}
 	for body, key := range map[string]string{
-		"[raftstore]\nregion-max-size = \"144XB\"\n":           "region-max-size",
+		"[raftstore]\nregion-max-size = \"144XB\"\n":          "region-max-size",
 		"[raftstore]\nraft-log-gc-tick-interval = \"soon\"\n": "raft-log-gc-tick-interval",
 	} {
 		c := Default()
