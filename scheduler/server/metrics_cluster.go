@@ -54,6 +54,11 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	type kindStatus struct{ kind, status string }
 	ops := map[kindStatus]int{}
+	// Every kind shows, at zero when idle, so that dashboards read 0
+	// rather than "no data".
+	for k := operator.KindLeader; k <= operator.KindAdmin; k <<= 1 {
+		ops[kindStatus{k.String(), operator.Started.String()}] = 0
+	}
 	for _, v := range ls.ops.List() {
 		ops[kindStatus{v.Kind, v.Status}]++
 	}
