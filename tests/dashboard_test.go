@@ -178,7 +178,9 @@ func TestDashboardQueriesNameExportedMetrics(t *testing.T) {
 	ready := make(chan playground.Cluster, 1)
 	done := make(chan error, 1)
 	cfg := playground.Config{Stores: 3, Host: "127.0.0.1", SchedulerAddr: "127.0.0.1:0"}
-	go func() { done <- playground.Run(ctx, cfg, zap.NewNop(), io.Discard, func(c playground.Cluster) { ready <- c }) }()
+	go func() {
+		done <- playground.Run(ctx, cfg, zap.NewNop(), io.Discard, func(c playground.Cluster) { ready <- c })
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
