@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -273,5 +274,34 @@ func TestOneAddressForEveryTool(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Results) != 2 || rep.Results[1].Total.Count != 40 ||
 		rep.Results[1].Total.Errors != 0 || !strings.Contains(errOut, "pre-split: 2 regions") {
 		t.Fatalf("bench: %d %q %s", code, out, errOut)
+	}
+}
+
+// TestConfigCheck: --config-check says whether a config file and the flags
+// are valid, and exits without serving.
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("store.toml", "data-dir = \"/tmp/x\"\n[raftstore]\nregion-max-size = \"256MiB\"\nregion-split-size = \"128MiB\"\n[log]\nlevel = \"warn\"\n")
+	if code, out, errOut := runArgs(t, "server", "--config", good, "--config-check"); code != 0 || out != "config is valid\n" {
+		t.Fatalf("good store config: %d %q %q", code, out, errOut)
+	}
+	bad := write("bad.toml", "data-dir = \"/tmp/x\"\n[raftstore]\nregion-max-size = \"1MiB\"\n")
+	if code, _, errOut := runArgs(t, "server", "--config", bad, "--config-check"); code != 2 || !strings.Contains(errOut, "region-split-size") {
+		t.Fatalf("split size above max size: %d %q", code, errOut)
+	}
+	sched := write("scheduler.toml", "data-dir = \"/tmp/y\"\n[schedule]\nmax-store-down-time = \"1d\"\n[log]\nformat = \"yaml\"\n")
+	if code, _, errOut := runArgs(t, "scheduler", "--config", sched, "--config-check"); code != 2 || !strings.Contains(errOut, `log format "yaml"`) {
+		t.Fatalf("bad scheduler log format: %d %q", code, errOut)
+	}
+	good = write("scheduler-good.toml", "data-dir = \"/tmp/y\"\n[schedule]\nmax-store-down-time = \"1d\"\n")
+	if code, out, errOut := runArgs(t, "scheduler", "--config", good, "--config-check"); code != 0 || out != "config is valid\n" {
+		t.Fatalf("good scheduler config: %d %q %q", code, out, errOut)
 	}
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/signal"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,20 +69,8 @@ flight, stops Raft and closes (flushes) its engines.`,
 					return err
 				}
 			}
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
-			if check {
-				fmt.Fprintln(cmd.OutOrStdout(), "config is valid")
-				return nil
-			}
-			lg, err := logger(cfg.Log)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return Run(ctx, cfg, lg, nil)
+			return cli.RunServer(cmd, cli.Server{Validate: cfg.Validate, Check: check, Log: cfg.Log, Logger: logger,
+				Serve: func(ctx context.Context, lg *zap.Logger) error { return Run(ctx, cfg, lg, nil) }})
 		},
 	}
 	f := cmd.Flags()

@@ -2,16 +2,17 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"fmt"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/BurntSushi/toml"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
+	"github.com/regionkv/regionkv/internal/cli"
 	"github.com/regionkv/regionkv/internal/logging"
 	"github.com/regionkv/regionkv/scheduler/config"
-	"github.com/spf13/cobra"
 )
 
 // NewCommand returns `regionkv scheduler`. logger builds the logger from the
@@ -59,26 +60,16 @@ TOML file; --config-check checks both and exits.`,
 			if endpoints != "" {
 				cfg.EtcdEndpoints = strings.Split(endpoints, ",")
 			}
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
-			if check {
-				fmt.Fprintln(cmd.OutOrStdout(), "config is valid")
-				return nil
-			}
-			lg, err := logger(cfg.Log)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			s, err := Start(cfg, lg)
-			if err != nil {
-				return err
-			}
-			<-ctx.Done()
-			s.Close()
-			return nil
+			return cli.RunServer(cmd, cli.Server{Validate: cfg.Validate, Check: check, Log: cfg.Log, Logger: logger,
+				Serve: func(ctx context.Context, lg *zap.Logger) error {
+					s, err := Start(cfg, lg)
+					if err != nil {
+						return err
+					}
+					<-ctx.Done()
+					s.Close()
+					return nil
+				}})
 		},
 	}
 	f := cmd.Flags()
