@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -135,6 +134,9 @@ func (w *applyWorker) execConfChange(d *applyDelegate, e *eraftpb.Entry) *raft_c
 			return errResp(errConfChange("peer not in region"))
 		}
 		region.Peers = kept
+		if cp.Peer.StoreId == w.store.storeID {
+			w.stopped[region.Id] = true
+		}
 	default:
 		return errResp(errConfChange("unsupported change type"))
 	}
@@ -159,6 +161,8 @@ func (p *peer) onConfChangeApplied(res *confChangeResult) {
 	p.store.meta.setRegion(res.region)
 	removed := res.cc.ChangeType == eraftpb.ConfChangeType_RemoveNode
 	if removed && res.peer.Id == p.meta.Id {
+		// The apply worker applies nothing of ours after this entry.
+		p.applyStopped = true
 		p.destroy("removed by a membership change")
 		return
 	}
@@ -166,7 +170,7 @@ func (p *peer) onConfChangeApplied(res *confChangeResult) {
 		delete(p.peerCache, res.peer.Id)
 		delete(p.peerHeard, res.peer.Id)
 	} else {
-		p.peerHeard[res.peer.Id] = time.Now()
+		p.peerHeard[res.peer.Id] = p.store.now()
 	}
 	if p.isLeader() {
 		p.heartbeatScheduler()

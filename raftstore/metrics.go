@@ -111,11 +111,11 @@ func (m *StoreMetrics) observeCommitted(props []*proposal, now time.Time) {
 	}
 }
 
-// observeApplied records the propose-to-apply latency of proposals just
-// applied.
-func (m *StoreMetrics) observeApplied(props []*proposal, now time.Time) {
-	for _, pr := range props {
-		m.ProposeApplyDuration.Observe(now.Sub(pr.proposedAt).Seconds())
+// observeApplied records the propose-to-apply latency of commands proposed
+// at proposedAt and applied by now.
+func (m *StoreMetrics) observeApplied(proposedAt []time.Time, now time.Time) {
+	for _, t := range proposedAt {
+		m.ProposeApplyDuration.Observe(now.Sub(t).Seconds())
 	}
 }
 

@@ -43,7 +43,8 @@ func NewCommand(logger logging.Factory) *cobra.Command {
 		Short: "Run a store server",
 		Long: `Run a store server: the tikvpb.Tikv gRPC service over the store's engines,
 and an HTTP status server on --status-addr: /metrics, /health, /status (build,
-uptime), /config (the running configuration) and /debug/pprof/.
+uptime), /config (the running configuration), /debug/pprof/, and /regions on
+a Raft store.
 
 With --scheduler ADDR the store joins the cluster that scheduler manages (the
 first store bootstraps it) and serves its region leaders through Raft. With
@@ -282,6 +283,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	srv.SetRaftHandler(store)
 	running.Store(store)
 	status.SetStore(map[string]any{"store-id": storeID, "addr": rcfg.StoreAddr})
+	status.Handle("GET /regions", regionsHandler(store))
 	logger.Info("store server started", zap.String("addr", g.Addr()), zap.String("status-addr", status.Addr()),
 		zap.Uint64("store-id", store.StoreID()), zap.String("data-dir", cfg.DataDir), zap.String("scheduler", cfg.Scheduler),
 		zap.String("version", v.Version))

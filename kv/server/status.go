@@ -24,10 +24,12 @@ import (
 
 // Status is a store's HTTP status server: Prometheus /metrics from the
 // store's own registry, /health, /status (build, start time, uptime),
-// /config (the running configuration), and Go's profiles under
-// /debug/pprof/ (CPU, heap, goroutines, mutex, execution trace).
+// /config (the running configuration), Go's profiles under /debug/pprof/
+// (CPU, heap, goroutines, mutex, execution trace), and, on a Raft store,
+// /regions (regions.go).
 type Status struct {
 	srv  *http.Server
+	mux  *http.ServeMux
 	lis  net.Listener
 	done chan struct{}
 	// store is the store's identity once it is known (a Raft store learns
@@ -94,6 +96,7 @@ func StartStatus(sc StatusConfig, logger *zap.Logger) (*Status, error) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.mux = mux
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -140,6 +143,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// Handle adds an endpoint (a net/http ServeMux pattern, e.g. "GET /regions"),
+// for what only some stores serve.
+func (s *Status) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Addr is the address actually bound.
 func (s *Status) Addr() string { return s.lis.Addr().String() }
