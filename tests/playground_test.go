@@ -119,6 +119,9 @@ var (
 
 // startPlayground runs `regionkv playground` on free ports and returns the
 // process with its scheduler's address (gRPC and HTTP API) and data dir.
+// Without --data-dir in extra, the playground makes a temporary one that
+// only a clean stop removes; tests that end by killing it pass
+// --data-dir t.TempDir().
 func startPlayground(t *testing.T, extra ...string) (p *proc, sched, dir string) {
 	t.Helper()
 	p = startProc(t, append([]string{"playground", "--scheduler", "127.0.0.1:0", "--store-port", "0"}, extra...)...)
@@ -229,7 +232,7 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 // TestPlaygroundRegionSplit: `ctl region split` then `ctl region list`
 // shows the new region, and a scan across the split sees every key.
 func TestPlaygroundRegionSplit(t *testing.T) {
-	_, sched, _ := startPlayground(t)
+	_, sched, _ := startPlayground(t, "--data-dir", t.TempDir())
 	status := sched
 	for _, k := range []string{"a", "m", "z"} {
 		if _, errOut, code := runCLI(t, "kv", "--scheduler", sched, "put", k, k); code != 0 {

@@ -120,7 +120,7 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatalf("README has %d tour blocks with %d commands; the tour is larger", len(blocks), total)
 	}
 
-	_, sched, _ := startPlayground(t)
+	_, sched, _ := startPlayground(t, "--data-dir", t.TempDir())
 	t.Setenv(cli.SchedulerEnv, sched)
 	var regions ctlRegions
 	eventually(t, 60*time.Second, "region 2 with a leader and three replicas", func() bool {
