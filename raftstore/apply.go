@@ -42,6 +42,7 @@ type applyTask struct {
 	regionID  uint64
 	entries   []eraftpb.Entry
 	proposals []*proposal
+	queuedAt  time.Time // for the apply-wait metric
 	// taskRegister
 	region *metapb.Region
 	state  rspb.RaftApplyState
@@ -104,6 +105,9 @@ func (ap *applyPool) stop() {
 
 // schedule queues a task; it never blocks the raft worker.
 func (ap *applyPool) schedule(t *applyTask) {
+	if t.kind == taskEntries {
+		t.queuedAt = time.Now()
+	}
 	w := ap.workers[t.regionID%uint64(len(ap.workers))]
 	w.mu.Lock()
 	w.queue = append(w.queue, t)
@@ -129,6 +133,9 @@ type applyWorker struct {
 	touched  []*applyDelegate
 	needSync bool
 	cbs      []func()
+	// proposedAt are the proposal times of the commands the batch applied,
+	// for the propose-to-apply latency.
+	proposedAt []time.Time
 	// fenced are the regions this batch entered the read fence for.
 	fenced []uint64
 }
@@ -187,6 +194,7 @@ func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
 			}
 			t.snap.done(err)
 		case taskEntries:
+			w.store.cfg.Metrics.ApplyWait.Observe(time.Since(t.queuedAt).Seconds())
 			d := w.delegates[t.regionID]
 			if d == nil || w.stopped[t.regionID] {
 				w.answerUnapplied(t.proposals)
@@ -221,6 +229,8 @@ func (w *applyWorker) flush() bool {
 		}
 		w.needSync = false
 	}
+	w.store.cfg.Metrics.observeApplied(w.proposedAt, time.Now())
+	w.proposedAt = w.proposedAt[:0]
 	for _, id := range w.fenced {
 		w.store.fence.leave(id)
 	}
@@ -302,6 +312,7 @@ func (w *applyWorker) answerProposals(props []*proposal, e *eraftpb.Entry, resp 
 		cb := pr.cb
 		switch {
 		case pr.index == e.Index && pr.term == e.Term && resp != nil:
+			w.proposedAt = append(w.proposedAt, pr.proposedAt)
 			r := resp
 			r.Header.CurrentTerm = e.Term
 			if cb != nil {

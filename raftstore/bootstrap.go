@@ -113,7 +113,7 @@ func (s *Store) bootstrap(ctx context.Context) error {
 		if err := PrepareBootstrapRegion(s.engines, region); err != nil {
 			return err
 		}
-		if err := s.sched.Bootstrap(ctx, &metapb.Store{Id: storeID, Address: s.cfg.StoreAddr}, region); err != nil {
+		if err := s.sched.Bootstrap(ctx, s.cfg.storeMeta(storeID), region); err != nil {
 			// ALREADY_BOOTSTRAPPED can come before IsBootstrapped says so:
 			// the scheduler refuses the loser once the winner's metadata is
 			// in etcd, but reports the cluster bootstrapped only after it

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
 )
 
 // Config configures a Store. Zero fields take the defaults of
@@ -13,6 +15,13 @@ type Config struct {
 	// StoreAddr is the address other stores and clients reach this store at;
 	// it is registered with the scheduler.
 	StoreAddr string
+	// Registered with the scheduler too, for operators and for metrics
+	// discovery: the store's HTTP status address, its build, and when the
+	// process started.
+	StatusAddr     string
+	Version        string
+	GitHash        string
+	StartTimestamp int64 // Unix seconds
 
 	// RaftWorkers is the number of goroutines driving peers (the batch
 	// system); ApplyWorkers the number applying committed entries.
@@ -232,4 +241,10 @@ func (c *Config) splitCheckDiff() uint64 { return max(c.RegionSplitSize/16, 1) }
 // differences. With the defaults (10 ticks of 100 ms) that is 405 ms.
 func (c *Config) leaseDuration() time.Duration {
 	return time.Duration(c.ElectionTicks-1) * c.RaftBaseTickInterval / 2 * 9 / 10
+}
+
+// storeMeta is the store record registered with the scheduler.
+func (c *Config) storeMeta(id uint64) *metapb.Store {
+	return &metapb.Store{Id: id, Address: c.StoreAddr, PeerAddress: c.StoreAddr, StatusAddress: c.StatusAddr,
+		Version: c.Version, GitHash: c.GitHash, StartTimestamp: c.StartTimestamp}
 }

@@ -137,6 +137,12 @@ func (p *peer) onOperator(op *pdpb.RegionHeartbeatResponse) {
 	switch {
 	case op.ChangePeer != nil:
 		cp := op.ChangePeer
+		if changePeerDone(p.region, cp) {
+			// The scheduler resends a step until a heartbeat shows it done;
+			// this one is, and the next heartbeat will say so.
+			p.logger.Debug("operator step already done", zap.Stringer("type", cp.ChangeType), zap.Uint64("peer", cp.Peer.GetId()))
+			return
+		}
 		p.logger.Info("executing operator: change peer", zap.Stringer("type", cp.ChangeType), zap.Uint64("peer", cp.Peer.GetId()),
 			zap.Uint64("store", cp.Peer.GetStoreId()))
 		if cp.ChangeType != eraftpb.ConfChangeType_AddNode && cp.ChangeType != eraftpb.ConfChangeType_RemoveNode {
@@ -213,4 +219,20 @@ func (s *Store) goBackground(f func(ctx context.Context)) {
 		defer s.bgWG.Done()
 		f(s.bgCtx)
 	})
+}
+
+// changePeerDone reports whether region already reflects cp: the peer added
+// is there, or the peer removed is gone.
+func changePeerDone(region *metapb.Region, cp *pdpb.ChangePeer) bool {
+	present := false
+	for _, pr := range region.GetPeers() {
+		present = present || pr.Id == cp.Peer.GetId()
+	}
+	switch cp.ChangeType {
+	case eraftpb.ConfChangeType_AddNode:
+		return present
+	case eraftpb.ConfChangeType_RemoveNode:
+		return !present
+	}
+	return false
 }

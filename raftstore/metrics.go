@@ -21,10 +21,15 @@ type StoreMetrics struct {
 	AppendDuration prometheus.Histogram
 	CommitDuration prometheus.Histogram
 	ApplyDuration  prometheus.Histogram
-	Regions        prometheus.Gauge
-	Leaders        prometheus.Gauge
-	SnapshotsSent  *prometheus.CounterVec
-	SnapshotsRecv  *prometheus.CounterVec
+	// ProposeApplyDuration is a write's way through Raft on the leader:
+	// proposed to applied to the kv DB, callback due.
+	ProposeApplyDuration prometheus.Histogram
+	// ApplyWait is how long committed entries wait in the apply queue.
+	ApplyWait     prometheus.Histogram
+	Regions       prometheus.Gauge
+	Leaders       prometheus.Gauge
+	SnapshotsSent *prometheus.CounterVec
+	SnapshotsRecv *prometheus.CounterVec
 	// Hibernating counts regions that stopped ticking.
 	Hibernating prometheus.Gauge
 	// RaftMessages counts raft messages sent to other stores, by type.
@@ -64,6 +69,10 @@ func NewStoreMetrics(reg prometheus.Registerer) *StoreMetrics {
 			"Time from proposing a command to seeing it committed."),
 		ApplyDuration: hist("apply_duration_seconds",
 			"Time an apply worker takes to apply one batch of committed entries to the kv DB."),
+		ProposeApplyDuration: hist("propose_apply_duration_seconds",
+			"Time from proposing a command to having applied it (the leader's end-to-end write latency)."),
+		ApplyWait: hist("apply_wait_duration_seconds",
+			"Time committed entries wait in the apply queue before an apply worker takes them."),
 		Regions: gauge("regions", "Regions with a peer on this store."),
 		Leaders: gauge("leaders", "Regions whose peer on this store is the leader."),
 		SnapshotsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "regionkv", Subsystem: "raftstore",
@@ -80,7 +89,7 @@ func NewStoreMetrics(reg prometheus.Registerer) *StoreMetrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.RaftRounds, m.RaftDBWrites, m.RaftDBSyncs, m.Proposals, m.AppendDuration,
-			m.CommitDuration, m.ApplyDuration, m.Regions, m.Leaders, m.SnapshotsSent, m.SnapshotsRecv, m.Hibernating,
+			m.CommitDuration, m.ApplyDuration, m.ProposeApplyDuration, m.ApplyWait, m.Regions, m.Leaders, m.SnapshotsSent, m.SnapshotsRecv, m.Hibernating,
 			m.RaftMessages)
 	}
 	return m
@@ -99,6 +108,14 @@ func (m *StoreMetrics) observeRaftWrite(start time.Time, synced bool) {
 func (m *StoreMetrics) observeCommitted(props []*proposal, now time.Time) {
 	for _, pr := range props {
 		m.CommitDuration.Observe(now.Sub(pr.proposedAt).Seconds())
+	}
+}
+
+// observeApplied records the propose-to-apply latency of commands proposed
+// at proposedAt and applied by now.
+func (m *StoreMetrics) observeApplied(proposedAt []time.Time, now time.Time) {
+	for _, t := range proposedAt {
+		m.ProposeApplyDuration.Observe(now.Sub(t).Seconds())
 	}
 }
 

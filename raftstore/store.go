@@ -123,7 +123,7 @@ func (s *Store) Start(ctx context.Context) error {
 	if err := s.loadPeers(); err != nil {
 		return err
 	}
-	if err := s.sched.PutStore(ctx, &metapb.Store{Id: s.storeID, Address: s.cfg.StoreAddr, PeerAddress: s.cfg.StoreAddr}); err != nil {
+	if err := s.sched.PutStore(ctx, s.cfg.storeMeta(s.storeID)); err != nil {
 		return fmt.Errorf("raftstore: put store: %w", err)
 	}
 	s.applier.start()

@@ -78,15 +78,14 @@ wait_http() { # wait_http URL: up to 60 s
 echo "bench.sh: building regionkv" >&2
 (cd "$ROOT" && go build -o "$BIN" .)
 
-SCHED=127.0.0.1:$((PORT + 1))       # status (HTTP API) on PORT, embedded etcd on PORT+2, PORT+3
-SCHED_API=127.0.0.1:$PORT
+SCHED=127.0.0.1:$((PORT + 1))       # gRPC and HTTP API; embedded etcd on PORT+2, PORT+3
 RKV_PIDS=()
 start_regionkv() {
 	local d=$WORK/data-rkv
 	rm -rf "$d"; mkdir -p "$d"
 	"$BIN" scheduler --addr "$SCHED" --data-dir "$d/scheduler" --log-file "$d/scheduler.log" &
 	RKV_PIDS=($!); PIDS+=($!)
-	wait_http "http://$SCHED_API/api/v1/health"
+	wait_http "http://$SCHED/api/v1/health"
 	for i in 1 2 3; do
 		"$BIN" server --scheduler "$SCHED" --addr "127.0.0.1:$((PORT + 9 + i))" --status-addr "127.0.0.1:$((PORT + 12 + i))" \
 			--data-dir "$d/store-$i" --log-file "$d/store-$i.log" &
@@ -132,8 +131,8 @@ flags_of() {
 	*) echo "--workload $1 --threads 16" ;;
 	esac
 }
-COMMON=(--records "$RECORDS" --key-size 16 --value-size 128 --format json --quiet)
-bench_rkv() { "$BIN" bench "$@" --target regionkv --scheduler "$SCHED" --scheduler-api "$SCHED_API" "${COMMON[@]}"; }
+COMMON=(--records "$RECORDS" --key-size 16 --value-size 128 -o json --quiet)
+bench_rkv() { "$BIN" bench "$@" --target regionkv --scheduler "$SCHED" "${COMMON[@]}"; }
 bench_etcd() { "$BIN" bench "$@" --target etcd --endpoints "$ETCD_EPS" "${COMMON[@]}"; }
 
 profile_store() { # CPU profile of store 1 and its raft-DB syncs/s over 10 s, in the background

@@ -15,7 +15,7 @@ import (
 )
 
 var (
-	schedulerStarted = regexp.MustCompile(`"scheduler started"\] .*\[addr=([^\]]+)\].*\[status-addr=([^\]]+)\]`)
+	schedulerStarted = regexp.MustCompile(`"scheduler started"\] .*\[addr=([^\]]+)\]`)
 	storeStarted     = regexp.MustCompile(`"store server started"\] \[addr=([^\]]+)\] \[status-addr=([^\]]+)\] \[store-id=(\d+)\]`)
 )
 
@@ -45,7 +45,8 @@ func TestCtlMultiProcessKill9(t *testing.T) {
 	base := t.TempDir()
 	sp := startProc(t, "scheduler", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(base, "scheduler"))
 	m := sp.WaitLine(t, schedulerStarted, 60*time.Second)
-	sched, status := m[1], m[2]
+	sched := m[1]
+	status := sched // ctl reaches the HTTP API at the gRPC address
 
 	stores := make([]*storeProc, 3)
 	for i := range stores {

@@ -31,11 +31,11 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// ctlJSON runs `regionkv ctl --scheduler http://statusAddr args... -o json`
-// and decodes its output into v; false if the command failed.
-func ctlJSON(t *testing.T, statusAddr string, v any, args ...string) bool {
+// ctlJSON runs `regionkv ctl --scheduler sched args... -o json` and decodes
+// its output into v; false if the command failed.
+func ctlJSON(t *testing.T, sched string, v any, args ...string) bool {
 	t.Helper()
-	out, errOut, code := runCLI(t, append([]string{"ctl", "--scheduler", "http://" + statusAddr, "-o", "json"}, args...)...)
+	out, errOut, code := runCLI(t, append([]string{"ctl", "--scheduler", sched, "-o", "json"}, args...)...)
 	if code != 0 {
 		t.Logf("ctl %v: exit %d: %s", args, code, errOut)
 		return false
@@ -113,17 +113,20 @@ func refused(addr string) bool {
 }
 
 var (
-	playgroundStarted = regexp.MustCompile(`"playground started"\] \[addr=([^\]]+)\] \[status-addr=([^\]]+)\].*\[data-dir=([^\]]+)\]`)
+	playgroundStarted = regexp.MustCompile(`"playground started"\] \[addr=([^\]]+)\].*\[data-dir=([^\]]+)\]`)
 	storeStatusAddr   = regexp.MustCompile(`"store server started"\] .*\[status-addr=([^\]]+)\]`)
 )
 
 // startPlayground runs `regionkv playground` on free ports and returns the
-// process with its scheduler gRPC address, HTTP address and data dir.
-func startPlayground(t *testing.T, extra ...string) (p *proc, sched, status, dir string) {
+// process with its scheduler's address (gRPC and HTTP API) and data dir.
+// Without --data-dir in extra, the playground makes a temporary one that
+// only a clean stop removes; tests that end by killing it pass
+// --data-dir t.TempDir().
+func startPlayground(t *testing.T, extra ...string) (p *proc, sched, dir string) {
 	t.Helper()
-	p = startProc(t, append([]string{"playground", "--scheduler-addr", "127.0.0.1:0", "--store-port", "0"}, extra...)...)
+	p = startProc(t, append([]string{"playground", "--scheduler", "127.0.0.1:0", "--store-port", "0"}, extra...)...)
 	m := p.WaitLine(t, playgroundStarted, 60*time.Second)
-	return p, m[1], m[2], m[3]
+	return p, m[1], m[2]
 }
 
 // TestPlaygroundEndToEnd runs the real binary: the playground comes up with
@@ -132,7 +135,8 @@ func startPlayground(t *testing.T, extra ...string) (p *proc, sched, status, dir
 // stops everything: the process exits 0, its ports close and its temporary
 // data dir is gone.
 func TestPlaygroundEndToEnd(t *testing.T) {
-	p, sched, status, dir := startPlayground(t)
+	p, sched, dir := startPlayground(t)
+	status := sched // the HTTP API shares the scheduler's address
 
 	kv := func(args ...string) (string, int) {
 		out, errOut, code := runCLI(t, append([]string{"kv", "--scheduler", sched}, args...)...)
@@ -212,7 +216,7 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 	if err := p.Wait(t, 30*time.Second); err != nil {
 		t.Fatalf("playground exited with %v after SIGTERM", err)
 	}
-	for _, a := range append([]string{sched, status}, storeStatus...) {
+	for _, a := range append([]string{sched}, storeStatus...) {
 		if !refused(a) {
 			t.Errorf("%s still accepts connections after the playground exited", a)
 		}
@@ -228,7 +232,8 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 // TestPlaygroundRegionSplit: `ctl region split` then `ctl region list`
 // shows the new region, and a scan across the split sees every key.
 func TestPlaygroundRegionSplit(t *testing.T) {
-	_, sched, status, _ := startPlayground(t)
+	_, sched, _ := startPlayground(t, "--data-dir", t.TempDir())
+	status := sched
 	for _, k := range []string{"a", "m", "z"} {
 		if _, errOut, code := runCLI(t, "kv", "--scheduler", sched, "put", k, k); code != 0 {
 			t.Fatalf("put %s: %s", k, errOut)

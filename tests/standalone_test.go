@@ -144,7 +144,7 @@ func TestKVCommand(t *testing.T) {
 	expect(out, code, "a\n", 0, "scan with limit")
 	out, errOut, code := kv("cas", "a", "wrong", "x")
 	expect(out, code, "", 1, "cas with the wrong old value")
-	if !strings.Contains(errOut, `"1"`) {
+	if !strings.Contains(errOut, "current value is 1\n") {
 		t.Fatalf("cas mismatch does not show the current value: %q", errOut)
 	}
 	out, _, code = kv("cas", "a", "1", "x")

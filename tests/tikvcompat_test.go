@@ -35,7 +35,8 @@ func TestTiKVClientsCompat(t *testing.T) {
 	}
 	bins := buildTiKVCompat(t)
 
-	_, sched, status, _ := startPlayground(t)
+	_, sched, _ := startPlayground(t, "--data-dir", t.TempDir())
+	status := sched
 	var stores ctlStores
 	eventually(t, 60*time.Second, "3 stores Up", func() bool {
 		return ctlJSON(t, status, &stores, "store", "list") && allUp(stores, 3)

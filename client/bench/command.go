@@ -3,10 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -14,18 +12,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/regionkv/regionkv/client"
+	"github.com/regionkv/regionkv/internal/cli"
 )
 
 type options struct {
-	target, scheduler, schedulerAPI, store, endpoints string
-	workload, dist, format, scanLenDist, keyPrefix    string
-	records                                           uint64
-	operations                                        int64
-	duration, loadTimeout, opTimeout, splitTimeout    time.Duration
-	threads, keySize, valueSize, batchSize, scanLen   int
-	regions, conns                                    int
-	seed                                              uint64
-	serializable, quiet                               bool
+	target, scheduler, schedulerAPI, addr, endpoints string
+	workload, dist, format, scanLenDist, keyPrefix   string
+	records                                          uint64
+	operations                                       int64
+	duration, loadTimeout, opTimeout, splitTimeout   time.Duration
+	threads, keySize, valueSize, batchSize, scanLen  int
+	regions, conns                                   int
+	seed                                             uint64
+	serializable, quiet                              bool
+	output                                           *cli.Output
 }
 
 // NewCommand returns `regionkv bench`: `bench load` writes the records,
@@ -37,15 +37,22 @@ func NewCommand() *cobra.Command {
 		Short: "benchmark regionkv (or etcd) with YCSB-style workloads: load, then run",
 		Long: "Workloads: " + describeWorkloads() + "\n\n" +
 			"`bench` loads --records records and runs the workload; `bench load` and `bench run` do one phase each.\n" +
-			"--regions N pre-splits the key space into N regions (through the scheduler's HTTP API) before loading.",
+			"--regions N pre-splits the key space into N regions (through the scheduler's HTTP API) before loading.\n" +
+			"The report goes to stdout: a table, or JSON with -o json; progress to stderr.",
+		Example: `  regionkv bench --workload a --records 100000 --threads 16 --duration 30s
+  regionkv bench --addr 127.0.0.1:20160 --workload put -o json    # one standalone store
+  regionkv bench --target etcd --endpoints 127.0.0.1:2379 --workload a`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.exec(cmd, true, true) },
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.target, "target", "regionkv", "system under test: regionkv or etcd")
-	pf.StringVar(&o.scheduler, "scheduler", "127.0.0.1:2379", "regionkv scheduler gRPC addresses, comma-separated")
-	pf.StringVar(&o.schedulerAPI, "scheduler-api", "", "scheduler HTTP API address, for --regions (default: --scheduler's host, port - 1)")
-	pf.StringVar(&o.store, "store", "", "address of one standalone regionkv store, instead of a scheduler")
+	pf.StringVar(&o.scheduler, "scheduler", cli.Scheduler(),
+		"regionkv scheduler addresses, comma-separated (env "+cli.SchedulerEnv+")")
+	pf.StringVar(&o.schedulerAPI, "scheduler-api", "", "")
+	_ = pf.MarkDeprecated("scheduler-api", "the HTTP API now shares --scheduler's address")
+	pf.StringVar(&o.addr, "addr", "", "address of one standalone regionkv store, instead of a scheduler")
+	cli.Alias(pf, "store", "addr")
 	pf.StringVar(&o.endpoints, "endpoints", "127.0.0.1:2379", "etcd client endpoints, comma-separated (--target etcd)")
 	pf.BoolVar(&o.serializable, "serializable", false, "etcd: serializable reads instead of linearizable")
 	pf.IntVar(&o.conns, "conns", 2, "gRPC connections: per store for regionkv, in total for etcd")
@@ -66,13 +73,17 @@ func NewCommand() *cobra.Command {
 	pf.Uint64Var(&o.seed, "seed", 1, "random seed")
 	pf.IntVar(&o.regions, "regions", 0, "pre-split the key space into this many regions before loading (regionkv)")
 	pf.DurationVar(&o.splitTimeout, "split-timeout", 90*time.Second, "bound on waiting for the pre-split regions and their leaders")
-	pf.StringVar(&o.format, "format", "text", "report format: text or json")
+	o.output = cli.OutputFlag(pf)
+	pf.StringVar(&o.format, "format", "", "")
+	_ = pf.MarkDeprecated("format", "use -o table|json")
 	pf.BoolVar(&o.quiet, "quiet", false, "no live progress on stderr")
 	cmd.AddCommand(
 		&cobra.Command{Use: "load", Short: "pre-split (--regions) and write --records records", Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error { return o.exec(cmd, true, false) }},
+			Example: "  regionkv bench load --regions 64 --records 100000",
+			RunE:    func(cmd *cobra.Command, _ []string) error { return o.exec(cmd, true, false) }},
 		&cobra.Command{Use: "run", Short: "run --workload over loaded records", Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error { return o.exec(cmd, false, true) }},
+			Example: "  regionkv bench run --workload put --threads 16 --duration 20s",
+			RunE:    func(cmd *cobra.Command, _ []string) error { return o.exec(cmd, false, true) }},
 	)
 	return cmd
 }
@@ -95,27 +106,23 @@ func split(s string) []string {
 	return out
 }
 
-// apiAddr is --scheduler-api, or the scheduler's default status address:
-// the gRPC port minus one.
-func (o *options) apiAddr() (string, error) {
+// apiAddr is the scheduler's HTTP API: --scheduler's first address (or the
+// deprecated --scheduler-api).
+func (o *options) apiAddr(cmd *cobra.Command) (string, error) {
 	if o.schedulerAPI != "" {
 		return o.schedulerAPI, nil
 	}
-	host, port, err := net.SplitHostPort(split(o.scheduler)[0])
-	if err != nil {
-		return "", fmt.Errorf("bench: --scheduler: %w", err)
+	addrs := split(o.scheduler)
+	if len(addrs) == 0 {
+		return "", cli.Usagef(cmd, "--scheduler is empty")
 	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return "", fmt.Errorf("bench: --scheduler port: %w", err)
-	}
-	return net.JoinHostPort(host, strconv.Itoa(p-1)), nil
+	return addrs[0], nil
 }
 
 func (o *options) open(ctx context.Context) (Target, error) {
 	switch o.target {
 	case "regionkv":
-		return NewRegionkvTarget(ctx, split(o.scheduler), o.store, client.WithConnsPerStore(o.conns))
+		return NewRegionkvTarget(ctx, split(o.scheduler), o.addr, client.WithConnsPerStore(o.conns))
 	case "etcd":
 		return NewEtcdTarget(ctx, split(o.endpoints), o.conns, o.serializable)
 	}
@@ -133,8 +140,17 @@ func (o *options) config(w Workload, d time.Duration) Config {
 }
 
 func (o *options) exec(cmd *cobra.Command, load, run bool) error {
-	if o.format != "text" && o.format != "json" {
-		return fmt.Errorf("bench: --format must be text or json")
+	switch o.format {
+	case "": // not given
+	case "text":
+		*o.output = cli.Table
+	case "json":
+		*o.output = cli.JSON
+	default:
+		return cli.Usagef(cmd, "--format must be text or json")
+	}
+	if o.target != "regionkv" && o.target != "etcd" {
+		return cli.Usagef(cmd, "unknown --target %q: regionkv or etcd", o.target)
 	}
 	w, err := LookupWorkload(o.workload)
 	if err != nil {
@@ -143,10 +159,10 @@ func (o *options) exec(cmd *cobra.Command, load, run bool) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if load && o.regions > 1 {
-		if o.target != "regionkv" || o.store != "" {
-			return fmt.Errorf("bench: --regions needs a regionkv cluster (--scheduler)")
+		if o.target != "regionkv" || o.addr != "" {
+			return cli.Usagef(cmd, "--regions needs a regionkv cluster (--scheduler)")
 		}
-		addr, err := o.apiAddr()
+		addr, err := o.apiAddr(cmd)
 		if err != nil {
 			return err
 		}
@@ -176,7 +192,7 @@ func (o *options) exec(cmd *cobra.Command, load, run bool) error {
 		phaseErr = err
 	}
 	out := cmd.OutOrStdout()
-	if o.format == "json" {
+	if *o.output == cli.JSON {
 		err = rep.WriteJSON(out)
 	} else {
 		err = rep.WriteText(out)

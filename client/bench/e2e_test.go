@@ -25,7 +25,7 @@ func runBench(t *testing.T, args ...string) Report {
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
-	cmd.SetArgs(append(args, "--format", "json", "--quiet", "--records", "200", "--operations", "300",
+	cmd.SetArgs(append(args, "-o", "json", "--quiet", "--records", "200", "--operations", "300",
 		"--threads", "4", "--duration", "20s", "--workload", "a"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -140,7 +140,7 @@ func TestEndToEndStandaloneStore(t *testing.T) {
 	}()
 	select {
 	case a := <-addr:
-		checkReport(t, runBench(t, "--target", "regionkv", "--store", a))
+		checkReport(t, runBench(t, "--target", "regionkv", "--addr", a))
 	case <-time.After(30 * time.Second):
 		t.Fatal("store did not start")
 	}

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 )
 
-// Report is every phase of one invocation, as --format json prints it.
+// Report is every phase of one invocation, as -o json prints it.
 type Report struct {
 	Results []*Result `json:"results"`
 }

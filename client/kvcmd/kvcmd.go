@@ -1,8 +1,9 @@
 // Package kvcmd is `regionkv kv`, the operator's data tool: get, put,
 // delete, scan, compare-and-swap and their batch forms from the shell,
 // through the client SDK. It talks to a cluster through its scheduler
-// (--scheduler, by default 127.0.0.1:2379), or to one standalone store
-// (--addr).
+// (--scheduler, $REGIONKV_SCHEDULER, by default 127.0.0.1:2379), or to one
+// standalone store (--addr). Keys and values are given as text, or as
+// 0x-prefixed hex.
 package kvcmd
 
 import (
@@ -16,27 +17,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/regionkv/regionkv/client"
+	"github.com/regionkv/regionkv/internal/cli"
 )
 
-// ExitError ends the command with Code and no message: `get` of a missing key
-// and a `cas` that did not swap exit with status 1, so scripts can tell them
-// from failures (status 2, message on stderr).
-type ExitError struct{ Code int }
-
-func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
-
 // errNotFound is what get (and batch-get, when a key is missing) returns.
-var errNotFound = ExitError{Code: 1}
-
-// DefaultScheduler is where kv looks for the cluster when given neither
-// --scheduler nor --addr.
-const DefaultScheduler = "127.0.0.1:2379"
+var errNotFound = cli.ExitError{Code: 1}
 
 type options struct {
 	scheduler string
 	addr      string
 	cf        string
 	timeout   time.Duration
+	output    *cli.Output
 }
 
 // NewCommand returns `regionkv kv`.
@@ -46,16 +38,26 @@ func NewCommand() *cobra.Command {
 		Use:   "kv",
 		Short: "Read and write data: get, put, delete, scan, cas and batch forms",
 		Long: `Read and write data in a cluster (through its scheduler, --scheduler) or in
-one standalone store (--addr). With neither, the scheduler at ` + DefaultScheduler + `.
+one standalone store (--addr). --scheduler defaults to $` + cli.SchedulerEnv + `, else
+` + cli.DefaultScheduler + `.
+
+Keys and values are text, or 0x-prefixed hex (0x00ff). -o json prints
+reads as JSON, with keys and values in the same text-or-hex form.
 
 Exit status: 0 on success; 1 when get (or batch-get) finds no key or cas does
 not swap; 2 on any error (the message goes to stderr).`,
+		Example: `  regionkv kv put greeting hello
+  regionkv kv get greeting
+  regionkv kv --scheduler 10.0.0.1:2379 scan a z --limit 10
+  regionkv kv --addr 127.0.0.1:20160 get 0x00ff     # one standalone store, a hex key`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.scheduler, "scheduler", "", "scheduler addresses, comma-separated (default "+DefaultScheduler+")")
+	pf.StringVar(&o.scheduler, "scheduler", cli.Scheduler(),
+		"scheduler addresses, comma-separated (env "+cli.SchedulerEnv+")")
 	pf.StringVar(&o.addr, "addr", "", "address of one standalone store, instead of a scheduler")
 	pf.StringVar(&o.cf, "cf", "", "column family: default, lock or write (empty means default)")
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of the whole command")
+	o.output = cli.OutputFlag(pf)
 	cmd.AddCommand(o.getCmd(), o.putCmd(), o.deleteCmd(), o.scanCmd(), o.casCmd(),
 		o.batchGetCmd(), o.batchPutCmd(), o.batchDeleteCmd(), o.deleteRangeCmd())
 	return cmd
@@ -69,16 +71,12 @@ func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client.RawC
 	var c *client.RawClient
 	var err error
 	switch {
-	case o.addr != "" && o.scheduler != "":
-		return errors.New("give --scheduler or --addr, not both")
+	case o.addr != "" && cmd.Flags().Changed("scheduler"):
+		return cli.Usagef(cmd, "give --scheduler or --addr, not both")
 	case o.addr != "":
 		c, err = client.NewRawClientForStore(ctx, o.addr, opts...)
 	default:
-		addrs := []string{DefaultScheduler}
-		if o.scheduler != "" {
-			addrs = strings.Split(o.scheduler, ",")
-		}
-		c, err = client.NewRawClient(ctx, addrs, opts...)
+		c, err = client.NewRawClient(ctx, strings.Split(o.scheduler, ","), opts...)
 	}
 	if err != nil {
 		return err
@@ -87,19 +85,57 @@ func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client.RawC
 	return fn(ctx, c)
 }
 
+// parseArgs reads arguments as keys or values: text, or 0x-hex.
+func parseArgs(cmd *cobra.Command, args []string) ([][]byte, error) {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		b, err := cli.ParseKey(a)
+		if err != nil {
+			return nil, &cli.UsageError{Cmd: cmd, Err: err}
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// pair is a key and value as -o json shows them.
+type pair struct {
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+}
+
+func jsonPairs(keys, values [][]byte, keyOnly bool) []pair {
+	out := make([]pair, len(keys))
+	for i, k := range keys {
+		out[i].Key = cli.FormatKey(k)
+		if !keyOnly {
+			out[i].Value = cli.FormatKey(values[i])
+		}
+	}
+	return out
+}
+
 func (o *options) getCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "get KEY",
-		Short: "Print the value of KEY; exit 1 if it does not exist",
-		Args:  cobra.ExactArgs(1),
+		Use:     "get KEY",
+		Short:   "Print the value of KEY; exit 1 if it does not exist",
+		Example: "  regionkv kv get greeting\n  regionkv kv get 0x00ff -o json",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			kv, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
-				v, err := c.Get(ctx, []byte(args[0]))
+				v, err := c.Get(ctx, kv[0])
 				if err != nil {
 					return err
 				}
 				if v == nil {
 					return errNotFound
+				}
+				if *o.output == cli.JSON {
+					return cli.WriteJSON(cmd.OutOrStdout(), pair{Key: cli.FormatKey(kv[0]), Value: cli.FormatKey(v)})
 				}
 				return printLine(cmd.OutOrStdout(), v)
 			})
@@ -109,12 +145,17 @@ func (o *options) getCmd() *cobra.Command {
 
 func (o *options) putCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "put KEY VALUE",
-		Short: "Set KEY to VALUE",
-		Args:  cobra.ExactArgs(2),
+		Use:     "put KEY VALUE",
+		Short:   "Set KEY to VALUE",
+		Example: "  regionkv kv put greeting hello\n  regionkv kv put 0x00ff 0xcafe     # hex key and value",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			kv, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
-				return c.Put(ctx, []byte(args[0]), []byte(args[1]))
+				return c.Put(ctx, kv[0], kv[1])
 			})
 		},
 	}
@@ -122,12 +163,17 @@ func (o *options) putCmd() *cobra.Command {
 
 func (o *options) deleteCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete KEY",
-		Short: "Delete KEY (deleting a missing key succeeds)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "delete KEY",
+		Short:   "Delete KEY (deleting a missing key succeeds)",
+		Example: "  regionkv kv delete greeting",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			kv, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
-				return c.Delete(ctx, []byte(args[0]))
+				return c.Delete(ctx, kv[0])
 			})
 		},
 	}
@@ -139,11 +185,25 @@ func (o *options) scanCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scan START [END]",
 		Short: "Print KEY<TAB>VALUE lines of [START, END); with --reverse, from END down to START",
-		Args:  cobra.RangeArgs(1, 2),
+		Long: `Print the pairs of [START, END) in key order, KEY<TAB>VALUE per line (or a
+JSON list with -o json). With --reverse, from END (exclusive) down to START.
+At most --limit pairs: when the scan stops there, a note on stderr says so
+and where to continue.`,
+		Example: `  regionkv kv scan a z
+  regionkv kv scan a z --limit 10 --key-only
+  regionkv kv scan a z --reverse -o json`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			start, end := []byte(args[0]), []byte(nil)
-			if len(args) == 2 {
-				end = []byte(args[1])
+			if limit <= 0 {
+				return cli.Usagef(cmd, "--limit must be positive, got %d", limit)
+			}
+			kv, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
+			start, end := kv[0], []byte(nil)
+			if len(kv) == 2 {
+				end = kv[1]
 			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
 				var keys, values [][]byte
@@ -158,7 +218,20 @@ func (o *options) scanCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return printPairs(cmd.OutOrStdout(), keys, values, keyOnly)
+				if *o.output == cli.JSON {
+					err = cli.WriteJSON(cmd.OutOrStdout(), jsonPairs(keys, values, keyOnly))
+				} else {
+					err = printPairs(cmd.OutOrStdout(), keys, values, keyOnly)
+				}
+				if err == nil && len(keys) == limit {
+					last := cli.FormatKey(keys[len(keys)-1])
+					if reverse {
+						fmt.Fprintf(cmd.ErrOrStderr(), "kv scan: stopped at --limit %d; keys before %s may follow\n", limit, last)
+					} else {
+						fmt.Fprintf(cmd.ErrOrStderr(), "kv scan: stopped at --limit %d; keys after %s may follow\n", limit, last)
+					}
+				}
+				return err
 			})
 		},
 	}
@@ -173,6 +246,8 @@ func (o *options) casCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cas KEY OLD NEW | cas --absent KEY NEW",
 		Short: "Set KEY to NEW only if it holds OLD (or, with --absent, does not exist); exit 1 if not swapped",
+		Example: `  regionkv kv cas greeting hello hi
+  regionkv kv cas --absent counter 1`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if absent {
 				return cobra.ExactArgs(2)(cmd, args)
@@ -180,14 +255,31 @@ func (o *options) casCmd() *cobra.Command {
 			return cobra.ExactArgs(3)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key, prev, value := []byte(args[0]), []byte(nil), []byte(args[1])
+			kv, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
+			key, prev, value := kv[0], []byte(nil), kv[1]
 			if !absent {
-				prev, value = []byte(args[1]), []byte(args[2])
+				prev, value = kv[1], kv[2]
 			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
 				cur, swapped, err := c.CompareAndSwap(ctx, key, prev, value)
 				if err != nil {
 					return err
+				}
+				if *o.output == cli.JSON {
+					v := struct {
+						Swapped bool    `json:"swapped"`
+						Current *string `json:"current,omitempty"`
+					}{Swapped: swapped}
+					if !swapped && cur != nil {
+						s := cli.FormatKey(cur)
+						v.Current = &s
+					}
+					if err := cli.WriteJSON(cmd.OutOrStdout(), v); err != nil {
+						return err
+					}
 				}
 				if swapped {
 					return nil
@@ -195,9 +287,9 @@ func (o *options) casCmd() *cobra.Command {
 				if cur == nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "not swapped: key does not exist")
 				} else {
-					fmt.Fprintf(cmd.ErrOrStderr(), "not swapped: current value is %q\n", cur)
+					fmt.Fprintf(cmd.ErrOrStderr(), "not swapped: current value is %s\n", cli.FormatKey(cur))
 				}
-				return ExitError{Code: 1}
+				return cli.ExitError{Code: 1}
 			})
 		},
 	}
@@ -207,12 +299,17 @@ func (o *options) casCmd() *cobra.Command {
 
 func (o *options) batchGetCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "batch-get KEY...",
-		Short: "Print KEY<TAB>VALUE lines of the keys that exist; exit 1 if any is missing",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "batch-get KEY...",
+		Short:   "Print KEY<TAB>VALUE lines of the keys that exist; exit 1 if any is missing",
+		Example: "  regionkv kv batch-get k1 k2 k3",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keys, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
-				pairs, err := c.BatchGet(ctx, toBytes(args))
+				pairs, err := c.BatchGet(ctx, keys)
 				if err != nil {
 					return err
 				}
@@ -220,7 +317,12 @@ func (o *options) batchGetCmd() *cobra.Command {
 				for i, p := range pairs {
 					keys[i], values[i] = p.Key, p.Value
 				}
-				if err := printPairs(cmd.OutOrStdout(), keys, values, false); err != nil {
+				if *o.output == cli.JSON {
+					err = cli.WriteJSON(cmd.OutOrStdout(), jsonPairs(keys, values, false))
+				} else {
+					err = printPairs(cmd.OutOrStdout(), keys, values, false)
+				}
+				if err != nil {
 					return err
 				}
 				if len(pairs) < len(args) {
@@ -234,18 +336,23 @@ func (o *options) batchGetCmd() *cobra.Command {
 
 func (o *options) batchPutCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "batch-put KEY VALUE [KEY VALUE]...",
-		Short: "Set each KEY to its VALUE (atomic per region, not as a whole)",
+		Use:     "batch-put KEY VALUE [KEY VALUE]...",
+		Short:   "Set each KEY to its VALUE (atomic per region, not as a whole)",
+		Example: "  regionkv kv batch-put k1 v1 k2 v2",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 || len(args)%2 != 0 {
-				return fmt.Errorf("batch-put takes KEY VALUE pairs, got %d arguments", len(args))
+				return fmt.Errorf("takes KEY VALUE pairs, got %d arguments", len(args))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			kv, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
 			var keys, values [][]byte
-			for i := 0; i < len(args); i += 2 {
-				keys, values = append(keys, []byte(args[i])), append(values, []byte(args[i+1]))
+			for i := 0; i < len(kv); i += 2 {
+				keys, values = append(keys, kv[i]), append(values, kv[i+1])
 			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
 				return c.BatchPut(ctx, keys, values)
@@ -256,12 +363,17 @@ func (o *options) batchPutCmd() *cobra.Command {
 
 func (o *options) batchDeleteCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "batch-delete KEY...",
-		Short: "Delete the keys (missing keys are fine)",
-		Args:  cobra.MinimumNArgs(1),
+		Use:     "batch-delete KEY...",
+		Short:   "Delete the keys (missing keys are fine)",
+		Example: "  regionkv kv batch-delete k1 k2",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			keys, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
-				return c.BatchDelete(ctx, toBytes(args))
+				return c.BatchDelete(ctx, keys)
 			})
 		},
 	}
@@ -269,27 +381,27 @@ func (o *options) batchDeleteCmd() *cobra.Command {
 
 func (o *options) deleteRangeCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete-range START END",
-		Short: "Delete every key in [START, END)",
-		Args:  cobra.ExactArgs(2),
+		Use:     "delete-range START END",
+		Short:   "Delete every key in [START, END)",
+		Example: "  regionkv kv delete-range a m",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] == "" && args[1] == "" {
-				return errors.New("delete-range of the whole key space: give START or END")
+			kv, err := parseArgs(cmd, args)
+			if err != nil {
+				return err
+			}
+			if len(kv[0]) == 0 && len(kv[1]) == 0 {
+				return cli.Usagef(cmd, "delete-range of the whole key space: give START or END")
 			}
 			return o.call(cmd, func(ctx context.Context, c *client.RawClient) error {
-				return c.DeleteRange(ctx, []byte(args[0]), []byte(args[1]))
+				return c.DeleteRange(ctx, kv[0], kv[1])
 			})
 		},
 	}
 }
 
-func toBytes(args []string) [][]byte {
-	out := make([][]byte, len(args))
-	for i, a := range args {
-		out[i] = []byte(a)
-	}
-	return out
-}
+// ErrWrite reports output that could not be written.
+var ErrWrite = errors.New("kv: write output")
 
 func printPairs(w io.Writer, keys, values [][]byte, keyOnly bool) error {
 	for i, k := range keys {
@@ -305,6 +417,8 @@ func printPairs(w io.Writer, keys, values [][]byte, keyOnly bool) error {
 }
 
 func printLine(w io.Writer, b []byte) error {
-	_, err := w.Write(append(append([]byte{}, b...), '\n'))
-	return err
+	if _, err := w.Write(append(append([]byte{}, b...), '\n')); err != nil {
+		return fmt.Errorf("%w: %v", ErrWrite, err)
+	}
+	return nil
 }

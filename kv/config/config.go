@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/regionkv/regionkv/internal/logging"
 )
 
 // ErrInvalid is wrapped by every validation failure.
@@ -58,6 +60,10 @@ type Config struct {
 
 	// Raftstore tunes a Raft store (ignored when Standalone).
 	Raftstore Raftstore `toml:"raftstore"`
+
+	// Log is where and how the store logs; the root command's --log-*
+	// flags win over it.
+	Log logging.Config `toml:"log"`
 }
 
 // statusPortOffset puts a store's status port next to its gRPC port, as
@@ -128,6 +134,7 @@ func Default() Config {
 		MaxScanLimit:  DefaultMaxScanLimit,
 		MaxGRPCMsgLen: DefaultMaxGRPCMsgLen,
 		Raftstore:     DefaultRaftstore(),
+		Log:           logging.Default(),
 	}
 }
 
@@ -148,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data-dir must be set", ErrInvalid)
+	}
+	if err := c.Log.Validate(); err != nil {
+		return fmt.Errorf("%w: [log]: %v", ErrInvalid, err)
 	}
 	if c.MaxKeySize <= 0 {
 		return fmt.Errorf("%w: max-key-size must be positive, got %d", ErrInvalid, c.MaxKeySize)

@@ -155,3 +155,61 @@ func TestSchedulerAddrs(t *testing.T) {
 		t.Fatalf("Validate with a bad scheduler address = %v, want ErrInvalid naming it", err)
 	}
 }
+
+// TestReadableSizesLogAndRaftLogGC: sizes take units (and plain bytes
+// still), the [log] table and the raft log GC keys load, and bad values
+// are refused with the key's name.
+func TestReadableSizesLogAndRaftLogGC(t *testing.T) {
+	c := Default()
+	err := c.Load(writeFile(t, `data-dir = "/d"
+[raftstore]
+region-max-size = "144MiB"
+region-split-size = 100663296
+raft-log-gc-tick-interval = "3s"
+raft-log-gc-count-limit = 500
+raft-log-gc-size-limit = "8MiB"
+[log]
+level = "warn"
+format = "json"
+file = "/var/log/regionkv/store.log"
+max-size = "64MiB"
+max-days = 7
+max-backups = 3
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Raftstore
+	if r.RegionMaxSize != 144<<20 || r.RegionSplitSize != 96<<20 || r.RaftLogGCTickInterval.Duration != 3*time.Second ||
+		r.RaftLogGCCountLimit != 500 || r.RaftLogGCSizeLimit != 8<<20 {
+		t.Fatalf("raftstore %+v", r)
+	}
+	if l := c.Log; l.Level != "warn" || l.Format != "json" || l.File != "/var/log/regionkv/store.log" || l.MaxSize != 64<<20 ||
+		l.MaxDays != 7 || l.MaxBackups != 3 {
+		t.Fatalf("log %+v", l)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for body, key := range map[string]string{
+		"[raftstore]\nregion-max-size = \"144XB\"\n":          "region-max-size",
+		"[raftstore]\nraft-log-gc-tick-interval = \"soon\"\n": "raft-log-gc-tick-interval",
+	} {
+		c := Default()
+		if err := c.Load(writeFile(t, body)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key) {
+			t.Errorf("Load(%q) = %v, want ErrInvalid naming %s", body, err, key)
+		}
+	}
+	for name, bad := range map[string]func(*Config){
+		"log level":         func(c *Config) { c.Log.Level = "loud" },
+		"raft log gc count": func(c *Config) { c.Raftstore.RaftLogGCCountLimit = 0 },
+		"raft log gc tick":  func(c *Config) { c.Raftstore.RaftLogGCTickInterval = D(time.Millisecond) },
+	} {
+		c := Default()
+		c.DataDir = "/d"
+		bad(&c)
+		if err := c.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Validate = %v, want ErrInvalid", name, err)
+		}
+	}
+}

@@ -3,30 +3,19 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/regionkv/regionkv/internal/units"
 )
 
-// Duration is a time.Duration written in TOML as a string ("10s", "100ms").
-type Duration struct{ time.Duration }
+// Duration is a time.Duration written in TOML as "10s", "100ms" or "7d".
+type Duration = units.Duration
 
 // D wraps d.
-func D(d time.Duration) Duration { return Duration{d} }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText writes d as a Go duration string.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+func D(d time.Duration) Duration { return units.D(d) }
 
 // Raftstore holds the Multi-Raft settings an operator tunes: the pace of
-// Raft and of heartbeats to the scheduler, when regions split, and
-// hibernation. The rest of raftstore.Config keeps its defaults. The
+// Raft and of heartbeats to the scheduler, when regions split, when the
+// Raft log is compacted, and hibernation. The rest of raftstore.Config keeps its defaults. The
 // defaults here are raftstore.DefaultConfig's (kv/server's test checks
 // that they agree).
 type Raftstore struct {
@@ -49,10 +38,17 @@ type Raftstore struct {
 	RegionHeartbeatInterval Duration `toml:"region-heartbeat-interval"`
 	// A region past RegionMaxSize bytes or RegionMaxKeys keys splits into
 	// pieces of RegionSplitSize bytes / RegionSplitKeys keys.
-	RegionMaxSize   uint64 `toml:"region-max-size"`
-	RegionSplitSize uint64 `toml:"region-split-size"`
-	RegionMaxKeys   uint64 `toml:"region-max-keys"`
-	RegionSplitKeys uint64 `toml:"region-split-keys"`
+	RegionMaxSize   units.Bytes `toml:"region-max-size"`
+	RegionSplitSize units.Bytes `toml:"region-split-size"`
+	RegionMaxKeys   uint64      `toml:"region-max-keys"`
+	RegionSplitKeys uint64      `toml:"region-split-keys"`
+	// Raft log GC: every RaftLogGCTickInterval the leader compacts a
+	// region's log once it holds more than RaftLogGCCountLimit entries or
+	// RaftLogGCSizeLimit bytes past the last compaction (up to what every
+	// live follower has).
+	RaftLogGCTickInterval Duration    `toml:"raft-log-gc-tick-interval"`
+	RaftLogGCCountLimit   uint64      `toml:"raft-log-gc-count-limit"`
+	RaftLogGCSizeLimit    units.Bytes `toml:"raft-log-gc-size-limit"`
 	// HibernateRegions lets idle regions stop ticking.
 	HibernateRegions bool `toml:"hibernate-regions"`
 }
@@ -71,6 +67,9 @@ func DefaultRaftstore() Raftstore {
 		RegionSplitSize:          96 << 20,
 		RegionMaxKeys:            1440000,
 		RegionSplitKeys:          960000,
+		RaftLogGCTickInterval:    D(time.Second),
+		RaftLogGCCountLimit:      10000,
+		RaftLogGCSizeLimit:       64 * units.MiB,
 		HibernateRegions:         true,
 	}
 }
@@ -100,12 +99,20 @@ func (r *Raftstore) Validate() error {
 			ErrInvalid, r.RegionHeartbeatInterval, r.RaftBaseTickInterval)
 	}
 	if r.RegionSplitSize == 0 || r.RegionMaxSize < r.RegionSplitSize {
-		return fmt.Errorf("%w: raftstore: need 0 < region-split-size (%d) <= region-max-size (%d)",
+		return fmt.Errorf("%w: raftstore: need 0 < region-split-size (%s) <= region-max-size (%s)",
 			ErrInvalid, r.RegionSplitSize, r.RegionMaxSize)
 	}
 	if r.RegionSplitKeys == 0 || r.RegionMaxKeys < r.RegionSplitKeys {
 		return fmt.Errorf("%w: raftstore: need 0 < region-split-keys (%d) <= region-max-keys (%d)",
 			ErrInvalid, r.RegionSplitKeys, r.RegionMaxKeys)
+	}
+	if r.RaftLogGCTickInterval.Duration < r.RaftBaseTickInterval.Duration {
+		return fmt.Errorf("%w: raftstore.raft-log-gc-tick-interval %s is shorter than one tick (%s)",
+			ErrInvalid, r.RaftLogGCTickInterval, r.RaftBaseTickInterval)
+	}
+	if r.RaftLogGCCountLimit == 0 || r.RaftLogGCSizeLimit == 0 {
+		return fmt.Errorf("%w: raftstore: raft-log-gc-count-limit (%d) and raft-log-gc-size-limit (%s) must be positive",
+			ErrInvalid, r.RaftLogGCCountLimit, r.RaftLogGCSizeLimit)
 	}
 	return nil
 }

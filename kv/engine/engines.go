@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/dgraph-io/badger/v3"
 )
@@ -231,4 +232,52 @@ func (e *Engines) Close() error {
 		errs = append(errs, fmt.Errorf("engine: release lock: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// DBSize is one database's space on disk, from its files' allocated
+// blocks (badger preallocates its value log and memtable logs as sparse
+// files, so their lengths say little): the LSM tree's tables (.sst), the
+// value log (.vlog), and the rest (memtable logs, manifest).
+type DBSize struct {
+	DB                string // RaftDirName or KVDirName
+	LSM, VLog, Others int64
+}
+
+// Sizes measures both databases' files. Badger's own counters are
+// process-global expvars, which we keep off (badgerOptions).
+func (e *Engines) Sizes() ([]DBSize, error) {
+	out := make([]DBSize, 0, 2)
+	for _, name := range []string{RaftDirName, KVDirName} {
+		entries, err := os.ReadDir(filepath.Join(e.dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("engine: size of %s: %w", name, err)
+		}
+		sz := DBSize{DB: name}
+		for _, ent := range entries {
+			info, err := ent.Info()
+			if err != nil || !info.Mode().IsRegular() {
+				continue // removed meanwhile (compaction), or a directory
+			}
+			n := diskUsage(info)
+			switch filepath.Ext(ent.Name()) {
+			case ".sst":
+				sz.LSM += n
+			case ".vlog":
+				sz.VLog += n
+			default:
+				sz.Others += n
+			}
+		}
+		out = append(out, sz)
+	}
+	return out, nil
+}
+
+// diskUsage is the space a file takes: its allocated blocks where the
+// system says, else its length.
+func diskUsage(info os.FileInfo) int64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512 // st_blocks counts 512-byte units
+	}
+	return info.Size()
 }

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +137,37 @@ func TestClosedEngines(t *testing.T) {
 	}
 	if _, err := e.NewSnapshot(); !errors.Is(err, ErrClosed) {
 		t.Errorf("NewSnapshot after Close: %v", err)
+	}
+}
+
+// TestSizes: the sizes of both databases are measured from their files,
+// and grow when data is written and flushed.
+func TestSizes(t *testing.T) {
+	e := openTest(t, testOptions())
+	before, err := e.Sizes()
+	if err != nil || len(before) != 2 || before[0].DB != RaftDirName || before[1].DB != KVDirName {
+		t.Fatalf("Sizes = %+v, %v", before, err)
+	}
+	for b := 0; b < 8; b++ {
+		var wb WriteBatch
+		for i := 0; i < 256; i++ {
+			if err := wb.PutCF(CFDefault, fmt.Appendf(nil, "key-%d-%05d", b, i), bytes.Repeat([]byte{byte(i)}, 1024)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.WriteKV(&wb, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.KV.Flatten(1); err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.Sizes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := func(s DBSize) int64 { return s.LSM + s.VLog + s.Others }
+	if total(after[1]) <= total(before[1]) || total(after[1]) < 1<<20 {
+		t.Fatalf("kv DB size went from %+v to %+v after writing 2 MiB", before[1], after[1])
 	}
 }

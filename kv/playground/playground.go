@@ -12,6 +12,7 @@
 package playground
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,12 +21,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/regionkv/regionkv/internal/cli"
+	"github.com/regionkv/regionkv/internal/logging"
 	kvconfig "github.com/regionkv/regionkv/kv/config"
 	kvserver "github.com/regionkv/regionkv/kv/server"
 	schedconfig "github.com/regionkv/regionkv/scheduler/config"
@@ -46,9 +50,12 @@ type Config struct {
 	// DataDir keeps the data across runs; empty means a temporary
 	// directory removed on exit.
 	DataDir string
-	// SchedulerAddr is the scheduler's gRPC address; its HTTP API (ctl,
-	// /metrics) listens on the port below, its embedded etcd on the two
-	// above. Port 0 picks free ports for all of them.
+	// Host is the address every member listens on and is reached at: an
+	// address of this machine (127.0.0.1 by default).
+	Host string
+	// SchedulerAddr is the scheduler's address, gRPC and HTTP API alike;
+	// its embedded etcd listens on the two ports above. Port 0 picks free
+	// ports for all of them. Empty means Host:2379.
 	SchedulerAddr string
 	// StorePort is the first store's gRPC port; store i takes StorePort+i,
 	// its status server StorePort+20+i. 0 picks free ports.
@@ -60,7 +67,7 @@ type Config struct {
 
 // DefaultConfig is three stores next to a scheduler on the default ports.
 func DefaultConfig() Config {
-	return Config{Stores: 3, SchedulerAddr: "127.0.0.1:2379", StorePort: 20160}
+	return Config{Stores: 3, Host: "127.0.0.1", StorePort: 20160}
 }
 
 // Validate reports the first problem with c.
@@ -68,8 +75,11 @@ func (c *Config) Validate() error {
 	if c.Stores < 1 || c.Stores > maxStores {
 		return fmt.Errorf("%w: stores must be in [1, %d], got %d", ErrInvalid, maxStores, c.Stores)
 	}
-	if _, _, err := net.SplitHostPort(c.SchedulerAddr); err != nil {
-		return fmt.Errorf("%w: scheduler-addr %q: %v", ErrInvalid, c.SchedulerAddr, err)
+	if ip := net.ParseIP(c.Host); c.Host == "" || (ip != nil && ip.IsUnspecified()) {
+		return fmt.Errorf("%w: host %q: give an address of this machine that the members can reach", ErrInvalid, c.Host)
+	}
+	if _, _, err := net.SplitHostPort(c.schedulerAddr()); err != nil {
+		return fmt.Errorf("%w: scheduler %q: %v", ErrInvalid, c.SchedulerAddr, err)
 	}
 	if c.StorePort < 0 || c.StorePort+2*maxStores > 65535 {
 		return fmt.Errorf("%w: store-port %d out of range", ErrInvalid, c.StorePort)
@@ -77,17 +87,25 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Cluster describes a running playground.
-type Cluster struct {
-	DataDir             string
-	SchedulerAddr       string
-	SchedulerStatusAddr string
-	Stores              []kvserver.Started
+// schedulerAddr is SchedulerAddr, or Host's default scheduler port.
+func (c *Config) schedulerAddr() string {
+	if c.SchedulerAddr != "" {
+		return c.SchedulerAddr
+	}
+	return net.JoinHostPort(c.Host, "2379")
 }
 
-// NewCommand returns `regionkv playground`. logger is called once flags are
-// parsed.
-func NewCommand(logger func() *zap.Logger) *cobra.Command {
+// Cluster describes a running playground.
+type Cluster struct {
+	DataDir       string
+	SchedulerAddr string
+	// Stores are in the order of their store IDs.
+	Stores []kvserver.Started
+}
+
+// NewCommand returns `regionkv playground`. logger builds the logger once
+// flags are parsed.
+func NewCommand(logger logging.Factory) *cobra.Command {
 	cfg := DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "playground",
@@ -99,19 +117,35 @@ addresses and how to connect with 'regionkv kv' and 'regionkv ctl'.
 Data lives in a temporary directory removed on exit, or in --data-dir, kept
 (run the playground again on it to continue). Ctrl-C or SIGTERM stops the
 stores (each finishes its requests in flight and closes its engines), then
-the scheduler.`,
+the scheduler.
+
+The first store starts alone and bootstraps the cluster, so that a fresh
+playground always has store 1 and region 2; the others join it.`,
+		Example: `  regionkv playground
+  regionkv playground --stores 5 --data-dir /tmp/pg     # kept across runs
+  regionkv playground --host 192.168.1.20               # reachable from other machines
+  regionkv playground --scheduler 127.0.0.1:0 --store-port 0   # free ports`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.Validate(); err != nil {
+				return &cli.UsageError{Cmd: cmd, Err: err}
+			}
+			lg, err := logger(logging.Default())
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return Run(ctx, cfg, logger(), cmd.OutOrStdout(), nil)
+			return Run(ctx, cfg, lg, cmd.OutOrStdout(), nil)
 		},
 	}
 	f := cmd.Flags()
 	f.IntVar(&cfg.Stores, "stores", cfg.Stores, "number of stores")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "keep data here (default: a temporary directory removed on exit)")
-	f.StringVar(&cfg.SchedulerAddr, "scheduler-addr", cfg.SchedulerAddr,
-		"scheduler gRPC address; HTTP API on its port - 1, etcd on +1 and +2 (port 0: free ports)")
+	f.StringVar(&cfg.Host, "host", cfg.Host, "address of this machine every member listens on")
+	f.StringVar(&cfg.SchedulerAddr, "scheduler", cfg.SchedulerAddr,
+		"scheduler address, gRPC and HTTP API (default: --host:2379); etcd on its port +1 and +2 (port 0: free ports)")
+	cli.Alias(f, "scheduler-addr", "scheduler")
 	f.IntVar(&cfg.StorePort, "store-port", cfg.StorePort, "first store's gRPC port, status port +20 (0: free ports)")
 	f.IntVar(&cfg.MaxReplicas, "max-replicas", cfg.MaxReplicas, "replicas per region (default: min(3, --stores))")
 	return cmd
@@ -140,8 +174,7 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	}
 
 	scfg := schedconfig.Default()
-	scfg.Addr = cfg.SchedulerAddr
-	scfg.StatusAddr = offsetAddr(cfg.SchedulerAddr, -1)
+	scfg.Addr = cfg.schedulerAddr()
 	scfg.DataDir = filepath.Join(dir, "scheduler")
 	scfg.Schedule.MaxReplicas = cfg.MaxReplicas
 	if scfg.Schedule.MaxReplicas == 0 {
@@ -175,11 +208,11 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 			}
 		}
 	}()
-	for i := 0; i < cfg.Stores; i++ {
+	start := func(i int) error {
 		kcfg := kvconfig.Default()
-		kcfg.Addr = "127.0.0.1:0"
+		kcfg.Addr = net.JoinHostPort(cfg.Host, "0")
 		if cfg.StorePort != 0 {
-			kcfg.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.StorePort+i))
+			kcfg.Addr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.StorePort+i))
 		}
 		kcfg.DataDir = filepath.Join(dir, fmt.Sprintf("store-%d", i+1))
 		kcfg.Scheduler = sched.Addr()
@@ -191,27 +224,48 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 		go func() {
 			done <- result{i, kvserver.Run(storeCtx, kcfg, slog, func(s kvserver.Started) { started <- up{i, s} })}
 		}()
+		return nil
 	}
-
-	cl := Cluster{DataDir: dir, SchedulerAddr: sched.Addr(), SchedulerStatusAddr: sched.StatusAddr(),
-		Stores: make([]kvserver.Started, cfg.Stores)}
-	for n := 0; n < cfg.Stores; n++ {
-		select {
-		case u := <-started:
-			cl.Stores[u.i] = u.s
-		case r := <-done:
-			running--
-			if r.err == nil {
-				r.err = errors.New("stopped before serving")
+	stores := make([]kvserver.Started, cfg.Stores)
+	// wait waits for n stores to serve.
+	wait := func(n int) (bool, error) {
+		for ; n > 0; n-- {
+			select {
+			case u := <-started:
+				stores[u.i] = u.s
+			case r := <-done:
+				running--
+				if r.err == nil {
+					r.err = errors.New("stopped before serving")
+				}
+				return false, fmt.Errorf("playground: store %d: %w", r.i+1, r.err)
+			case <-ctx.Done():
+				return false, nil
 			}
-			return fmt.Errorf("playground: store %d: %w", r.i+1, r.err)
-		case <-ctx.Done():
-			return nil
+		}
+		return true, nil
+	}
+	// The first store bootstraps the cluster alone: store and region IDs
+	// are then the same on every fresh playground.
+	if err := start(0); err != nil {
+		return err
+	}
+	if ok, err := wait(1); !ok {
+		return err
+	}
+	for i := 1; i < cfg.Stores; i++ {
+		if err := start(i); err != nil {
+			return err
 		}
 	}
+	if ok, err := wait(cfg.Stores - 1); !ok {
+		return err
+	}
+	slices.SortFunc(stores, func(a, b kvserver.Started) int { return cmp.Compare(a.StoreID, b.StoreID) })
+	cl := Cluster{DataDir: dir, SchedulerAddr: sched.Addr(), Stores: stores}
 	printUsage(out, cl, cfg.DataDir == "")
-	logger.Info("playground started", zap.String("addr", cl.SchedulerAddr),
-		zap.String("status-addr", cl.SchedulerStatusAddr), zap.Int("stores", len(cl.Stores)), zap.String("data-dir", dir))
+	logger.Info("playground started", zap.String("addr", cl.SchedulerAddr), zap.Int("stores", len(cl.Stores)),
+		zap.String("data-dir", dir))
 	if ready != nil {
 		ready(cl)
 	}
@@ -225,35 +279,24 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	}
 }
 
-// offsetAddr is addr with its port moved by delta; port 0 stays 0.
-func offsetAddr(addr string, delta int) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n == 0 {
-		return net.JoinHostPort(host, "0")
-	}
-	return net.JoinHostPort(host, strconv.Itoa(n+delta))
-}
-
 func printUsage(out io.Writer, cl Cluster, temporary bool) {
 	fmt.Fprintf(out, "regionkv playground is up.\n\n")
-	fmt.Fprintf(out, "  scheduler   %s  (HTTP API and /metrics: http://%s)\n", cl.SchedulerAddr, cl.SchedulerStatusAddr)
-	for i, s := range cl.Stores {
-		fmt.Fprintf(out, "  store %-4d  %s  (store-id %d, /metrics: http://%s/metrics)\n", i+1, s.Addr, s.StoreID, s.StatusAddr)
+	fmt.Fprintf(out, "  scheduler   %-21s  (gRPC, HTTP API, /metrics)\n", cl.SchedulerAddr)
+	for _, s := range cl.Stores {
+		fmt.Fprintf(out, "  store %-4d  %-21s  (status: http://%s/metrics)\n", s.StoreID, s.Addr, s.StatusAddr)
 	}
 	keep := "kept"
 	if temporary {
 		keep = "removed on exit"
 	}
 	fmt.Fprintf(out, "  data        %s (%s)\n\n", cl.DataDir, keep)
-	fmt.Fprintf(out, "Try, in another shell:\n")
-	fmt.Fprintf(out, "  regionkv kv --scheduler %s put hello world\n", cl.SchedulerAddr)
-	fmt.Fprintf(out, "  regionkv kv --scheduler %s get hello\n", cl.SchedulerAddr)
-	fmt.Fprintf(out, "  regionkv kv --scheduler %s scan a z\n", cl.SchedulerAddr)
-	fmt.Fprintf(out, "  regionkv ctl --scheduler http://%s store list\n", cl.SchedulerStatusAddr)
-	fmt.Fprintf(out, "  regionkv ctl --scheduler http://%s region list\n", cl.SchedulerStatusAddr)
-	fmt.Fprintf(out, "(with 'go run . ' in place of 'regionkv' from a checkout). Ctrl-C stops the playground.\n")
+	fmt.Fprintf(out, "Try, in another shell (with 'go run .' in place of 'regionkv' from a checkout):\n")
+	if cl.SchedulerAddr != cli.DefaultScheduler {
+		// Every tool reads the scheduler's address from the environment.
+		fmt.Fprintf(out, "  export %s=%s\n", cli.SchedulerEnv, cl.SchedulerAddr)
+	}
+	for _, c := range []string{"kv put hello world", "kv get hello", "kv scan a z", "ctl store list", "ctl region list"} {
+		fmt.Fprintf(out, "  regionkv %s\n", c)
+	}
+	fmt.Fprintf(out, "Ctrl-C stops the playground.\n")
 }

@@ -196,41 +196,52 @@ func (b *batchStream) sendLoop(ctx context.Context, stream tikvpb.Tikv_BatchComm
 func (s *Server) serveBatchCommand(ctx context.Context, req *tikvpb.BatchCommandsRequest_Request) *tikvpb.BatchCommandsResponse_Response {
 	type R = tikvpb.BatchCommandsResponse_Response
 	var (
-		out *R
-		err error
+		out     *R
+		err     error
+		inner   any // the command's own response, for the metrics
+		command string
 	)
+	start := time.Now()
 	switch c := req.GetCmd().(type) {
 	case *tikvpb.BatchCommandsRequest_Request_RawGet:
 		var r *kvrpcpb.RawGetResponse
 		r, err = s.RawGet(ctx, c.RawGet)
+		inner, command = r, "RawGet"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawGet{RawGet: r}}
 	case *tikvpb.BatchCommandsRequest_Request_RawBatchGet:
 		var r *kvrpcpb.RawBatchGetResponse
 		r, err = s.RawBatchGet(ctx, c.RawBatchGet)
+		inner, command = r, "RawBatchGet"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawBatchGet{RawBatchGet: r}}
 	case *tikvpb.BatchCommandsRequest_Request_RawPut:
 		var r *kvrpcpb.RawPutResponse
 		r, err = s.RawPut(ctx, c.RawPut)
+		inner, command = r, "RawPut"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawPut{RawPut: r}}
 	case *tikvpb.BatchCommandsRequest_Request_RawBatchPut:
 		var r *kvrpcpb.RawBatchPutResponse
 		r, err = s.RawBatchPut(ctx, c.RawBatchPut)
+		inner, command = r, "RawBatchPut"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawBatchPut{RawBatchPut: r}}
 	case *tikvpb.BatchCommandsRequest_Request_RawDelete:
 		var r *kvrpcpb.RawDeleteResponse
 		r, err = s.RawDelete(ctx, c.RawDelete)
+		inner, command = r, "RawDelete"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawDelete{RawDelete: r}}
 	case *tikvpb.BatchCommandsRequest_Request_RawBatchDelete:
 		var r *kvrpcpb.RawBatchDeleteResponse
 		r, err = s.RawBatchDelete(ctx, c.RawBatchDelete)
+		inner, command = r, "RawBatchDelete"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawBatchDelete{RawBatchDelete: r}}
 	case *tikvpb.BatchCommandsRequest_Request_RawScan:
 		var r *kvrpcpb.RawScanResponse
 		r, err = s.RawScan(ctx, c.RawScan)
+		inner, command = r, "RawScan"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawScan{RawScan: r}}
 	case *tikvpb.BatchCommandsRequest_Request_RawDeleteRange:
 		var r *kvrpcpb.RawDeleteRangeResponse
 		r, err = s.RawDeleteRange(ctx, c.RawDeleteRange)
+		inner, command = r, "RawDeleteRange"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawDeleteRange{RawDeleteRange: r}}
 	case *tikvpb.BatchCommandsRequest_Request_RawBatchScan:
 		var r *kvrpcpb.RawBatchScanResponse
@@ -238,6 +249,7 @@ func (s *Server) serveBatchCommand(ctx context.Context, req *tikvpb.BatchCommand
 			// Keep the command so the client sees which request failed and why.
 			r, err = &kvrpcpb.RawBatchScanResponse{Kvs: keyError(fmt.Errorf("%w: RawBatchScan", ErrUnsupportedCommand))}, nil
 		}
+		inner, command = r, "RawBatchScan"
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_RawBatchScan{RawBatchScan: r}}
 	case *tikvpb.BatchCommandsRequest_Request_Empty:
 		out = &R{Cmd: &tikvpb.BatchCommandsResponse_Response_Empty{Empty: emptyAnswer(ctx, c.Empty)}}
@@ -246,6 +258,9 @@ func (s *Server) serveBatchCommand(ctx context.Context, req *tikvpb.BatchCommand
 		s.logger.Warn("batch commands: unsupported command answered empty",
 			zap.String("command", fmt.Sprintf("%T", req.GetCmd())))
 		return &R{}
+	}
+	if command != "" {
+		s.metrics.observe(command, "batch", inner, err, start)
 	}
 	if err != nil {
 		s.logger.Warn("batch commands: handler failed", zap.Error(err))

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/signal"
-	"syscall"
+	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
+	"github.com/regionkv/regionkv/internal/cli"
+	"github.com/regionkv/regionkv/internal/logging"
+	"github.com/regionkv/regionkv/internal/version"
 	"github.com/regionkv/regionkv/kv/config"
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/kv/storage/raftstorage"
@@ -28,27 +31,35 @@ var ErrNeedScheduler = errors.New("server: --scheduler is required unless --stan
 // requests in flight.
 const drainTimeout = 5 * time.Second
 
-// NewCommand returns `regionkv server`. logger is called once flags are
-// parsed, so that logging flags on the root command take effect.
-func NewCommand(logger func() *zap.Logger) *cobra.Command {
+// NewCommand returns `regionkv server`. logger builds the logger from the
+// config's [log] table once flags and the file are read.
+func NewCommand(logger logging.Factory) *cobra.Command {
 	cfg := config.Default()
+	cfg.Scheduler = cli.Scheduler()
 	var configFile string
-	var printDefault bool
+	var printDefault, check bool
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a store server",
 		Long: `Run a store server: the tikvpb.Tikv gRPC service over the store's engines,
-and an HTTP status server (/metrics, /health; /regions on a Raft store) on
---status-addr.
+and an HTTP status server on --status-addr: /metrics, /health, /status (build,
+uptime), /config (the running configuration), /debug/pprof/, and /regions on
+a Raft store.
 
 With --scheduler ADDR the store joins the cluster that scheduler manages (the
 first store bootstraps it) and serves its region leaders through Raft. With
 --standalone the store serves the raw API from its local engine, without
 replication. Settings come from the --config TOML file (see
---print-default-config), and flags given explicitly override it.
+--print-default-config), and flags given explicitly override it; --scheduler
+defaults to $` + cli.SchedulerEnv + ` when neither sets it. --config-check
+checks the file and the flags and exits.
 
 Stop it with Ctrl-C or SIGTERM: it refuses new requests, finishes those in
 flight, stops Raft and closes (flushes) its engines.`,
+		Example: `  regionkv server --data-dir /var/lib/regionkv/store
+  regionkv server --scheduler 10.0.0.1:2379 --addr 10.0.0.2:20160 --data-dir /var/lib/regionkv/store
+  regionkv server --config store.toml --config-check
+  regionkv server --standalone --addr 127.0.0.1:20160 --data-dir /tmp/store`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if printDefault {
@@ -59,17 +70,14 @@ flight, stops Raft and closes (flushes) its engines.`,
 					return err
 				}
 			}
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return Run(ctx, cfg, logger(), nil)
+			return cli.RunServer(cmd, cli.Server{Validate: cfg.Validate, Check: check, Log: cfg.Log, Logger: logger,
+				Serve: func(ctx context.Context, lg *zap.Logger) error { return Run(ctx, cfg, lg, nil) }})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "TOML config file; flags given explicitly win")
 	f.BoolVar(&printDefault, "print-default-config", false, "print the default config file and exit")
+	f.BoolVar(&check, "config-check", false, "check the config file and flags, print the verdict and exit")
 	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "gRPC listen address")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", cfg.AdvertiseAddr,
 		"address registered with the scheduler, which other stores and clients dial (default: the bound --addr)")
@@ -77,7 +85,8 @@ flight, stops Raft and closes (flushes) its engines.`,
 		"HTTP listen address of /metrics and /health (default: --addr's port + 20; port 0 if --addr's is 0)")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the store's engines (required)")
 	f.BoolVar(&cfg.Standalone, "standalone", cfg.Standalone, "serve from the local engine without Raft")
-	f.StringVar(&cfg.Scheduler, "scheduler", cfg.Scheduler, "scheduler addresses (host:port, comma-separated: every member of a scheduler cluster) of a Raft store")
+	f.StringVar(&cfg.Scheduler, "scheduler", cfg.Scheduler,
+		"scheduler addresses (host:port, comma-separated: every member of a scheduler cluster) of a Raft store (env "+cli.SchedulerEnv+")")
 	f.IntVar(&cfg.MaxKeySize, "max-key-size", cfg.MaxKeySize, "largest accepted key, in bytes")
 	f.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest accepted value, in bytes")
 	f.IntVar(&cfg.MaxScanLimit, "max-scan-limit", cfg.MaxScanLimit, "most rows one RawScan may ask for")
@@ -103,6 +112,7 @@ func loadUnderFlags(fs *pflag.FlagSet, cfg *config.Config, path string) error {
 	given := map[string]string{}
 	fs.Visit(func(f *pflag.Flag) { given[f.Name] = f.Value.String() })
 	*cfg = config.Default()
+	cfg.Scheduler = cli.Scheduler() // the file, then flags, win over the environment
 	if err := cfg.Load(path); err != nil {
 		return err
 	}
@@ -152,18 +162,23 @@ func runStandalone(ctx context.Context, cfg config.Config, logger *zap.Logger, s
 	if err != nil {
 		return err
 	}
-	g, err := Listen(cfg, New(cfg, st, logger))
+	srv := New(cfg, st, logger)
+	reg := NewMetricsRegistry()
+	srv.RegisterMetrics(reg)
+	g, err := Listen(cfg, srv)
 	if err != nil {
 		return errors.Join(err, st.Close())
 	}
-	status, err := StartStatus(cfg.ResolvedStatusAddr(), NewMetricsRegistry(),
-		func() map[string]any { return map[string]any{"healthy": true, "standalone": true} }, logger)
+	status, err := StartStatus(StatusConfig{Addr: cfg.ResolvedStatusAddr(), Registry: reg, Config: cfg, Started: time.Now(),
+		Health: func() map[string]any { return map[string]any{"healthy": true, "standalone": true} }}, logger)
 	if err != nil {
 		g.closeUnserved()
 		return errors.Join(err, st.Close())
 	}
+	status.SetStore(map[string]any{"addr": g.Addr(), "standalone": true})
+	v := version.Get()
 	logger.Info("store server started", zap.String("addr", g.Addr()), zap.String("status-addr", status.Addr()),
-		zap.String("data-dir", cfg.DataDir), zap.Bool("standalone", true))
+		zap.String("data-dir", cfg.DataDir), zap.Bool("standalone", true), zap.String("version", v.Version))
 	if started != nil {
 		started(Started{Addr: g.Addr(), StatusAddr: status.Addr()})
 	}
@@ -216,19 +231,41 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 			err = errors.Join(err, fmt.Errorf("server: close engines: %w", cerr))
 		}
 	}()
+	startedAt := time.Now()
 	srv := New(cfg, nil, logger)
+	reg := NewMetricsRegistry()
+	reg.MustRegister(NewEngineCollector(eng))
+	srv.RegisterMetrics(reg)
 	g, err := Listen(cfg, srv)
 	if err != nil {
 		return err
 	}
-	reg := NewMetricsRegistry()
+	// The status server listens before the store registers, so that the
+	// scheduler learns the bound status address (metrics discovery).
+	var running atomic.Pointer[raftstore.Store]
+	status, err := StartStatus(StatusConfig{Addr: cfg.ResolvedStatusAddr(), Registry: reg, Config: cfg, Started: startedAt,
+		Health: func() map[string]any {
+			st := running.Load()
+			if st == nil {
+				return map[string]any{"healthy": false, "starting": true}
+			}
+			return map[string]any{"healthy": true, "store-id": st.StoreID(), "regions": len(st.RegionIDs())}
+		}}, logger)
+	if err != nil {
+		g.closeUnserved()
+		return err
+	}
+	defer status.Close()
 	trans := grpctransport.New(grpctransport.SchedulerResolver{Sched: sched}, logger)
 	defer trans.Close()
+	v := version.Get()
 	rcfg := raftstoreConfig(cfg.Raftstore)
 	rcfg.StoreAddr = g.Addr()
 	if cfg.AdvertiseAddr != "" {
 		rcfg.StoreAddr = cfg.AdvertiseAddr
 	}
+	rcfg.StatusAddr = advertisedStatusAddr(status.Addr(), rcfg.StoreAddr)
+	rcfg.Version, rcfg.GitHash, rcfg.StartTimestamp = v.Version, v.Revision, startedAt.Unix()
 	rcfg.Logger = logger
 	rcfg.Metrics = raftstore.NewStoreMetrics(reg)
 	store, err := raftstore.NewStore(rcfg, eng, sched, trans)
@@ -244,17 +281,12 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	storeID = store.StoreID()
 	srv.SetStorage(raftstorage.New(store))
 	srv.SetRaftHandler(store)
-	status, err := StartStatus(cfg.ResolvedStatusAddr(), reg, func() map[string]any {
-		return map[string]any{"healthy": true, "store-id": store.StoreID(), "regions": len(store.RegionIDs())}
-	}, logger)
-	if err != nil {
-		g.closeUnserved()
-		return err
-	}
-	defer status.Close()
+	running.Store(store)
+	status.SetStore(map[string]any{"store-id": storeID, "addr": rcfg.StoreAddr})
 	status.Handle("GET /regions", regionsHandler(store))
 	logger.Info("store server started", zap.String("addr", g.Addr()), zap.String("status-addr", status.Addr()),
-		zap.Uint64("store-id", store.StoreID()), zap.String("data-dir", cfg.DataDir), zap.String("scheduler", cfg.Scheduler))
+		zap.Uint64("store-id", store.StoreID()), zap.String("data-dir", cfg.DataDir), zap.String("scheduler", cfg.Scheduler),
+		zap.String("version", v.Version))
 	if started != nil {
 		started(Started{Addr: g.Addr(), StatusAddr: status.Addr(), StoreID: store.StoreID(), Raft: store})
 	}
@@ -280,8 +312,29 @@ func raftstoreConfig(r config.Raftstore) raftstore.Config {
 	c.RaftWorkers, c.ApplyWorkers = r.StorePoolSize, r.ApplyPoolSize
 	c.StoreHeartbeatInterval = r.StoreHeartbeatInterval.Duration
 	c.RegionHeartbeatTicks = max(1, int(r.RegionHeartbeatInterval.Duration/r.RaftBaseTickInterval.Duration))
-	c.RegionMaxSize, c.RegionSplitSize = r.RegionMaxSize, r.RegionSplitSize
+	c.RegionMaxSize, c.RegionSplitSize = uint64(r.RegionMaxSize), uint64(r.RegionSplitSize)
 	c.RegionMaxKeys, c.RegionSplitKeys = r.RegionMaxKeys, r.RegionSplitKeys
+	c.RaftLogGCTickInterval = max(1, int(r.RaftLogGCTickInterval.Duration/r.RaftBaseTickInterval.Duration))
+	c.RaftLogGCCountLimit, c.RaftLogGCSizeLimit = r.RaftLogGCCountLimit, uint64(r.RaftLogGCSizeLimit)
 	c.HibernateRegions = r.HibernateRegions
 	return c
+}
+
+// advertisedStatusAddr is the status address other machines can reach:
+// the bound one, with the store's advertised host when the status server
+// listens on every interface (0.0.0.0 or ::).
+func advertisedStatusAddr(bound, storeAddr string) string {
+	host, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return bound
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return bound
+	}
+	if h, _, err := net.SplitHostPort(storeAddr); err == nil && h != "" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			return net.JoinHostPort(h, port)
+		}
+	}
+	return bound
 }

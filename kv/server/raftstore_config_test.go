@@ -17,7 +17,9 @@ func TestRaftstoreConfigDefaultsAgree(t *testing.T) {
 		got.RegionSplitSize != want.RegionSplitSize || got.RegionMaxKeys != want.RegionMaxKeys ||
 		got.RegionSplitKeys != want.RegionSplitKeys || got.HibernateRegions != want.HibernateRegions ||
 		got.ElectionTicks != want.ElectionTicks || got.HeartbeatTicks != want.HeartbeatTicks ||
-		got.RaftWorkers != want.RaftWorkers || got.ApplyWorkers != want.ApplyWorkers {
+		got.RaftWorkers != want.RaftWorkers || got.ApplyWorkers != want.ApplyWorkers ||
+		got.RaftLogGCTickInterval != want.RaftLogGCTickInterval || got.RaftLogGCCountLimit != want.RaftLogGCCountLimit ||
+		got.RaftLogGCSizeLimit != want.RaftLogGCSizeLimit {
 		t.Fatalf("kv/config raftstore defaults disagree with raftstore.DefaultConfig:\n got %+v\nwant %+v", got, want)
 	}
 }

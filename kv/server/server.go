@@ -3,11 +3,13 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -36,7 +38,8 @@ type Server struct {
 	logger  *zap.Logger
 	raft    raftstore.MessageHandler
 
-	inflight inflight // client requests being served (drain.go)
+	inflight inflight        // client requests being served (drain.go)
+	metrics  *requestMetrics // nil until RegisterMetrics
 }
 
 // New returns a server for st. cfg must be valid.
@@ -46,6 +49,10 @@ func New(cfg config.Config, st storage.Storage, logger *zap.Logger) *Server {
 	}
 	return &Server{cfg: cfg, storage: st, latches: newLatches(latchSlots), logger: logger}
 }
+
+// RegisterMetrics registers the request metrics with reg and starts
+// recording them. Call before Serve.
+func (s *Server) RegisterMetrics(reg prometheus.Registerer) { s.metrics = newRequestMetrics(reg) }
 
 // SetStorage sets the storage, for a server that had to listen before its
 // storage existed (a Raft store registers its bound address). Call before
@@ -72,7 +79,10 @@ func Listen(cfg config.Config, s *Server) (*GRPC, error) {
 			codec.ServerOption(),
 			grpc.MaxRecvMsgSize(cfg.MaxGRPCMsgLen),
 			grpc.MaxSendMsgSize(cfg.MaxGRPCMsgLen),
-			grpc.ChainUnaryInterceptor(s.inflight.unary),
+			// Metrics first, so that requests refused while draining count.
+			grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				return s.metrics.unary(ctx, req, info, h)
+			}, s.inflight.unary),
 			// TiKV clients ping every 10 s; accept that and anything slower.
 			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 				MinTime:             5 * time.Second,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -35,6 +36,7 @@ type testServer struct {
 	cfg    config.Config
 	client tikvpb.TikvClient
 	conn   *grpc.ClientConn
+	reg    *prometheus.Registry // the request metrics
 }
 
 func startServer(t testing.TB, tweak func(*config.Config)) *testServer {
@@ -53,7 +55,10 @@ func startServer(t testing.TB, tweak func(*config.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := Listen(cfg, New(cfg, st, nil))
+	srv := New(cfg, st, nil)
+	reg := prometheus.NewRegistry()
+	srv.RegisterMetrics(reg)
+	g, err := Listen(cfg, srv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +80,7 @@ func startServer(t testing.TB, tweak func(*config.Config)) *testServer {
 			t.Errorf("close storage: %v", err)
 		}
 	})
-	return &testServer{cfg: cfg, client: tikvpb.NewTikvClient(conn), conn: conn}
+	return &testServer{cfg: cfg, client: tikvpb.NewTikvClient(conn), conn: conn, reg: reg}
 }
 
 func testCtx(t testing.TB) context.Context {

@@ -24,6 +24,11 @@ type Backend interface {
 	ClusterID() uint64
 	// Leader returns the leader's API, or nil when this member does not lead.
 	Leader() Leader
+	// StoreRecords reads every store's record from storage.
+	StoreRecords(ctx context.Context) ([]*metapb.Store, error)
+	// RunningConfig is this member's configuration as it runs, keyed as in
+	// its config file.
+	RunningConfig() (map[string]any, error)
 }
 
 // Leader is what only the leader can answer.
@@ -103,16 +108,27 @@ type StoreView struct {
 	Available     uint64  `json:"available"`
 	Busy          bool    `json:"busy"`
 	LastHeartbeat string  `json:"last-heartbeat"`
+	// What the store registered: its build, HTTP status address (/metrics,
+	// /health) and start time (RFC 3339; empty when unknown).
+	Version       string `json:"version,omitempty"`
+	Revision      string `json:"revision,omitempty"`
+	StatusAddress string `json:"status-address,omitempty"`
+	StartTime     string `json:"start-time,omitempty"`
 }
 
 func storeView(s *cluster.StoreInfo, now time.Time, th cluster.Thresholds) StoreView {
-	return StoreView{
+	v := StoreView{
 		ID: s.ID(), Address: s.Meta.Address, State: s.State(now, th).String(), MetaState: s.Meta.State.String(),
 		LeaderCount: s.LeaderCount, RegionCount: s.RegionCount, RegionSize: s.RegionSize,
 		LeaderWeight: s.LeaderWeight, RegionWeight: s.RegionWeight,
 		Capacity: s.Stats.GetCapacity(), Available: s.Stats.GetAvailable(), Busy: s.IsBusy(),
 		LastHeartbeat: s.LastHeartbeat.Format(time.RFC3339Nano),
+		Version:       s.Meta.Version, Revision: s.Meta.GitHash, StatusAddress: s.Meta.StatusAddress,
 	}
+	if ts := s.Meta.StartTimestamp; ts > 0 {
+		v.StartTime = time.Unix(ts, 0).UTC().Format(time.RFC3339)
+	}
+	return v
 }
 
 // PeerView is a peer as the API shows it.

@@ -51,6 +51,8 @@ func NewHandler(b Backend, logger *zap.Logger) http.Handler {
 	m.HandleFunc("POST "+Prefix+"/schedulers/{name}/pause", h.leader(h.pauseScheduler))
 	m.HandleFunc("GET "+Prefix+"/config", h.leader(h.config))
 	m.HandleFunc("POST "+Prefix+"/config", h.leader(h.setConfig))
+	m.HandleFunc("GET "+Prefix+"/config/running", h.runningConfig)
+	m.HandleFunc("GET "+Prefix+"/metrics/targets", h.metricsTargets)
 	return m
 }
 

@@ -87,15 +87,19 @@ func (c *Cluster) PutStore(meta *metapb.Store) (*metapb.Store, error) {
 	meta.NodeState = old.Meta.NodeState
 	s := old.clone()
 	s.Meta = meta
+	s.SilentSinceLoad = false
 	c.stores[meta.Id] = s
 	return meta, nil
 }
 
-// LoadStore installs a store read from storage, as is.
+// LoadStore installs a store read from storage, as is; it counts as
+// silent until it registers or heartbeats.
 func (c *Cluster) LoadStore(meta *metapb.Store) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.stores[meta.Id] = c.recountLocked(newStoreInfo(meta, c.now()))
+	s := newStoreInfo(meta, c.now())
+	s.SilentSinceLoad = true
+	c.stores[meta.Id] = c.recountLocked(s)
 }
 
 // recountLocked fills a new store's counts from the regions already in the
@@ -168,6 +172,7 @@ func (c *Cluster) HandleStoreHeartbeat(stats *pdpb.StoreStats) (*StoreInfo, erro
 	s := old.clone()
 	s.Stats = stats
 	s.LastHeartbeat = c.now()
+	s.SilentSinceLoad = false
 	meta := cloneStore(s.Meta)
 	meta.LastHeartbeat = s.LastHeartbeat.UnixNano()
 	s.Meta = meta

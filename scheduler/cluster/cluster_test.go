@@ -190,6 +190,37 @@ func TestStoreCountsAndStates(t *testing.T) {
 	}
 }
 
+// TestLoadedStoreSilentUntilHeard: a store a new leader loads from storage
+// shows Disconnected (it may be stopped) until it heartbeats or registers
+// again, and is Down only once silent for the down time since the load.
+func TestLoadedStoreSilentUntilHeard(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New(func() time.Time { return now })
+	th := Thresholds{Disconnect: 20 * time.Second, Down: time.Minute}
+	c.LoadStore(&metapb.Store{Id: 1, Address: "s1", State: metapb.StoreState_Up})
+	c.LoadStore(&metapb.Store{Id: 2, Address: "s2", State: metapb.StoreState_Up})
+	c.LoadStore(&metapb.Store{Id: 3, Address: "s3", State: metapb.StoreState_Offline})
+	for id, want := range map[uint64]StoreState{1: StateDisconnected, 2: StateDisconnected, 3: StateOffline} {
+		if got := c.GetStore(id).State(now, th); got != want {
+			t.Errorf("store %d just loaded: %s, want %s", id, got, want)
+		}
+	}
+	if got := c.GetStore(1).State(now.Add(time.Minute), th); got != StateDown {
+		t.Errorf("store silent for the down time since the load: %s, want Down", got)
+	}
+	if _, err := c.HandleStoreHeartbeat(&pdpb.StoreStats{StoreId: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutStore(&metapb.Store{Id: 2, Address: "s2"}); err != nil {
+		t.Fatal(err)
+	}
+	for id := uint64(1); id <= 2; id++ {
+		if got := c.GetStore(id).State(now, th); got != StateUp {
+			t.Errorf("store %d heard from after the load: %s, want Up", id, got)
+		}
+	}
+}
+
 func TestStoreRegisteredAfterItsRegions(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c := newTestCluster(t, &now, 1)

@@ -40,8 +40,12 @@ type StoreInfo struct {
 	// learned of the store, whichever is later: a new leader must not think
 	// every store is down just because it has not heard from them yet.
 	LastHeartbeat time.Time
-	LeaderWeight  float64
-	RegionWeight  float64
+	// SilentSinceLoad marks a store this leader loaded from storage and
+	// has not heard from since (no heartbeat, no registration): it may
+	// well be stopped, so it shows Disconnected rather than Up.
+	SilentSinceLoad bool
+	LeaderWeight    float64
+	RegionWeight    float64
 
 	LeaderCount  int
 	RegionCount  int
@@ -78,7 +82,7 @@ func (s *StoreInfo) State(now time.Time, th Thresholds) StoreState {
 	switch {
 	case since >= th.Down:
 		return StateDown
-	case since >= th.Disconnect:
+	case since >= th.Disconnect, s.SilentSinceLoad:
 		return StateDisconnected
 	}
 	return StateUp

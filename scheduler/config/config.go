@@ -14,29 +14,19 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/regionkv/regionkv/internal/logging"
+	"github.com/regionkv/regionkv/internal/units"
 )
 
 // ErrInvalid is wrapped by every validation failure.
 var ErrInvalid = errors.New("config: invalid")
 
-// Duration is a time.Duration written as "30m" in TOML and JSON.
-type Duration struct{ time.Duration }
+// Duration is a time.Duration written as "30m" or "7d" in TOML and JSON.
+type Duration = units.Duration
 
 // D wraps d.
-func D(d time.Duration) Duration { return Duration{d} }
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%w: duration %q: %v", ErrInvalid, b, err)
-	}
-	d.Duration = v
-	return nil
-}
+func D(d time.Duration) Duration { return units.D(d) }
 
 // Config is one scheduler member's configuration.
 type Config struct {
@@ -46,8 +36,9 @@ type Config struct {
 	Addr string `toml:"addr"`
 	// AdvertiseAddr is what other components are told to dial; Addr when empty.
 	AdvertiseAddr string `toml:"advertise-addr"`
-	// StatusAddr is the HTTP API's listen address; no HTTP server when empty.
-	StatusAddr string `toml:"status-addr"`
+	// StatusAddr, when set, serves the HTTP API on a second address too.
+	// Deprecated: the HTTP API shares Addr with gRPC.
+	StatusAddr string `toml:"status-addr,omitempty"`
 	// DataDir holds the embedded etcd's data.
 	DataDir string `toml:"data-dir"`
 
@@ -70,6 +61,10 @@ type Config struct {
 	TSOSaveInterval Duration `toml:"tso-save-interval"`
 
 	Schedule Schedule `toml:"schedule"`
+
+	// Log is where and how the member logs; the root command's --log-*
+	// flags win over it.
+	Log logging.Config `toml:"log"`
 }
 
 // Schedule holds the knobs that the scheduling loop reads; they are persisted
@@ -115,6 +110,7 @@ func Default() Config {
 		LeaderLease:     D(3 * time.Second),
 		TSOSaveInterval: D(3 * time.Second),
 		Schedule:        DefaultSchedule(),
+		Log:             logging.Default(),
 	}
 }
 
@@ -190,6 +186,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TSOSaveInterval.Duration < 10*time.Millisecond {
 		return fmt.Errorf("%w: tso-save-interval must be at least 10ms", ErrInvalid)
+	}
+	if err := c.Log.Validate(); err != nil {
+		return fmt.Errorf("%w: [log]: %v", ErrInvalid, err)
 	}
 	return c.Schedule.Validate()
 }

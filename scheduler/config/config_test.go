@@ -54,3 +54,34 @@ schedulers = ["balance-leader"]
 		t.Fatalf("duration set: %v", err)
 	}
 }
+
+// TestReadableDurationsAndLog: durations take days, the [log] table loads
+// and is validated, and the defaults print in the readable form.
+func TestReadableDurationsAndLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.toml")
+	if err := os.WriteFile(path, []byte("data-dir = \"/d\"\n[schedule]\nmax-store-down-time = \"2d\"\n[log]\nlevel = \"debug\"\nformat = \"json\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if err := c.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if c.Schedule.MaxStoreDownTime.Duration != 48*time.Hour || c.Log.Level != "debug" || c.Log.Format != "json" {
+		t.Fatalf("loaded %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.Log.Level = "chatty"
+	if err := c.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad log level: %v, want ErrInvalid", err)
+	}
+	b, err := json.Marshal(DefaultSchedule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil || m["max-store-down-time"] != "30m" || m["patrol-interval"] != "10ms" {
+		t.Fatalf("defaults as JSON: %s", b)
+	}
+}

@@ -112,11 +112,11 @@ func (c *client) do(ctx context.Context, method, path string, body any) (json.Ra
 	}
 	if notLeader != nil {
 		if notLeader.Leader != nil {
-			return nil, fmt.Errorf("%w: the leader is member %q; give its HTTP address too", ErrNotLeader, notLeader.Leader.Name)
+			return nil, fmt.Errorf("%w: the leader is member %q; give its address too", ErrNotLeader, notLeader.Leader.Name)
 		}
 		return nil, fmt.Errorf("%w (an election may be in progress)", ErrNotLeader)
 	}
-	return nil, fmt.Errorf("%w at %s (is it running? --scheduler takes its HTTP address, e.g. http://127.0.0.1:2378): %w",
+	return nil, fmt.Errorf("%w at %s (is it running? --scheduler takes the address it serves on, e.g. 127.0.0.1:2379): %w",
 		ErrUnreachable, strings.Join(c.urls, ","), errors.Join(errs...))
 }
 

@@ -1,11 +1,10 @@
 // Package ctl is `regionkv ctl`, the operator's tool for the scheduler (a
 // pd-ctl for regionkv): stores, regions, operators, schedulers, config,
 // members, health. It talks to the scheduler's HTTP JSON API (package
-// scheduler/api) at --scheduler, the scheduler's status address
-// (http://127.0.0.1:2378 by default: the gRPC port 2379 minus one).
-// Output is a table for people, or with -o json the API's JSON for
-// scripts. Keys are shown as text when printable and as 0x-hex otherwise;
-// they are given as text, or as 0x-hex.
+// scheduler/api) at --scheduler, the same address as its gRPC service
+// (127.0.0.1:2379 by default). Output is a table for people, or with -o
+// json the API's JSON for scripts. Keys are shown as text when printable
+// and as 0x-hex otherwise; they are given as text, or as 0x-hex.
 package ctl
 
 import (
@@ -16,21 +15,34 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/regionkv/regionkv/internal/cli"
 )
 
-// DefaultScheduler is the scheduler's default HTTP address.
-const DefaultScheduler = "http://127.0.0.1:2378"
+// legacySchedulerEnv is the variable ctl read before every tool shared
+// REGIONKV_SCHEDULER; it is still read when that one is not set.
+const legacySchedulerEnv = "REGIONKV_SCHEDULER_HTTP"
 
 type options struct {
 	scheduler string
-	output    string
+	output    *cli.Output
 	timeout   time.Duration
 	out       io.Writer
+}
+
+// defaultScheduler is $REGIONKV_SCHEDULER, else the legacy variable, else
+// the default address.
+func defaultScheduler() string {
+	if os.Getenv(cli.SchedulerEnv) == "" {
+		if v := os.Getenv(legacySchedulerEnv); v != "" {
+			return v
+		}
+	}
+	return cli.Scheduler()
 }
 
 // NewCommand returns `regionkv ctl`.
@@ -42,33 +54,24 @@ func NewCommand() *cobra.Command {
 		Long: `Inspect and steer the cluster through the scheduler's HTTP API: stores,
 regions, operators, schedulers, config, members, health.
 
---scheduler takes the scheduler's HTTP (status) address, by default
-` + DefaultScheduler + ` (its gRPC port minus one), or several, comma-separated:
-ctl asks each until one answers as the leader. Tables by default; -o json
+--scheduler takes the scheduler's address, the one its gRPC service and HTTP
+API share: by default $` + cli.SchedulerEnv + `, else ` + cli.DefaultScheduler + `. Several,
+comma-separated, are asked in turn until one answers as the leader
+(http:// in front of an address is optional). Tables by default; -o json
 prints the API's JSON. Keys are given and shown as text, or 0x-prefixed hex.`,
-		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if o.output != "table" && o.output != "json" {
-				return fmt.Errorf("ctl: -o must be table or json, got %q", o.output)
-			}
-			o.out = cmd.OutOrStdout()
-			return nil
-		},
+		Example: `  regionkv ctl store list
+  regionkv ctl --scheduler 10.0.0.1:2379,10.0.0.5:2379 region list -o json
+  regionkv ctl store health`,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) { o.out = cmd.OutOrStdout() },
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.scheduler, "scheduler", envOr("REGIONKV_SCHEDULER_HTTP", DefaultScheduler),
-		"scheduler HTTP addresses, comma-separated (env REGIONKV_SCHEDULER_HTTP)")
-	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+	pf.StringVar(&o.scheduler, "scheduler", defaultScheduler(),
+		"scheduler addresses, comma-separated (env "+cli.SchedulerEnv+")")
+	o.output = cli.OutputFlag(pf)
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of the whole command")
 	cmd.AddCommand(o.storeCmd(), o.regionCmd(), o.operatorCmd(), o.schedulerCmd(), o.configCmd(),
 		o.memberCmd(), o.healthCmd(), o.clusterCmd())
 	return cmd
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // call runs fn with a client and the command's deadline.
@@ -84,14 +87,12 @@ func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client) err
 
 // show prints raw as JSON with -o json, else calls table.
 func (o *options) show(raw json.RawMessage, table func(w *tabwriter.Writer)) error {
-	if o.output == "json" {
+	if *o.output == cli.JSON {
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return err
 		}
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return cli.WriteJSON(o.out, v)
 	}
 	w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
 	table(w)
@@ -126,18 +127,6 @@ func (o *options) postShow(cmd *cobra.Command, method, path string, body, v any,
 	})
 }
 
-// parseKey reads a key given as text, or as 0x-prefixed hex.
-func parseKey(s string) ([]byte, error) {
-	if h, ok := strings.CutPrefix(s, "0x"); ok {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			return nil, fmt.Errorf("ctl: key %q: bad hex: %v", s, err)
-		}
-		return b, nil
-	}
-	return []byte(s), nil
-}
-
 // showKey prints an API (hex) key as text when printable, else as 0x-hex;
 // empty is shown as the range bound it stands for.
 func showKey(hexKey, empty string) string {
@@ -148,18 +137,23 @@ func showKey(hexKey, empty string) string {
 	if len(b) == 0 {
 		return empty
 	}
-	for _, c := range b {
-		if c < 0x21 || c > 0x7e {
-			return "0x" + hexKey
-		}
-	}
-	return string(b)
+	return cli.FormatKey(b)
 }
 
-func uintArg(s, what string) (uint64, error) {
+// uintArg reads a numeric argument; a bad one is a usage error of cmd.
+func uintArg(cmd *cobra.Command, s, what string) (uint64, error) {
 	v, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("ctl: %s must be a number, got %q", what, s)
+		return 0, cli.Usagef(cmd, "%s must be a number, got %q", what, s)
 	}
 	return v, nil
+}
+
+// parseKey reads a key argument; a bad one is a usage error of cmd.
+func parseKey(cmd *cobra.Command, s string) ([]byte, error) {
+	b, err := cli.ParseKey(s)
+	if err != nil {
+		return nil, &cli.UsageError{Cmd: cmd, Err: err}
+	}
+	return b, nil
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/regionkv/regionkv/internal/cli"
+
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/operator"
@@ -24,13 +26,15 @@ type regionList struct {
 }
 
 func (o *options) regionCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "region", Short: "List, show, find, split, scatter and check regions"}
+	cmd := &cobra.Command{Use: "region", Short: "List, show, find, split, scatter and check regions",
+		Example: "  regionkv ctl region list\n  regionkv ctl region key banana"}
 	var start, end string
 	var limit int
 	list := &cobra.Command{
 		Use: "list", Short: "List regions in key order", Args: cobra.NoArgs,
+		Example: "  regionkv ctl region list\n  regionkv ctl region list --start a --end m --limit 10",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q, err := rangeQuery(start, end, limit)
+			q, err := rangeQuery(cmd, start, end, limit)
 			if err != nil {
 				return err
 			}
@@ -47,9 +51,9 @@ func (o *options) regionCmd() *cobra.Command {
 	list.Flags().StringVar(&end, "end", "", "end key, exclusive (text or 0x-hex)")
 	list.Flags().IntVar(&limit, "limit", 0, "most regions to list (0: all)")
 	show := &cobra.Command{
-		Use: "show REGION_ID", Short: "Show one region", Args: cobra.ExactArgs(1),
+		Use: "show REGION_ID", Short: "Show one region", Args: cobra.ExactArgs(1), Example: "  regionkv ctl region show 2",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := uintArg(args[0], "region ID")
+			id, err := uintArg(cmd, args[0], "region ID")
 			if err != nil {
 				return err
 			}
@@ -59,8 +63,9 @@ func (o *options) regionCmd() *cobra.Command {
 	}
 	key := &cobra.Command{
 		Use: "key KEY", Short: "Show the region holding KEY (text or 0x-hex)", Args: cobra.ExactArgs(1),
+		Example: "  regionkv ctl region key banana\n  regionkv ctl region key 0x00ff",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := parseKey(args[0])
+			k, err := parseKey(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -70,9 +75,10 @@ func (o *options) regionCmd() *cobra.Command {
 	}
 	var splitKeys []string
 	split := &cobra.Command{
-		Use:   "split REGION_ID --keys K1,K2,...",
-		Short: "Split a region at the given keys (an operator the region's leader executes)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "split REGION_ID --keys K1,K2,...",
+		Short:   "Split a region at the given keys (an operator the region's leader executes)",
+		Example: "  regionkv ctl region split 2 --keys b\n  regionkv ctl region split 2 --keys g,0x6d00",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.addOperator(cmd, "split", args[0], "", splitKeys)
 		},
@@ -81,8 +87,9 @@ func (o *options) regionCmd() *cobra.Command {
 	_ = split.MarkFlagRequired("keys")
 	scatter := &cobra.Command{
 		Use: "scatter REGION_ID", Short: "Move a region's replicas to the stores holding the fewest regions", Args: cobra.ExactArgs(1),
+		Example: "  regionkv ctl region scatter 2",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := uintArg(args[0], "region ID")
+			id, err := uintArg(cmd, args[0], "region ID")
 			if err != nil {
 				return err
 			}
@@ -92,9 +99,10 @@ func (o *options) regionCmd() *cobra.Command {
 		},
 	}
 	check := &cobra.Command{
-		Use:   "check down|pending|miss-peer|extra-peer|no-leader",
-		Short: "List the regions with down, pending, missing or extra replicas, or no leader",
-		Args:  cobra.ExactArgs(1),
+		Use:     "check down|pending|miss-peer|extra-peer|no-leader",
+		Short:   "List the regions with down, pending, missing or extra replicas, or no leader",
+		Example: "  regionkv ctl region check miss-peer\n  regionkv ctl region check no-leader -o json",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.checkRegions(cmd, args[0])
 		},
@@ -103,12 +111,12 @@ func (o *options) regionCmd() *cobra.Command {
 	return cmd
 }
 
-func rangeQuery(start, end string, limit int) (string, error) {
-	s, err := parseKey(start)
+func rangeQuery(cmd *cobra.Command, start, end string, limit int) (string, error) {
+	s, err := parseKey(cmd, start)
 	if err != nil {
 		return "", err
 	}
-	e, err := parseKey(end)
+	e, err := parseKey(cmd, end)
 	if err != nil {
 		return "", err
 	}
@@ -133,7 +141,7 @@ var checks = map[string]func(r *api.RegionView, maxReplicas int) bool{
 func (o *options) checkRegions(cmd *cobra.Command, name string) error {
 	check, ok := checks[name]
 	if !ok {
-		return fmt.Errorf("ctl: unknown check %q: want down, pending, miss-peer, extra-peer or no-leader", name)
+		return cli.Usagef(cmd, "unknown check %q: want down, pending, miss-peer, extra-peer or no-leader", name)
 	}
 	return o.call(cmd, func(ctx context.Context, c *client) error {
 		var sc config.Schedule
@@ -169,9 +177,9 @@ func regionTable(w *tabwriter.Writer, regions []api.RegionView) {
 		if r.Leader != nil {
 			leader = fmt.Sprintf("%d (%d)", r.Leader.ID, r.Leader.StoreID)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n", r.ID, showKey(r.StartKey, "-inf"), showKey(r.EndKey, "+inf"),
+		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, showKey(r.StartKey, "-inf"), showKey(r.EndKey, "+inf"),
 			r.Version, r.ConfVer, leader, peerList(r.Peers), peerList(r.DownPeers), peerList(r.PendingPeers),
-			r.ApproximateKeys, r.ApproximateSize)
+			r.ApproximateKeys, size(r.ApproximateSize))
 	}
 }
 

@@ -345,5 +345,5 @@ func viewOf(o *Operator) View {
 		steps[i] = s.String()
 	}
 	return View{RegionID: o.RegionID, Desc: o.Desc, Kind: o.Kind.String(), Status: o.status.String(),
-		Step: o.cur, Steps: steps, Created: o.created.Format(time.RFC3339), status: o.status}
+		Step: o.cur, Steps: steps, Created: o.created.Format(time.RFC3339Nano), status: o.status}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/api"
@@ -35,6 +37,28 @@ func (a apiServer) Leader() api.Leader {
 		return apiLeader{ls}
 	}
 	return nil
+}
+
+func (a apiServer) StoreRecords(ctx context.Context) ([]*metapb.Store, error) {
+	return a.s.storage.LoadStores(ctx)
+}
+
+// RunningConfig is the member's config with, on the leader, the schedule
+// it runs (changed since the start by `ctl config set`).
+func (a apiServer) RunningConfig() (map[string]any, error) {
+	cfg := a.s.cfg
+	if ls := a.s.leader.Load(); ls != nil {
+		cfg.Schedule = ls.schedule()
+	}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(cfg); err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := toml.Unmarshal(buf.Bytes(), &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // apiLeader adapts a leaderState to api.Leader.

@@ -2,38 +2,41 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"fmt"
-	"net"
-	"os/signal"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/BurntSushi/toml"
-
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/regionkv/regionkv/internal/cli"
+	"github.com/regionkv/regionkv/internal/logging"
 	"github.com/regionkv/regionkv/scheduler/config"
 )
 
-// NewCommand returns `regionkv scheduler`. logger is called once flags are
-// parsed, so that logging flags on the root command take effect.
-func NewCommand(logger func() *zap.Logger) *cobra.Command {
+// NewCommand returns `regionkv scheduler`. logger builds the logger from the
+// config's [log] table once flags and the file are read.
+func NewCommand(logger logging.Factory) *cobra.Command {
 	cfg := config.Default()
 	var configFile, endpoints string
-	var printDefault bool
+	var printDefault, check bool
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Run a scheduler (placement driver) member",
 		Long: `Run a scheduler member: the pdpb.PD gRPC service, metadata in etcd, leader
 election among members, and the scheduling of replicas and leaders.
 
-By default an embedded etcd keeps the metadata in --data-dir; its client and
-peer ports are --addr's port +2 and +1 unless given. With --etcd-endpoints the
-member uses that etcd cluster instead. Several members (--initial-cluster
-name=peerURL,...) elect one leader; the others answer with its address.
-Flags override the --config TOML file.`,
+--addr serves both the gRPC service and the HTTP API (ctl, /metrics, the
+Prometheus discovery of every store's metrics). By default an embedded etcd
+keeps the metadata in --data-dir; its client and peer ports are --addr's
+port +2 and +1 unless given. With --etcd-endpoints the member uses that etcd
+cluster instead. Several members (--initial-cluster name=peerURL,...) elect
+one leader; the others answer with its address. Flags override the --config
+TOML file; --config-check checks both and exits.`,
+		Example: `  regionkv scheduler --data-dir /var/lib/regionkv/scheduler
+  regionkv scheduler --name s1 --addr 10.0.0.1:2379 --data-dir /var/lib/regionkv/scheduler
+  regionkv scheduler --config scheduler.toml --config-check`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if printDefault {
@@ -42,7 +45,7 @@ Flags override the --config TOML file.`,
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "# regionkv scheduler: default configuration. Flags override these keys.")
-				fmt.Fprintln(cmd.OutOrStdout(), "# An empty status-addr (the HTTP API and /metrics) means addr's port - 1 (2378 for 2379).")
+				fmt.Fprintln(cmd.OutOrStdout(), "# addr serves gRPC and the HTTP API (ctl, /metrics) alike.")
 				_, err := cmd.OutOrStdout().Write(buf.Bytes())
 				return err
 			}
@@ -57,28 +60,27 @@ Flags override the --config TOML file.`,
 			if endpoints != "" {
 				cfg.EtcdEndpoints = strings.Split(endpoints, ",")
 			}
-			if cfg.StatusAddr == "" {
-				cfg.StatusAddr = derivedStatusAddr(cfg.Addr)
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			s, err := Start(cfg, logger())
-			if err != nil {
-				return err
-			}
-			<-ctx.Done()
-			s.Close()
-			return nil
+			return cli.RunServer(cmd, cli.Server{Validate: cfg.Validate, Check: check, Log: cfg.Log, Logger: logger,
+				Serve: func(ctx context.Context, lg *zap.Logger) error {
+					s, err := Start(cfg, lg)
+					if err != nil {
+						return err
+					}
+					<-ctx.Done()
+					s.Close()
+					return nil
+				}})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "TOML config file; flags given explicitly win")
 	f.BoolVar(&printDefault, "print-default-config", false, "print the default config file and exit")
+	f.BoolVar(&check, "config-check", false, "check the config file and flags, print the verdict and exit")
 	f.StringVar(&cfg.Name, "name", cfg.Name, "member name, unique among scheduler members")
-	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "gRPC listen address of the pdpb.PD service")
+	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address of the pdpb.PD gRPC service and the HTTP API")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise-addr", cfg.AdvertiseAddr, "address others dial (default: the bound --addr)")
-	f.StringVar(&cfg.StatusAddr, "status-addr", cfg.StatusAddr,
-		"HTTP API and /metrics listen address (default: --addr's port - 1; port 0 if --addr's is 0)")
+	f.StringVar(&cfg.StatusAddr, "status-addr", cfg.StatusAddr, "also serve the HTTP API here")
+	_ = f.MarkDeprecated("status-addr", "the HTTP API is served on --addr")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the embedded etcd")
 	f.StringVar(&endpoints, "etcd-endpoints", "", "external etcd client URLs, comma-separated (no embedded etcd)")
 	f.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cfg.EtcdClientAddr, "embedded etcd client listen address")
@@ -110,18 +112,4 @@ func applyChangedFlags(cmd *cobra.Command, fileCfg, flagCfg *config.Config) {
 			apply()
 		}
 	}
-}
-
-// derivedStatusAddr puts the HTTP API next to the gRPC port: 2378 for
-// 2379 (the embedded etcd takes +1 and +2), port 0 for port 0.
-func derivedStatusAddr(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "" // Validate reports the bad addr
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n <= 1 {
-		return net.JoinHostPort(host, "0")
-	}
-	return net.JoinHostPort(host, strconv.Itoa(n-1))
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/pingcap/log"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/regionkv/regionkv/internal/logging"
 )
 
 type syncBuf struct {
@@ -38,7 +40,7 @@ func TestCommandLogsStartedAddr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := NewCommand(func() *zap.Logger { return logger })
+	cmd := NewCommand(func(logging.Config) (*zap.Logger, error) { return logger, nil })
 	cmd.SetArgs([]string{"--name", "p1", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

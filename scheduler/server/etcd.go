@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -62,8 +63,71 @@ func derivedAddr(explicit, addr string, delta int) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(p)), nil
 }
 
+// warnLogger is the logger of the embedded etcd and its client: warnings
+// and errors only, without the messages they log on every start and clean
+// stop.
 func warnLogger(l *zap.Logger, name string) *zap.Logger {
-	return l.Named(name).WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+	return l.Named(name).WithOptions(zap.IncreaseLevel(zapcore.WarnLevel),
+		zap.WrapCore(func(c zapcore.Core) zapcore.Core { return quietCore{c} }))
+}
+
+// benignEtcdLogs are what etcd logs on every start or clean stop of an
+// embedded member, none of which an operator can act on: a message, and a
+// part of its "error" field ("" for any).
+var benignEtcdLogs = []struct{ msg, err string }{
+	// We serve etcd's gRPC API only, to our own client.
+	{"Running http and grpc server on single port. This is not recommended for production.", ""},
+	// Authentication is off.
+	{"simple token is not cryptographically signed", ""},
+	// Close stops the listeners under the serving goroutines.
+	{"setting up serving from embedded etcd failed.", "mux: server closed"},
+	{"setting up serving from embedded etcd failed.", "http: Server closed"},
+	{"setting up serving from embedded etcd failed.", "use of closed network connection"},
+	{"stopping insecure grpc server due to error", "use of closed network connection"},
+	{"stopped insecure grpc server due to error", "use of closed network connection"},
+	// A call we canceled (the election session's lease revoke at stop).
+	{"retrying of unary invoker failed", "code = Canceled"},
+}
+
+// quietCore drops benignEtcdLogs.
+type quietCore struct{ zapcore.Core }
+
+func (c quietCore) With(fields []zapcore.Field) zapcore.Core { return quietCore{c.Core.With(fields)} }
+
+func (c quietCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	for _, b := range benignEtcdLogs {
+		if e.Message == b.msg {
+			// Decide in Write, which sees the fields.
+			if c.Enabled(e.Level) {
+				return ce.AddCore(e, c)
+			}
+			return ce
+		}
+	}
+	return c.Core.Check(e, ce)
+}
+
+func (c quietCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	for _, b := range benignEtcdLogs {
+		if e.Message == b.msg && (b.err == "" || strings.Contains(errorField(fields), b.err)) {
+			return nil
+		}
+	}
+	return c.Core.Write(e, fields)
+}
+
+// errorField is the text of the "error" field, if any.
+func errorField(fields []zapcore.Field) string {
+	for _, f := range fields {
+		if f.Key != "error" {
+			continue
+		}
+		if err, ok := f.Interface.(error); ok {
+			return err.Error()
+		}
+		return f.String
+	}
+	return ""
 }
 
 // startEtcd starts the embedded etcd (or connects to the external one) and

@@ -19,7 +19,6 @@ func testConfig(t testing.TB, name string) config.Config {
 	cfg := config.Default()
 	cfg.Name = name
 	cfg.Addr = "127.0.0.1:0"
-	cfg.StatusAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.LeaderLease = config.D(2 * time.Second)
 	cfg.Schedule.PatrolInterval = config.D(5 * time.Millisecond)

@@ -1,22 +1,31 @@
 package server
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/operator"
 )
 
-// operatorFinished counts a finished operator by kind and final status.
+// operatorFinished counts a finished operator by kind and final status,
+// and observes how long it ran.
 func (m *metrics) operatorFinished(v operator.View) {
 	m.opsFinished.WithLabelValues(v.Kind, v.Status).Inc()
+	if created, err := time.Parse(time.RFC3339Nano, v.Created); err == nil {
+		m.opDuration.WithLabelValues(v.Kind, v.Status).Observe(time.Since(created).Seconds())
+	}
 }
 
 // clusterCollector reports, at scrape time and only on the leader, the
-// running operators by kind and status and the regions by health state.
+// running operators by kind and status, the regions by health state and
+// the stores by state.
 type clusterCollector struct {
 	s       *Server
 	ops     *prometheus.Desc
 	regions *prometheus.Desc
+	stores  *prometheus.Desc
 }
 
 func newClusterCollector(s *Server) *clusterCollector {
@@ -27,12 +36,15 @@ func newClusterCollector(s *Server) *clusterCollector {
 		regions: prometheus.NewDesc("regionkv_scheduler_region_states",
 			"Regions by state: ok, miss-peer (fewer replicas than max-replicas), extra-peer, down-peer, pending-peer, no-leader. A region may count in several.",
 			[]string{"state"}, nil),
+		stores: prometheus.NewDesc("regionkv_scheduler_store_states",
+			"Stores by state: Up, Disconnected, Down, Offline, Tombstone.", []string{"state"}, nil),
 	}
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.ops
 	ch <- c.regions
+	ch <- c.stores
 }
 
 func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
@@ -42,6 +54,11 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	type kindStatus struct{ kind, status string }
 	ops := map[kindStatus]int{}
+	// Every kind shows, at zero when idle, so that dashboards read 0
+	// rather than "no data".
+	for k := operator.KindLeader; k <= operator.KindAdmin; k <<= 1 {
+		ops[kindStatus{k.String(), operator.Started.String()}] = 0
+	}
 	for _, v := range ls.ops.List() {
 		ops[kindStatus{v.Kind, v.Status}]++
 	}
@@ -73,5 +90,16 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for st, n := range states {
 		ch <- prometheus.MustNewConstMetric(c.regions, prometheus.GaugeValue, float64(n), st)
+	}
+	stores := map[string]int{}
+	for st := cluster.StateUp; st <= cluster.StateTombstone; st++ {
+		stores[st.String()] = 0
+	}
+	o := ls.options()
+	for _, s := range ls.cluster.GetStores() {
+		stores[s.State(o.Now, o.Thresholds).String()]++
+	}
+	for st, n := range stores {
+		ch <- prometheus.MustNewConstMetric(c.stores, prometheus.GaugeValue, float64(n), st)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/client"
 	"github.com/regionkv/regionkv/scheduler/pderr"
 )
@@ -220,6 +221,26 @@ func TestRestartKeepsMetadataAndTSO(t *testing.T) {
 	})
 	if id2, err := c2.AllocID(ctx); err != nil || id2 <= maxID {
 		t.Fatalf("id after restart %d <= %d (%v)", id2, maxID, err)
+	}
+
+	// The store has not been heard from since the restart: it may well be
+	// stopped, so it shows Disconnected until it heartbeats.
+	h := newHTTP(t, s2)
+	state := func() string {
+		var v api.StoreView
+		if code := h.do("GET", "/stores/1", nil, &v); code != 200 {
+			t.Fatalf("GET /stores/1: %d", code)
+		}
+		return v.State
+	}
+	if st := state(); st != "Disconnected" {
+		t.Fatalf("store silent since the restart shows %s, want Disconnected", st)
+	}
+	if _, err := c2.StoreHeartbeat(ctx, &pdpb.StoreStats{StoreId: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(); st != "Up" {
+		t.Fatalf("store that heartbeat shows %s, want Up", st)
 	}
 }
 

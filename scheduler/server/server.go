@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,8 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 
+	"github.com/regionkv/regionkv/internal/version"
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/api"
@@ -55,9 +54,12 @@ type Server struct {
 
 	grpcSrv *grpc.Server
 	health  *health.Server
-	lis     net.Listener
+	lis     net.Listener // gRPC and HTTP (listener.go)
 	httpSrv *http.Server
-	httpLis net.Listener
+	// legacyLis and legacySrv serve the HTTP API on the deprecated
+	// status-addr as well, when it is set.
+	legacyLis net.Listener
+	legacySrv *http.Server
 
 	leader  atomic.Pointer[leaderState]
 	streams *hbStreams
@@ -114,11 +116,8 @@ func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, er
 	if s.etcd.peerURL != "" {
 		s.self.PeerUrls = []string{s.etcd.peerURL}
 	}
-	s.startGRPC()
-	if cfg.StatusAddr != "" {
-		if err = s.startHTTP(); err != nil {
-			return nil, err
-		}
+	if err = s.serve(); err != nil {
+		return nil, err
 	}
 	s.wg.Add(1)
 	go func() {
@@ -127,68 +126,49 @@ func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, er
 	}()
 	fields := []zap.Field{zap.String("name", cfg.Name), zap.String("addr", s.lis.Addr().String()),
 		zap.Uint64("cluster-id", s.clusterID), zap.Uint64("member-id", s.self.MemberId)}
-	if s.httpLis != nil {
-		fields = append(fields, zap.String("status-addr", s.httpLis.Addr().String()))
+	if s.legacyLis != nil {
+		fields = append(fields, zap.String("status-addr", s.legacyLis.Addr().String()))
 	}
-	logger.Info("scheduler started", fields...)
+	logger.Info("scheduler started", append(fields, zap.String("version", version.Get().Version))...)
 	return s, nil
 }
 
-func (s *Server) startGRPC() {
-	s.grpcSrv = grpc.NewServer(
+func (s *Server) newGRPC() *grpc.Server {
+	g := grpc.NewServer(
 		codec.ServerOption(),
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
-		// TiKV and our clients ping every 10 s; accept that and anything slower.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             5 * time.Second,
-			PermitWithoutStream: true,
-		}),
 	)
 	s.health = health.NewServer()
-	pdpb.RegisterPDServer(s.grpcSrv, s)
-	healthpb.RegisterHealthServer(s.grpcSrv, s.health)
+	pdpb.RegisterPDServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus("pdpb.PD", healthpb.HealthCheckResponse_SERVING)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.grpcSrv.Serve(s.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			s.logger.Error("grpc serve", zap.Error(err))
-		}
-	}()
+	return g
 }
 
-func (s *Server) startHTTP() error {
-	lis, err := net.Listen("tcp", s.cfg.StatusAddr)
-	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", s.cfg.StatusAddr, err)
-	}
-	s.httpLis = lis
+// serve starts answering gRPC and HTTP on the listener, and HTTP on the
+// deprecated status address too when it is set.
+func (s *Server) serve() error {
+	s.grpcSrv = s.newGRPC()
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", s.metrics.handler())
 	mux.Handle("/", api.NewHandler(s.apiBackend(), s.logger))
-	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := s.httpSrv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("http serve", zap.Error(err))
+	s.httpSrv = newHTTPServer(routeByProtocol(s.grpcSrv, mux))
+	if s.cfg.StatusAddr != "" {
+		lis, err := net.Listen("tcp", s.cfg.StatusAddr)
+		if err != nil {
+			return fmt.Errorf("server: listen on %s: %w", s.cfg.StatusAddr, err)
 		}
-	}()
+		s.legacyLis, s.legacySrv = lis, newHTTPServer(mux)
+		s.serveHTTP(s.legacySrv, lis)
+	}
+	s.serveHTTP(s.httpSrv, s.lis)
 	return nil
 }
 
-// Addr is the gRPC address actually bound.
+// Addr is the address actually bound: gRPC and the HTTP API.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
-
-// StatusAddr is the HTTP address actually bound ("" without HTTP).
-func (s *Server) StatusAddr() string {
-	if s.httpLis == nil {
-		return ""
-	}
-	return s.httpLis.Addr().String()
-}
 
 // ClusterID is the cluster's ID.
 func (s *Server) ClusterID() uint64 { return s.clusterID }
@@ -208,16 +188,22 @@ func (s *Server) Close() {
 		if s.health != nil {
 			s.health.Shutdown()
 		}
-		if s.httpSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = s.httpSrv.Shutdown(ctx)
-			cancel()
-		}
+		// Heartbeat and TSO streams never end by themselves: no graceful
+		// stop. Stopping the gRPC server ends its streams, which lets the
+		// HTTP server's connections close.
 		if s.grpcSrv != nil {
-			// Heartbeat and TSO streams never end by themselves: no graceful stop.
 			s.grpcSrv.Stop()
-		} else if s.lis != nil {
-			_ = s.lis.Close()
+		}
+		for _, srv := range []*http.Server{s.httpSrv, s.legacySrv} {
+			if srv != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = srv.Shutdown(ctx)
+				cancel()
+				_ = srv.Close()
+			}
+		}
+		if s.lis != nil {
+			_ = s.lis.Close() // when Start failed before serving it
 		}
 		s.wg.Wait()
 		if s.etcd != nil {

@@ -96,7 +96,11 @@ func (s *Server) Bootstrap(ctx context.Context, req *pdpb.BootstrapRequest) (*pd
 	if err := s.storage.Bootstrap(ctx, meta, st, r); err != nil {
 		return &pdpb.BootstrapResponse{Header: s.internalErr(err)}, nil
 	}
-	ls.cluster.LoadStore(st)
+	// The store registers itself: it is heard from, unlike a store loaded
+	// from storage.
+	if _, err := ls.cluster.PutStore(st); err != nil {
+		return &pdpb.BootstrapResponse{Header: s.internalErr(err)}, nil
+	}
 	if _, err := ls.cluster.PutRegion(cluster.NewRegionInfo(r, nil)); err != nil {
 		return &pdpb.BootstrapResponse{Header: s.internalErr(err)}, nil
 	}

@@ -27,7 +27,7 @@ func startProc(t *testing.T, args ...string) *proc { return testproc.Start(t, bi
 type schedMember struct {
 	name string
 	addr string // gRPC address, also what clients and stores dial
-	// statusAddr serves the HTTP API.
+	// statusAddr serves the HTTP API: the gRPC address, which it shares.
 	statusAddr string
 	args       []string
 	p          *proc
@@ -57,13 +57,13 @@ func startCluster(t *testing.T, n, members int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, base: t.TempDir(), stores: make([]*proc, n), bound: make([]string, n)}
 	var initial []string
-	ports := freeAddrs(t, 4*members)
+	ports := freeAddrs(t, 3*members)
 	for i := 0; i < members; i++ {
-		a := ports[4*i : 4*i+4]
-		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], statusAddr: a[3]}
+		a := ports[3*i : 3*i+3]
+		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], statusAddr: a[0]}
 		peer := a[1]
 		m.args = []string{"scheduler", "--name", m.name, "--addr", m.addr, "--peer-addr", peer,
-			"--etcd-client-addr", a[2], "--status-addr", a[3],
+			"--etcd-client-addr", a[2],
 			"--data-dir", filepath.Join(c.base, m.name)}
 		initial = append(initial, m.name+"=http://"+peer)
 		c.scheds = append(c.scheds, m)

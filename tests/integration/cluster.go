@@ -133,7 +133,7 @@ func (c *Cluster) startSchedulers() {
 	for i := range n {
 		cfg := schedconfig.Default()
 		cfg.Name = fmt.Sprintf("sched-%d", i+1)
-		cfg.Addr, cfg.StatusAddr = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.Addr = "127.0.0.1:0"
 		cfg.DataDir = filepath.Join(c.base, cfg.Name)
 		cfg.LeaderLease = schedconfig.D(2 * time.Second)
 		cfg.Schedule.PatrolInterval = schedconfig.D(10 * time.Millisecond)
@@ -256,7 +256,7 @@ func (c *Cluster) AddStore() *Store {
 func (c *Cluster) startStore(s *Store) {
 	c.t.Helper()
 	cfg := kvconfig.Default()
-	cfg.Addr, cfg.StatusAddr, cfg.DataDir = s.Addr, "127.0.0.1:0", s.Dir
+	cfg.Addr, cfg.DataDir = s.Addr, s.Dir
 	cfg.Scheduler = c.SchedAddrs()[0]
 	cfg.Raftstore = FastRaftstore()
 	if c.opts.Raftstore != nil {
@@ -382,7 +382,7 @@ func (c *Cluster) WaitFor(d time.Duration, what string, cond func() error) {
 // Operator asks the scheduler leader (over its HTTP API) for an operator.
 func (c *Cluster) Operator(req api.OperatorRequest) error {
 	b, _ := json.Marshal(req)
-	url := "http://" + c.SchedLeader().StatusAddr() + api.Prefix + "/operators"
+	url := "http://" + c.SchedLeader().Addr() + api.Prefix + "/operators"
 	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
 	if err != nil {
 		return err
