@@ -1,7 +1,7 @@
 // Command regionkv is the one binary of regionkv: store server, scheduler,
 // data tool, ctl, bench and playground. This file only wires the
 // subcommands, which live with the components they belong to; the rules
-// they share (exit codes, usage, flags) are in internal/cli.
+// they share (exit codes, usage, flags) are in proto/common/cli.
 package main
 
 import (
@@ -14,11 +14,11 @@ import (
 
 	"github.com/regionkv/regionkv/client/bench"
 	"github.com/regionkv/regionkv/client/kvcmd"
-	"github.com/regionkv/regionkv/internal/cli"
-	"github.com/regionkv/regionkv/internal/logging"
-	"github.com/regionkv/regionkv/internal/version"
 	"github.com/regionkv/regionkv/kv/playground"
 	"github.com/regionkv/regionkv/kv/server"
+	"github.com/regionkv/regionkv/proto/common/cli"
+	"github.com/regionkv/regionkv/proto/common/logging"
+	"github.com/regionkv/regionkv/proto/common/version"
 	"github.com/regionkv/regionkv/scheduler/ctl"
 	schedserver "github.com/regionkv/regionkv/scheduler/server"
 )

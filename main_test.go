@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/regionkv/regionkv/internal/cli"
 	"github.com/regionkv/regionkv/kv/config"
 	"github.com/regionkv/regionkv/kv/playground"
 	"github.com/regionkv/regionkv/kv/server"
+	"github.com/regionkv/regionkv/proto/common/cli"
 )
 
 func runArgs(t *testing.T, args ...string) (code int, stdout, stderr string) {

@@ -167,7 +167,7 @@ func scrape(t *testing.T, c *http.Client, target string, into map[string]bool) {
 // does, and checks that every metric the Grafana dashboard and the alert
 // rules query is exported by some target.
 func TestDashboardQueriesNameExportedMetrics(t *testing.T) {
-	root := filepath.Join("..", "deploy")
+	root := filepath.Join("..", "scripts", "monitoring")
 	want := queryMetrics(t, dashboardExprs(t, filepath.Join(root, "grafana", "regionkv.json")))
 	for name, where := range queryMetrics(t, alertExprs(t, filepath.Join(root, "prometheus", "alerts.yml"))) {
 		want[name] = append(want[name], where...)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regionkv/regionkv/internal/cli"
+	"github.com/regionkv/regionkv/proto/common/cli"
 )
 
 // tourMarker precedes every README code block the tour test runs.

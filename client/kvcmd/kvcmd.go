@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/regionkv/regionkv/client"
-	"github.com/regionkv/regionkv/internal/cli"
+	"github.com/regionkv/regionkv/proto/common/cli"
 )
 
 // errNotFound is what get (and batch-get, when a key is missing) returns.

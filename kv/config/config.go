@@ -14,7 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/regionkv/regionkv/internal/logging"
+	"github.com/regionkv/regionkv/proto/common/logging"
 )
 
 // ErrInvalid is wrapped by every validation failure.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/regionkv/regionkv/internal/units"
+	"github.com/regionkv/regionkv/proto/common/units"
 )
 
 // Duration is a time.Duration written in TOML as "10s", "100ms" or "7d".

@@ -28,10 +28,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/regionkv/regionkv/internal/cli"
-	"github.com/regionkv/regionkv/internal/logging"
 	kvconfig "github.com/regionkv/regionkv/kv/config"
 	kvserver "github.com/regionkv/regionkv/kv/server"
+	"github.com/regionkv/regionkv/proto/common/cli"
+	"github.com/regionkv/regionkv/proto/common/logging"
 	schedconfig "github.com/regionkv/regionkv/scheduler/config"
 	schedserver "github.com/regionkv/regionkv/scheduler/server"
 )

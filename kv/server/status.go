@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
-	"github.com/regionkv/regionkv/internal/units"
-	"github.com/regionkv/regionkv/internal/version"
 	"github.com/regionkv/regionkv/kv/config"
+	"github.com/regionkv/regionkv/proto/common/units"
+	"github.com/regionkv/regionkv/proto/common/version"
 )
 
 // Status is a store's HTTP status server: Prometheus /metrics from the

@@ -15,8 +15,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/regionkv/regionkv/internal/logging"
-	"github.com/regionkv/regionkv/internal/units"
+	"github.com/regionkv/regionkv/proto/common/logging"
+	"github.com/regionkv/regionkv/proto/common/units"
 )
 
 // ErrInvalid is wrapped by every validation failure.

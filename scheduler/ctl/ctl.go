@@ -20,7 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/regionkv/regionkv/internal/cli"
+	"github.com/regionkv/regionkv/proto/common/cli"
 )
 
 // legacySchedulerEnv is the variable ctl read before every tool shared

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/regionkv/regionkv/internal/cli"
+	"github.com/regionkv/regionkv/proto/common/cli"
 	"github.com/regionkv/regionkv/scheduler/api"
 )
 

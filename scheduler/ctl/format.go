@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/regionkv/regionkv/internal/units"
+	"github.com/regionkv/regionkv/proto/common/units"
 )
 
 // age shows how long ago an API timestamp (RFC 3339) was, rounded for

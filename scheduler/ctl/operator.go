@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/regionkv/regionkv/internal/cli"
+	"github.com/regionkv/regionkv/proto/common/cli"
 
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/operator"

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/regionkv/regionkv/internal/cli"
-	"github.com/regionkv/regionkv/internal/units"
+	"github.com/regionkv/regionkv/proto/common/cli"
+	"github.com/regionkv/regionkv/proto/common/units"
 
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/schedulers"

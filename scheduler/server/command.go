@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/regionkv/regionkv/internal/cli"
-	"github.com/regionkv/regionkv/internal/logging"
+	"github.com/regionkv/regionkv/proto/common/cli"
+	"github.com/regionkv/regionkv/proto/common/logging"
 	"github.com/regionkv/regionkv/scheduler/config"
 )
 

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/regionkv/regionkv/internal/logging"
+	"github.com/regionkv/regionkv/proto/common/logging"
 )
 
 type syncBuf struct {

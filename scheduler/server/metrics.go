@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/regionkv/regionkv/internal/version"
+	"github.com/regionkv/regionkv/proto/common/version"
 )
 
 // metrics are this member's Prometheus metrics, in a registry of its own

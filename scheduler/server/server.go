@@ -18,8 +18,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/regionkv/regionkv/internal/version"
 	"github.com/regionkv/regionkv/proto/codec"
+	"github.com/regionkv/regionkv/proto/common/version"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/config"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/regionkv/regionkv/internal/units"
+	"github.com/regionkv/regionkv/proto/common/units"
 )
 
 func TestValidate(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/regionkv/regionkv/internal/logging"
+	"github.com/regionkv/regionkv/proto/common/logging"
 )
 
 // Server is a server command whose configuration has been read from its
