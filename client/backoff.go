@@ -55,7 +55,20 @@ func (b *backoffer) retry(ctx context.Context, cause error, sleep bool, hint tim
 // last failure, so callers can test for both.
 func deadlineErr(ctx context.Context, last error) error {
 	if last == nil {
-		return fmt.Errorf("client: %w", ctx.Err())
+		return fmt.Errorf("client: %w", ctxErr(ctx))
 	}
-	return fmt.Errorf("client: %w; last error: %w", ctx.Err(), last)
+	return fmt.Errorf("client: %w; last error: %w", ctxErr(ctx), last)
+}
+
+// ctxErr is ctx.Err(), or DeadlineExceeded once the deadline has passed
+// even if the context's own timer has not fired yet (it can lag behind
+// others on a loaded machine).
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

@@ -153,7 +153,7 @@ func callerCtxEnded(ctx context.Context, err error) bool {
 	case <-ctx.Done():
 		return true
 	case <-t.C:
-		return ctx.Err() != nil
+		return ctxErr(ctx) != nil
 	}
 }
 
