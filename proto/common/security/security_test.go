@@ -104,8 +104,8 @@ func TestLoadRefusesBadFiles(t *testing.T) {
 	good := p.issue("node", time.Now().Add(time.Hour))
 	other := newPKI(t, "other").issue("node", time.Now().Add(time.Hour))
 	for name, c := range map[string]Config{
-		"missing CA":       {CAPath: filepath.Join(p.dir, "nope.pem"), CertPath: good.CertPath, KeyPath: good.KeyPath},
-		"CA not PEM":       {CAPath: good.KeyPath + ".x", CertPath: good.CertPath, KeyPath: good.KeyPath},
+		"missing CA":        {CAPath: filepath.Join(p.dir, "nope.pem"), CertPath: good.CertPath, KeyPath: good.KeyPath},
+		"CA not PEM":        {CAPath: good.KeyPath + ".x", CertPath: good.CertPath, KeyPath: good.KeyPath},
 		"key of other pair": {CAPath: good.CAPath, CertPath: good.CertPath, KeyPath: other.KeyPath},
 	} {
 		if name == "CA not PEM" {
