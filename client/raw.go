@@ -41,8 +41,9 @@ func NewRawClient(ctx context.Context, schedulerAddrs []string, opts ...Option) 
 	}
 	sc, err := schedclient.New(ctx, schedulerAddrs, schedclient.Options{
 		Logger:     cfg.logger,
-		MaxBackoff: cfg.maxBackoff,
-		CallerID:   "regionkv-client",
+		MaxBackoff:  cfg.maxBackoff,
+		CallerID:    "regionkv-client",
+		Credentials: cfg.creds,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("client: connect to scheduler %v: %w", schedulerAddrs, err)

@@ -254,7 +254,7 @@ func (c *cluster) preSplit(ctx context.Context) {
 	for _, k := range splitKeys {
 		keys = append(keys, []byte(k))
 	}
-	if err := bench.PreSplit(ctx, c.scheds[l].statusAddr, keys, 90*time.Second, nil); err != nil {
+	if err := bench.PreSplit(ctx, c.scheds[l].statusAddr, nil, keys, 90*time.Second, nil); err != nil {
 		c.t.Fatal(err)
 	}
 }

@@ -83,13 +83,34 @@ func AddFlags(fs *pflag.FlagSet, c *Config) {
 // AddServerFlags defines AddFlags' flags and --cert-allowed-cn.
 func AddServerFlags(fs *pflag.FlagSet, c *Config) {
 	AddFlags(fs, c)
-	fs.StringSliceVar(&c.CertAllowedCN, "cert-allowed-cn", c.CertAllowedCN,
+	fs.Var(nameList{&c.CertAllowedCN}, "cert-allowed-cn",
 		"TLS: accept only peers whose certificate has one of these common names (comma-separated; default: any the CA signed)")
 }
 
-// FlagNames are the flags AddServerFlags defines, for commands that copy
-// explicitly given flags over a config file.
-var FlagNames = []string{"cacert", "cert", "key", "cert-allowed-cn"}
+// nameList is a comma-separated flag value whose Set replaces the list
+// (pflag's string slices append when set twice, and commands that lay
+// flags over a config file set them again).
+type nameList struct{ p *[]string }
+
+func (l nameList) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l nameList) Set(s string) error {
+	out := []string{}
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	*l.p = out
+	return nil
+}
+
+func (l nameList) Type() string { return "names" }
 
 // WarnIfExposed logs a loud warning for every address of what that is
 // reachable from other machines while TLS is off: anyone who reaches it
