@@ -40,7 +40,7 @@ func NewRawClient(ctx context.Context, schedulerAddrs []string, opts ...Option) 
 		o(&cfg)
 	}
 	sc, err := schedclient.New(ctx, schedulerAddrs, schedclient.Options{
-		Logger:     cfg.logger,
+		Logger:      cfg.logger,
 		MaxBackoff:  cfg.maxBackoff,
 		CallerID:    "regionkv-client",
 		Credentials: cfg.creds,

@@ -55,7 +55,7 @@ type Server struct {
 	tso       *tso.Oracle
 	self      *pdpb.Member
 
-	dirLock *datadir.Lock  // held from before etcd starts until after it stops
+	dirLock *datadir.Lock // held from before etcd starts until after it stops
 	tls     *security.TLS // nil: plaintext
 
 	grpcSrv *grpc.Server
