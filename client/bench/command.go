@@ -128,7 +128,7 @@ func (o *options) open(ctx context.Context) (Target, error) {
 	switch o.target {
 	case "regionkv":
 		return NewRegionkvTarget(ctx, split(o.scheduler), o.addr, client.WithConnsPerStore(o.conns),
-			client.WithTLS(o.tls.ClientConfig()))
+			client.WithCredentials(o.tls.TransportCredentials()))
 	case "etcd":
 		return NewEtcdTarget(ctx, split(o.endpoints), o.conns, o.serializable, o.tls.ClientConfig())
 	}

@@ -81,7 +81,7 @@ func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client.RawC
 	if err != nil {
 		return err
 	}
-	opts := []client.Option{client.WithColumnFamily(o.cf), client.WithConnsPerStore(1), client.WithTLS(sec.ClientConfig())}
+	opts := []client.Option{client.WithColumnFamily(o.cf), client.WithConnsPerStore(1), client.WithCredentials(sec.TransportCredentials())}
 	var c *client.RawClient
 	switch {
 	case o.addr != "" && cmd.Flags().Changed("scheduler"):
