@@ -323,7 +323,7 @@ func TestTLSRefusals(t *testing.T) {
 		return err
 	}
 	getStatus := func(sec *security.TLS, path string) error {
-		resp, err := sec.HTTPClient(10*time.Second).Get(sec.Scheme() + "://" + c.statuses[0] + path)
+		resp, err := sec.HTTPClient(10 * time.Second).Get(sec.Scheme() + "://" + c.statuses[0] + path)
 		if err != nil {
 			return err
 		}
