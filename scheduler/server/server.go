@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -195,20 +194,17 @@ func (s *Server) serve() error {
 // format-version file is format 1.
 const DataDirFormat = 1
 
-// ErrDataDir wraps a data dir that is held by another process or in a
-// newer format; errors.Is also matches datadir.ErrLocked or
-// datadir.ErrNewerFormat.
-var ErrDataDir = errors.New("server: data dir")
-
-// lockDataDir locks dir and checks its format.
+// lockDataDir locks dir and checks its format. Its errors match
+// datadir.ErrLocked (another process holds the dir; the message names its
+// PID) or datadir.ErrNewerFormat.
 func lockDataDir(dir string) (*datadir.Lock, error) {
 	l, err := datadir.Acquire(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDataDir, err)
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	if _, err := datadir.CheckFormat(dir, DataDirFormat); err != nil {
 		_ = l.Release()
-		return nil, fmt.Errorf("%w: %w", ErrDataDir, err)
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	return l, nil
 }
