@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -434,4 +435,156 @@ func dialGRPC(t *testing.T, addr string, sec *security.TLS) *grpc.ClientConn {
 	}
 	t.Cleanup(func() { cc.Close() })
 	return cc
+}
+
+// replaceFile writes b to path through a rename, as a tool that rotates
+// certificates does.
+func replaceFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	tmp := path + ".new"
+	writeFile(t, tmp, b)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTLSRotationUnderLoad rotates every certificate of a running cluster
+// to a new CA while a client writes, without restarting anything: first
+// the CA file becomes a bundle of the old and the new CA, then every
+// certificate and key is replaced by one of the new CA. No write of the
+// long-lived client fails, and a new client gets through at every step.
+// Afterwards a client that trusts and presents only the new CA gets
+// through to the scheduler and the stores (so the servers re-read their
+// certificates and their CA), and a new store that trusts only the new
+// CA receives a replica from the running ones (so their raft transports
+// and scheduler clients re-read theirs).
+func TestTLSRotationUnderLoad(t *testing.T) {
+	p := newTestPKI(t)
+	c := startTLSCluster(t, p, 2)
+	now := time.Now()
+	ca2, err := security.NewCA("regionkv test CA 2", now.Add(-time.Hour), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Configurations of the new CA alone, for the checks.
+	only2 := &testPKI{t: t, dir: filepath.Join(p.dir, "ca2"), ca: ca2}
+	if err := os.MkdirAll(only2.dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(only2.dir, "ca.pem"), ca2.CertPEM())
+	tool2 := only2.issue(ca2, "tool", toolCN, now.Add(24*time.Hour))
+	node2 := only2.issue(ca2, "node", nodeCN, now.Add(24*time.Hour))
+
+	if _, errOut, code := c.kv(t, p.tool, "put", "rot-first", "1"); code != 0 {
+		t.Fatalf("first put: %s", errOut)
+	}
+	if _, _, code := c.kv(t, tool2, "get", "rot-first"); code == 0 {
+		t.Fatal("a client of the new CA got through before the rotation")
+	}
+
+	// The load: one SDK client, long-lived, whose credentials re-read the
+	// tool's files, writing until the rotation is done.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cli, err := client.NewRawClient(ctx, []string{c.sched}, client.WithCredentials(loadTLS(t, p.tool).TransportCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	stop := make(chan struct{})
+	var acked atomic.Int64
+	done := make(chan []error, 1)
+	go func() {
+		var failed []error
+		defer func() { done <- failed }()
+		for i := 0; i < 10000; i++ { // within the final scan's limit
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+			err := cli.Put(wctx, []byte(fmt.Sprintf("rot-%06d", i)), []byte("v"))
+			wcancel()
+			if err != nil {
+				failed = append(failed, err)
+				continue
+			}
+			acked.Add(1)
+		}
+	}()
+	// progress waits until the load has written some more, so that it runs
+	// across each step of the rotation, and checks that a new client (new
+	// connections, new handshakes) gets through at that step too, unless
+	// the tool's own files are half rotated (a new process cannot start on
+	// a mismatched pair; the running client keeps its last good one).
+	steps := 0
+	progress := func(what string, fresh bool) {
+		t.Helper()
+		n := acked.Load()
+		eventually(t, 60*time.Second, "writes go on "+what, func() bool { return acked.Load() >= n+25 })
+		if !fresh {
+			return
+		}
+		steps++
+		if _, errOut, code := c.kv(t, p.tool, "put", fmt.Sprintf("step-%d", steps), what); code != 0 {
+			t.Fatalf("a new client %s: exit %d: %s", what, code, errOut)
+		}
+	}
+
+	progress("before the rotation", true)
+	// Step 1: trust both CAs.
+	bundle := append(append([]byte{}, p.ca.CertPEM()...), ca2.CertPEM()...)
+	replaceFile(t, p.node.CAPath, bundle) // the tool shares the file
+	progress("with both CAs trusted", true)
+	// Step 2: every certificate and key from the new CA, the certificate
+	// first: the processes keep the old pair until the new one is whole.
+	for _, kc := range []struct {
+		cfg security.Config
+		cn  string
+	}{{p.node, nodeCN}, {p.tool, toolCN}} {
+		cert, key, err := ca2.Issue(kc.cn, []string{"127.0.0.1", "localhost"}, now.Add(-time.Hour), now.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		replaceFile(t, kc.cfg.CertPath, cert)
+		progress("with "+kc.cn+"'s certificate and key mismatched", kc.cn != toolCN)
+		replaceFile(t, kc.cfg.KeyPath, key)
+		progress("after "+kc.cn+"'s rotation", true)
+	}
+
+	// The servers present and accept the new CA's certificates.
+	if out, errOut, code := c.kv(t, tool2, "get", "rot-first"); code != 0 || out != "1\n" {
+		t.Fatalf("a client of the new CA only, after the rotation: %q exit %d: %s", out, code, errOut)
+	}
+	// A store of the new CA only gets a replica from the running ones.
+	c.startStore(t, 2, append(tlsFlags(node2), "--cert-allowed-cn", allowedCN))
+	c.waitSnapshots(t, 2)
+
+	close(stop)
+	failed := <-done
+	n := acked.Load()
+	t.Logf("rotation under load: %d writes acknowledged, %d failed", n, len(failed))
+	for i, err := range failed {
+		if i < 10 {
+			t.Errorf("write failed during the rotation: %v", err)
+		}
+	}
+	// Every acknowledged write reads back, through the new CA only.
+	out, errOut, code := c.kv(t, tool2, "scan", "rot-0", "rot-999999", "--limit", "10240")
+	if code != 0 || int64(strings.Count(out, "\n")) != n {
+		t.Errorf("scan after the rotation: %d keys (exit %d: %s), want %d", strings.Count(out, "\n"), code, errOut, n)
+	}
+	for i := 1; i <= steps; i++ {
+		if _, errOut, code := c.kv(t, tool2, "get", fmt.Sprintf("step-%d", i)); code != 0 {
+			t.Errorf("step-%d does not read back: exit %d: %s", i, code, errOut)
+		}
+	}
+	// The scheduler and the store leading the region made new
+	// connections since (a follower may have had no reason to).
+	reloaded := func(pr *proc) bool { return strings.Contains(pr.Output(), "TLS files reloaded") }
+	if !reloaded(c.schedP) || !(reloaded(c.stores[0]) || reloaded(c.stores[1])) {
+		t.Errorf("reloads logged: scheduler %v, store 1 %v, store 2 %v",
+			reloaded(c.schedP), reloaded(c.stores[0]), reloaded(c.stores[1]))
+	}
 }
