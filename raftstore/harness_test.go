@@ -36,7 +36,7 @@ import (
 // drops the Store with everything in memory and builds a new one over the
 // same engines (a process crash: whatever the engines committed stays); a
 // crash can also be armed to hit between two writes inside a step
-// (crashAfterWrites), through the engines' BeforeWrite hook.
+// (crashAt), through the engines' BeforeWrite hook.
 
 const harnessTick = 100 * time.Millisecond
 
@@ -164,9 +164,6 @@ func (hs *hStore) beforeWrite(db engine.DB) error {
 	}
 	if hs.crashAt > 0 && hs.writes >= hs.crashAt {
 		hs.crashed = true
-		if hs.s != nil {
-			hs.s.crashed.Store(true)
-		}
 		hs.h.tracef("store %d crashes before write %d (%s db)", hs.id, hs.writes, db)
 		return errFenced
 	}
@@ -212,7 +209,6 @@ func (hs *hStore) crash() {
 	if hs.s == nil {
 		return
 	}
-	hs.s.crashed.Store(true)
 	hs.s = nil
 	hs.crashed = true
 	hs.h.tracef("store %d crashed", hs.id)
@@ -271,9 +267,7 @@ func (hs *hStore) raftWrite() bool {
 	hs.h.tracef("store %d raft write of %d rounds", hs.id, len(rounds))
 	if s.writeRounds(rounds) {
 		for _, r := range rounds {
-			if !s.finishRound(r) {
-				break
-			}
+			s.finishRound(r)
 		}
 	}
 	hs.drainHeartbeats()

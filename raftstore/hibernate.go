@@ -271,9 +271,6 @@ func (s *Store) runProber() {
 			return
 		case <-t.C:
 		}
-		if !s.gate() {
-			return
-		}
 		now := time.Now()
 		s.hib.storesMu.RLock()
 		heard := make(map[uint64]time.Time, len(s.hib.heard))

@@ -299,6 +299,14 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 			logger.Warn("requests still in flight after the drain timeout", zap.Duration("timeout", drainTimeout))
 		}
 		err = <-served
+	case <-store.Failed():
+		// An engine failed (a full disk, a broken device): stop serving at
+		// once; nothing more can be acknowledged. The process exits with
+		// the error.
+		logger.Error("store server stopping: its storage failed", zap.Uint64("store-id", store.StoreID()), zap.Error(store.Err()))
+		g.Drain(0)
+		<-served
+		err = store.Err()
 	case err = <-served:
 	}
 	return err
