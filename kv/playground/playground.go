@@ -29,6 +29,7 @@ import (
 	kvconfig "github.com/regionkv/regionkv/kv/config"
 	kvserver "github.com/regionkv/regionkv/kv/server"
 	schedconfig "github.com/regionkv/regionkv/scheduler/config"
+	"github.com/regionkv/regionkv/scheduler/dashboard"
 	schedserver "github.com/regionkv/regionkv/scheduler/server"
 )
 
@@ -56,6 +57,10 @@ type Config struct {
 	// MaxReplicas is the scheduler's replicas per region; 0 means
 	// min(3, Stores).
 	MaxReplicas int
+	// StoreConfig is a TOML file read by every store (e.g. its
+	// [raftstore] table); the playground sets each store's addresses,
+	// data dir and scheduler over it. Empty: the defaults.
+	StoreConfig string
 }
 
 // DefaultConfig is three stores next to a scheduler on the default ports.
@@ -114,6 +119,8 @@ the scheduler.`,
 		"scheduler gRPC address; HTTP API on its port - 1, etcd on +1 and +2 (port 0: free ports)")
 	f.IntVar(&cfg.StorePort, "store-port", cfg.StorePort, "first store's gRPC port, status port +20 (0: free ports)")
 	f.IntVar(&cfg.MaxReplicas, "max-replicas", cfg.MaxReplicas, "replicas per region (default: min(3, --stores))")
+	f.StringVar(&cfg.StoreConfig, "store-config", cfg.StoreConfig,
+		"TOML file of store settings for every store, e.g. its [raftstore] table (addresses and data dirs are the playground's)")
 	return cmd
 }
 
@@ -177,6 +184,12 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	}()
 	for i := 0; i < cfg.Stores; i++ {
 		kcfg := kvconfig.Default()
+		if cfg.StoreConfig != "" {
+			if err := kcfg.Load(cfg.StoreConfig); err != nil {
+				return err
+			}
+		}
+		kcfg.AdvertiseAddr, kcfg.StatusAddr, kcfg.Standalone = "", "", false
 		kcfg.Addr = "127.0.0.1:0"
 		if cfg.StorePort != 0 {
 			kcfg.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.StorePort+i))
@@ -238,8 +251,13 @@ func offsetAddr(addr string, delta int) string {
 	return net.JoinHostPort(host, strconv.Itoa(n+delta))
 }
 
+// DashboardURL is the web page of the scheduler whose HTTP API listens on
+// statusAddr.
+func DashboardURL(statusAddr string) string { return "http://" + statusAddr + dashboard.Path }
+
 func printUsage(out io.Writer, cl Cluster, temporary bool) {
 	fmt.Fprintf(out, "regionkv playground is up.\n\n")
+	fmt.Fprintf(out, "  dashboard   %s\n", DashboardURL(cl.SchedulerStatusAddr))
 	fmt.Fprintf(out, "  scheduler   %s  (HTTP API and /metrics: http://%s)\n", cl.SchedulerAddr, cl.SchedulerStatusAddr)
 	for i, s := range cl.Stores {
 		fmt.Fprintf(out, "  store %-4d  %s  (store-id %d, /metrics: http://%s/metrics)\n", i+1, s.Addr, s.StoreID, s.StatusAddr)

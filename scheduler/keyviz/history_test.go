@@ -60,6 +60,10 @@ func TestQueryRowsAndColumns(t *testing.T) {
 	if m.Open != 2 || m.Max != 1000 || !m.From.Equal(c.t.Add(-2*time.Minute)) {
 		t.Fatalf("open %d max %d from %v", m.Open, m.Max, m.From)
 	}
+	if l, err := h.Query(Query{Metric: WrittenBytes, Last: time.Minute}); err != nil || len(l.Values) != 2 ||
+		!slices.Equal(l.Values[0], want[1]) || l.Open != 1 {
+		t.Fatalf("the last minute: %+v, %v; want the last two columns", l, err)
+	}
 	if r, _ := h.Query(Query{Metric: ReadBytes, From: c.t.Add(-time.Minute), To: c.t}); r.Max != 0 {
 		t.Fatalf("read-bytes max = %d with no reads", r.Max)
 	}
@@ -185,6 +189,9 @@ func TestBadQueries(t *testing.T) {
 		{StartKey: key("a"), EndKey: key("a")},
 		{From: c.t, To: c.t.Add(-time.Second)},
 		{From: time.Unix(0, 0), To: c.t},
+		{Last: -time.Minute},
+		{Last: time.Minute, From: c.t.Add(-time.Minute)},
+		{Last: 7 * time.Hour},
 	} {
 		if _, err := h.Query(q); !errors.Is(err, ErrBadQuery) {
 			t.Errorf("query %+v: %v, want ErrBadQuery", q, err)

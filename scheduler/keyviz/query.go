@@ -13,8 +13,10 @@ import (
 type Query struct {
 	Metric Metric
 	// From and To bound the window; a zero To is now, a zero From is To
-	// minus the retention. The window may be no longer than the retention.
+	// minus Last, or minus the retention when Last is zero. The window may
+	// be no longer than the retention.
 	From, To time.Time
+	Last     time.Duration
 	// StartKey and EndKey bound the key range; an empty EndKey is
 	// +infinity.
 	StartKey, EndKey []byte
@@ -56,6 +58,9 @@ func (h *History) Query(q Query) (*Matrix, error) {
 	}
 	if q.Rows < 1 || q.Rows > MaxQueryRows {
 		return nil, fmt.Errorf("%w: rows %d must be in [1, %d]", ErrBadQuery, q.Rows, MaxQueryRows)
+	}
+	if q.Last < 0 || (q.Last > 0 && !q.From.IsZero()) {
+		return nil, fmt.Errorf("%w: give either a start time or a duration up to the end, not both", ErrBadQuery)
 	}
 	if len(q.EndKey) > 0 && bytes.Compare(q.StartKey, q.EndKey) >= 0 {
 		return nil, fmt.Errorf("%w: start key %x is not before end key %x", ErrBadQuery, q.StartKey, q.EndKey)
@@ -109,7 +114,11 @@ func (h *History) window(q Query) (*Matrix, [][]segment, error) {
 		q.To = now
 	}
 	if q.From.IsZero() {
-		q.From = q.To.Add(-h.cfg.Retention)
+		last := q.Last
+		if last == 0 {
+			last = h.cfg.Retention
+		}
+		q.From = q.To.Add(-last)
 	}
 	if q.To.Before(q.From) {
 		return nil, nil, fmt.Errorf("%w: time range ends (%s) before it starts (%s)", ErrBadQuery,
