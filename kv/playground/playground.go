@@ -99,7 +99,10 @@ func NewCommand(logger func() *zap.Logger) *cobra.Command {
 		Short: "Run a scheduler and N stores on loopback, in one process",
 		Long: `Run a whole cluster on this machine: a scheduler (with an embedded etcd) and
 --stores Raft stores on loopback, in this one process. It prints the
-addresses and how to connect with 'regionkv kv' and 'regionkv ctl'.
+dashboard's URL, the addresses and how to connect with 'regionkv kv' and
+'regionkv ctl'. --store-config gives every store settings from a TOML file
+(e.g. a shorter [raftstore] region-heartbeat-interval, for a livelier key
+visualizer).
 
 Data lives in a temporary directory removed on exit, or in --data-dir, kept
 (run the playground again on it to continue). Ctrl-C or SIGTERM stops the
@@ -224,7 +227,8 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	}
 	printUsage(out, cl, cfg.DataDir == "")
 	logger.Info("playground started", zap.String("addr", cl.SchedulerAddr),
-		zap.String("status-addr", cl.SchedulerStatusAddr), zap.Int("stores", len(cl.Stores)), zap.String("data-dir", dir))
+		zap.String("status-addr", cl.SchedulerStatusAddr), zap.Int("stores", len(cl.Stores)), zap.String("data-dir", dir),
+		zap.String("dashboard", DashboardURL(cl.SchedulerStatusAddr)))
 	if ready != nil {
 		ready(cl)
 	}

@@ -15,6 +15,15 @@ class APIError extends Error {
   }
 }
 
+// exactIntegers keeps integers past 2^53 (the cluster ID is a uint64) as
+// BigInt, from their source text, where the browser offers it.
+function exactIntegers(key, value, context) {
+  if (typeof value === 'number' && !Number.isSafeInteger(value) && context && /^-?\d+$/.test(context.source || '')) {
+    return BigInt(context.source);
+  }
+  return value;
+}
+
 async function api(path) {
   let resp;
   try {
@@ -24,7 +33,7 @@ async function api(path) {
   }
   let body = null;
   try {
-    body = await resp.json();
+    body = JSON.parse(await resp.text(), exactIntegers);
   } catch (e) {
     // An answer that is not JSON: reported below by its status.
   }
@@ -222,13 +231,10 @@ class Table {
 
 const views = { overview, stores, regions, region, keyviz };
 
-// inFlight reports whether an operator is still running.
-const inFlight = (o) => o.status === 'created' || o.status === 'started';
-
 function overview(root) {
   const cards = h('div', { class: 'cards' });
   const bars = h('div', { class: 'bars', id: 'store-bars' });
-  const opCols = (id) => new Table(id, [
+  const ops = new Table('operators', [
     { key: 'region', label: 'Region', get: (o) => o['region-id'], show: (o) => regionLink(o['region-id']), num: true },
     { key: 'desc', label: 'Operator', get: (o) => o.desc },
     { key: 'kind', label: 'Kind', get: (o) => o.kind },
@@ -236,8 +242,6 @@ function overview(root) {
     { key: 'step', label: 'Step', get: (o) => o.step, show: (o) => `${Math.min(o.step + 1, o.steps.length)}/${o.steps.length}: ${o.steps[o.step] || 'done'}` },
     { key: 'created', label: 'Created', get: (o) => o.created, show: (o) => ago(o.created) },
   ], 'created', true);
-  const ops = opCols('operators');
-  const finished = opCols('operators-finished');
   const scheds = new Table('schedulers', [
     { key: 'name', label: 'Scheduler', get: (s) => s.name },
     { key: 'state', label: 'State', get: (s) => (s.paused ? 'paused' : 'running'), show: (s) => stateBadge(s.paused ? 'paused' : 'running') },
@@ -254,8 +258,7 @@ function overview(root) {
         h('span', { class: 'legend-dot regions' }), h('span', { class: 'muted' }, 'regions'),
         h('span', { class: 'legend-dot leaders' }), h('span', { class: 'muted' }, 'leaders')), bars),
       h('div', { class: 'panel' }, h('h2', {}, 'Balance schedulers'), scheds.node, available)),
-    h('div', { class: 'panel' }, h('h2', {}, 'Operators in flight'), ops.node),
-    h('div', { class: 'panel' }, h('h2', {}, 'Recently finished operators'), finished.node));
+    h('div', { class: 'panel' }, h('h2', {}, 'Operators in flight'), ops.node));
 
   return {
     async update() {
@@ -268,7 +271,7 @@ function overview(root) {
         card('Scheduler members', String((mem.members || []).length), (mem.members || []).map((m) => m.name).join(', '), 'card-members'),
         card('Stores', String(st.count), byState, 'card-stores'),
         card('Regions', fmtNum(cl.regions), `${cl['max-replicas']} replicas each`, 'card-regions'),
-        card('Operators in flight', String(op.filter(inFlight).length), `${op.filter((o) => !inFlight(o)).length} recently finished`, 'card-operators'));
+        card('Operators in flight', String(op.length), null, 'card-operators'));
 
       const stores = [...st.stores].sort((a, b) => a.id - b.id);
       const top = Math.max(1, ...stores.map((s) => s['region-count']));
@@ -280,8 +283,7 @@ function overview(root) {
           h('div', { class: 'bar leaders', title: `${s['leader-count']} leaders` },
             h('span', { style: { width: `${(100 * s['leader-count']) / top}%` } }), h('em', {}, `${s['leader-count']} leaders`)))))
         : h('div', { class: 'empty' }, 'no stores yet'));
-      ops.set(op.filter(inFlight));
-      finished.set(op.filter((o) => !inFlight(o)));
+      ops.set(op);
       scheds.set(sc.running || []);
       const idle = (sc.available || []).filter((n) => !(sc.running || []).some((r) => r.name === n));
       replace(available, idle.length ? `Not running: ${idle.join(', ')}` : '');
@@ -539,16 +541,18 @@ function keyviz(root, route) {
     const C = data.times.length;
     const R = data.keys.length - 1;
     const lmax = Math.log1p(data.max);
+    // Cell (c, r) paints the pixels that cell() maps back to it: from
+    // ceil(c * W / C) up to, not including, ceil((c + 1) * W / C).
     for (let c = 0; c < C; c++) {
-      const x0 = Math.round((c * W) / C);
-      const x1 = Math.round(((c + 1) * W) / C);
+      const x0 = Math.ceil((c * W) / C);
+      const x1 = Math.ceil(((c + 1) * W) / C);
       for (let r = 0; r < R; r++) {
         const v = data.values[c][r];
         if (!v) continue;
-        const y0 = Math.round((r * H) / R);
-        const y1 = Math.round(((r + 1) * H) / R);
+        const y0 = Math.ceil((r * H) / R);
+        const y1 = Math.ceil(((r + 1) * H) / R);
         g.fillStyle = heat(Math.log1p(v) / lmax);
-        g.fillRect(x0, y0, x1 - x0, Math.max(1, y1 - y0));
+        g.fillRect(x0, y0, x1 - x0, y1 - y0);
       }
     }
     const ylabels = [];
