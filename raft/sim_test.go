@@ -28,7 +28,8 @@ import (
 //     (fixed membership), and no node's durable term or commit index goes
 //     back, nor does it vote twice in one term;
 //   - reads: a ReadIndex answer is at least the commit index known when the
-//     read was issued (ReadOnlySafe);
+//     read was issued, whether a heartbeat round (ReadOnlySafe) or the
+//     leader lease (ReadOnlyLeaseBased) answered it;
 //
 // and, once all faults heal, that a leader is elected and a fresh proposal
 // is applied on every voter within ten election timeouts.

@@ -97,6 +97,7 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) report {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	c.preSplit(ctx)
 	newClient := func() *client.RawClient {
 		cli, err := client.NewRawClient(ctx, c.schedAddrs,
 			client.WithRequestTimeout(time.Second), client.WithBackoff(20*time.Millisecond, 500*time.Millisecond))
@@ -165,6 +166,10 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) report {
 		}
 		time.Sleep(500 * time.Millisecond) // waiting for elections after healing
 	}
+
+	// Every replica of every region holds the same data (this stops the
+	// stores).
+	r.replicaViolations = c.checkReplicas(seed)
 
 	hist := reg.rec.History()
 	res := linearizability.Check(hist, 60*time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regionkv/regionkv/client/bench"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/tests/testproc"
 )
@@ -25,9 +27,11 @@ func startProc(t *testing.T, args ...string) *proc { return testproc.Start(t, bi
 type schedMember struct {
 	name string
 	addr string // gRPC address, also what clients and stores dial
-	args []string
-	p    *proc
-	pd   pdpb.PDClient // on a connection that redials across restarts
+	// statusAddr serves the HTTP API.
+	statusAddr string
+	args       []string
+	p          *proc
+	pd         pdpb.PDClient // on a connection that redials across restarts
 }
 
 // cluster is a scheduler of one or more members and n stores, each store
@@ -43,6 +47,8 @@ type cluster struct {
 	stores     []*proc
 	bound      []string // each store's listen address, kept across restarts
 	proxies    []*proxy
+	// storeConfig is the stores' --config file, or "".
+	storeConfig string
 }
 
 // startCluster starts a scheduler of members members (one embedded etcd
@@ -54,7 +60,7 @@ func startCluster(t *testing.T, n, members int) *cluster {
 	ports := freeAddrs(t, 4*members)
 	for i := 0; i < members; i++ {
 		a := ports[4*i : 4*i+4]
-		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0]}
+		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], statusAddr: a[3]}
 		peer := a[1]
 		m.args = []string{"scheduler", "--name", m.name, "--addr", m.addr, "--peer-addr", peer,
 			"--etcd-client-addr", a[2], "--status-addr", a[3],
@@ -88,6 +94,13 @@ func startCluster(t *testing.T, n, members int) *cluster {
 		t.Cleanup(p.close)
 		c.proxies = append(c.proxies, p)
 		c.bound[i] = "127.0.0.1:0"
+	}
+	if *flagMaxKeys > 0 {
+		c.storeConfig = filepath.Join(c.base, "store.toml")
+		conf := fmt.Sprintf("[raftstore]\nregion-max-keys = %d\nregion-split-keys = %d\n", *flagMaxKeys, max(1, *flagMaxKeys*2/3))
+		if err := os.WriteFile(c.storeConfig, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := 0; i < n; i++ {
 		c.startStore(i)
@@ -126,8 +139,14 @@ func (c *cluster) startStore(i int) {
 	c.mu.Lock()
 	addr := c.bound[i]
 	c.mu.Unlock()
-	p := startProc(c.t, "server", "--scheduler", c.storeSchedAddrs(i), "--addr", addr,
-		"--advertise-addr", c.proxies[i].addr(), "--data-dir", filepath.Join(c.base, fmt.Sprintf("store-%d", i+1)))
+	// The status address is picked afresh at every start (the default,
+	// the gRPC port + 20, could be taken by then).
+	args := []string{"server", "--scheduler", c.storeSchedAddrs(i), "--addr", addr, "--status-addr", "127.0.0.1:0",
+		"--advertise-addr", c.proxies[i].addr(), "--data-dir", c.storeDir(i)}
+	if c.storeConfig != "" {
+		args = append(args, "--config", c.storeConfig)
+	}
+	p := startProc(c.t, args...)
 	c.mu.Lock()
 	c.stores[i] = p
 	c.mu.Unlock()
@@ -136,6 +155,9 @@ func (c *cluster) startStore(i int) {
 	c.bound[i] = b
 	c.mu.Unlock()
 }
+
+// storeDir is store i's data dir.
+func (c *cluster) storeDir(i int) string { return filepath.Join(c.base, fmt.Sprintf("store-%d", i+1)) }
 
 func (c *cluster) store(i int) *proc {
 	c.mu.Lock()
@@ -212,6 +234,29 @@ func (c *cluster) waitReplicated(want int, within time.Duration) {
 		time.Sleep(100 * time.Millisecond) // polling process logs
 	}
 	c.t.Fatalf("the first region did not get %d more replicas within %v", want, within)
+}
+
+// splitKeys cut the workloads' keys into six regions (the append keys in
+// two, the registers in two, the set's two clients in one each), so that
+// the balancer moves replicas around the five stores (snapshots, destroys)
+// and the end check compares several regions.
+var splitKeys = []string{"app-1", "reg-", "reg-3", "set-", "set-1-"}
+
+// preSplit splits the first region at splitKeys through the scheduler
+// leader and waits until the regions have leaders spread over the stores.
+func (c *cluster) preSplit(ctx context.Context) {
+	c.t.Helper()
+	l := c.schedLeader(schedElectionWait)
+	if l < 0 {
+		c.t.Fatalf("no scheduler leader to split through within %v", schedElectionWait)
+	}
+	var keys [][]byte
+	for _, k := range splitKeys {
+		keys = append(keys, []byte(k))
+	}
+	if err := bench.PreSplit(ctx, c.scheds[l].statusAddr, keys, 90*time.Second, nil); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // healAll lifts network faults, resumes paused stores, restarts dead ones

@@ -11,7 +11,9 @@ type report struct {
 	seeds, histories, violations, inconclusive int
 	ops, unknown                               int64
 	setLost, appendLost                        int
-	faults                                     map[fault]int
+	// replicaViolations counts what the end check on replicas found.
+	replicaViolations int
+	faults            map[fault]int
 }
 
 func (r *report) add(o report) {
@@ -23,6 +25,7 @@ func (r *report) add(o report) {
 	r.unknown += o.unknown
 	r.setLost += o.setLost
 	r.appendLost += o.appendLost
+	r.replicaViolations += o.replicaViolations
 	if r.faults == nil {
 		r.faults = map[fault]int{}
 	}
@@ -37,6 +40,7 @@ func (r *report) String() string {
 		fs = append(fs, fmt.Sprintf("%s=%d", f, n))
 	}
 	sort.Strings(fs)
-	return fmt.Sprintf("seeds=%d histories-checked=%d ops=%d unknown-outcome=%d linearizability-violations=%d inconclusive=%d acked-writes-lost=%d (set %d, append %d) faults: %s",
-		r.seeds, r.histories, r.ops, r.unknown, r.violations, r.inconclusive, r.setLost+r.appendLost, r.setLost, r.appendLost, strings.Join(fs, " "))
+	return fmt.Sprintf("seeds=%d histories-checked=%d ops=%d unknown-outcome=%d linearizability-violations=%d inconclusive=%d acked-writes-lost=%d (set %d, append %d) replica-violations=%d faults: %s",
+		r.seeds, r.histories, r.ops, r.unknown, r.violations, r.inconclusive, r.setLost+r.appendLost, r.setLost, r.appendLost,
+		r.replicaViolations, strings.Join(fs, " "))
 }
