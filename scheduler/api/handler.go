@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/scheduler/dashboard"
 )
 
 // Prefix is the path prefix of every endpoint.
@@ -53,6 +54,8 @@ func NewHandler(b Backend, logger *zap.Logger) http.Handler {
 	m.HandleFunc("POST "+Prefix+"/config", h.leader(h.setConfig))
 	m.HandleFunc("GET "+Prefix+"/config/running", h.runningConfig)
 	m.HandleFunc("GET "+Prefix+"/metrics/targets", h.metricsTargets)
+	m.HandleFunc("GET "+Prefix+"/keyviz", h.leader(h.keyViz))
+	dashboard.Register(m)
 	return m
 }
 
@@ -61,11 +64,17 @@ type errorBody struct {
 	Leader *MemberView `json:"leader,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON answers v indented, for people reading it.
+func writeJSON(w http.ResponseWriter, code int, v any) { encodeJSON(w, code, v, "  ") }
+
+// writeCompactJSON answers v without indentation, for large answers.
+func writeCompactJSON(w http.ResponseWriter, code int, v any) { encodeJSON(w, code, v, "") }
+
+func encodeJSON(w http.ResponseWriter, code int, v any, indent string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	enc.SetIndent("", indent)
 	_ = enc.Encode(v)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/config"
+	"github.com/regionkv/regionkv/scheduler/keyviz"
 	"github.com/regionkv/regionkv/scheduler/operator"
 	"github.com/regionkv/regionkv/scheduler/schedulers"
 )
@@ -221,3 +222,6 @@ func (a apiLeader) SetSchedule(ctx context.Context, key string, value json.RawMe
 	}
 	return a.ls.setSchedule(ctx, sc)
 }
+
+func (a apiLeader) KeyViz(q keyviz.Query) (*keyviz.Matrix, error) { return a.ls.s.keyviz.Query(q) }
+func (a apiLeader) KeyVizConfig() keyviz.Config                   { return a.ls.s.keyviz.Config() }

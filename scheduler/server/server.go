@@ -24,6 +24,7 @@ import (
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/id"
+	"github.com/regionkv/regionkv/scheduler/keyviz"
 	"github.com/regionkv/regionkv/scheduler/storage"
 	"github.com/regionkv/regionkv/scheduler/tso"
 )
@@ -63,6 +64,9 @@ type Server struct {
 
 	leader  atomic.Pointer[leaderState]
 	streams *hbStreams
+	// keyviz is the key visualizer's history, fed by the region heartbeats
+	// this member receives as leader; kept across its terms, not persisted.
+	keyviz *keyviz.History
 	// bootstrapMu serializes Bootstrap, so that a store losing the race
 	// finds the cluster bootstrapped (IsBootstrapped, PutStore) as soon as
 	// it is refused.
@@ -86,6 +90,9 @@ func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, er
 	s = &Server{cfg: cfg, logger: logger, seed: uint64(time.Now().UnixNano()), streams: newHBStreams()}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.keyviz, err = keyviz.New(keyviz.DefaultConfig(), nil); err != nil {
+		return nil, err
 	}
 	s.metrics = newMetrics(s)
 	s.lis, err = net.Listen("tcp", cfg.Addr)
