@@ -33,8 +33,8 @@ import (
 	"github.com/regionkv/regionkv/proto/common/cli"
 	"github.com/regionkv/regionkv/proto/common/logging"
 	schedconfig "github.com/regionkv/regionkv/scheduler/config"
-	schedserver "github.com/regionkv/regionkv/scheduler/server"
 	"github.com/regionkv/regionkv/scheduler/dashboard"
+	schedserver "github.com/regionkv/regionkv/scheduler/server"
 )
 
 // ErrInvalid is wrapped by every configuration error.
