@@ -320,11 +320,10 @@ func (p *peer) maybeCheckStale() {
 	s.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		r, err := s.sched.GetRegionByID(ctx, regionID)
-		if err != nil || r == nil || r.Meta == nil {
+		meta, err := s.sched.GetRegionByID(ctx, regionID)
+		if err != nil || meta == nil {
 			return
 		}
-		meta := r.Meta
 		if !epochConfStale(epoch, meta.RegionEpoch) {
 			return
 		}

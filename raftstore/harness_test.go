@@ -19,7 +19,6 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
-	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // The interleaving harness: a cluster of stores in one goroutine, whose raft
@@ -549,14 +548,14 @@ func (f *harnessScheduler) ReportBatchSplit(_ context.Context, regions []*metapb
 	}
 	return nil
 }
-func (f *harnessScheduler) GetRegionByID(_ context.Context, id uint64) (*schedclient.Region, error) {
+func (f *harnessScheduler) GetRegionByID(_ context.Context, id uint64) (*metapb.Region, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.regions[id]
 	if r == nil {
 		return nil, errors.New("harness: region not found")
 	}
-	return &schedclient.Region{Meta: cloneRegion(r)}, nil
+	return cloneRegion(r), nil
 }
 
 func (f *harnessScheduler) learn(r *metapb.Region) {

@@ -256,7 +256,8 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 		return err
 	}
 	defer status.Close()
-	trans := grpctransport.New(grpctransport.SchedulerResolver{Sched: sched}, logger)
+	rsched := grpctransport.Scheduler(sched)
+	trans := grpctransport.New(grpctransport.SchedulerResolver{Sched: rsched}, logger)
 	defer trans.Close()
 	v := version.Get()
 	rcfg := raftstoreConfig(cfg.Raftstore)
@@ -268,7 +269,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	rcfg.Version, rcfg.GitHash, rcfg.StartTimestamp = v.Version, v.Revision, startedAt.Unix()
 	rcfg.Logger = logger
 	rcfg.Metrics = raftstore.NewStoreMetrics(reg)
-	store, err := raftstore.NewStore(rcfg, eng, sched, trans)
+	store, err := raftstore.NewStore(rcfg, eng, rsched, trans)
 	if err != nil {
 		g.closeUnserved()
 		return err
