@@ -42,6 +42,9 @@ type Cluster struct {
 	// Per-store ordered sets of region IDs, for picking regions of a store.
 	leaders map[uint64]*btree.BTreeG[uint64]
 	peers   map[uint64]*btree.BTreeG[uint64]
+	// leaderless counts the regions whose leader is unknown: loaded from
+	// storage or reported by a split, not yet heartbeated by a leader.
+	leaderless int
 }
 
 // New returns an empty cluster reading time from now (time.Now if nil).
@@ -168,6 +171,7 @@ func (c *Cluster) HandleStoreHeartbeat(stats *pdpb.StoreStats) (*StoreInfo, erro
 	s := old.clone()
 	s.Stats = stats
 	s.LastHeartbeat = c.now()
+	s.Reported = true
 	meta := cloneStore(s.Meta)
 	meta.LastHeartbeat = s.LastHeartbeat.UnixNano()
 	s.Meta = meta
@@ -332,6 +336,9 @@ func (c *Cluster) accountLocked(r *RegionInfo, sign int) {
 		}
 		c.stores[p.StoreId] = s
 	}
+	if r.leader == nil {
+		c.leaderless += sign
+	}
 	if ls := r.LeaderStoreID(); ls != 0 {
 		if sign > 0 {
 			c.set(c.leaders, ls).ReplaceOrInsert(r.ID())
@@ -380,6 +387,13 @@ func (c *Cluster) RegionCount() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.regions)
+}
+
+// LeaderlessCount is the number of regions whose leader is unknown.
+func (c *Cluster) LeaderlessCount() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.leaderless
 }
 
 // RegionsOfStore lists the IDs of regions with a peer on store, in ID order.

@@ -40,7 +40,12 @@ type StoreInfo struct {
 	// learned of the store, whichever is later: a new leader must not think
 	// every store is down just because it has not heard from them yet.
 	LastHeartbeat time.Time
-	LeaderWeight  float64
+	// Reported is set by the store's first heartbeat to this model. A
+	// store loaded from storage by a new leader has no stats yet (zero
+	// capacity, looks empty) and may have been dead for long: until it
+	// reports, it is no target for replicas or leaders.
+	Reported     bool
+	LeaderWeight float64
 	RegionWeight  float64
 
 	LeaderCount  int
@@ -82,6 +87,13 @@ func (s *StoreInfo) State(now time.Time, th Thresholds) StoreState {
 		return StateDisconnected
 	}
 	return StateUp
+}
+
+// Alive reports whether the store was heard from within the disconnect
+// threshold (a Tombstone is never alive): its peers can be counted on to
+// acknowledge writes. Unlike State, an Offline store can be alive.
+func (s *StoreInfo) Alive(now time.Time, th Thresholds) bool {
+	return s.Meta.GetState() != metapb.StoreState_Tombstone && now.Sub(s.LastHeartbeat) < th.Disconnect
 }
 
 // IsBusy reports the store's own busy flag.

@@ -264,3 +264,96 @@ func TestControllerTimeoutExpireReplaceLimits(t *testing.T) {
 		t.Fatal("cancel")
 	}
 }
+
+// TestOperatorNoticesRemovalItDidNotMake: a balance move has sent "remove
+// the peer on store 2"; a higher-priority repair replaces it and wants to
+// remove the peer on store 3. The replaced operator's removal lands first.
+// The repair must see a membership change it did not make and stop, not
+// send its own removal on top (that would leave two of four peers).
+func TestOperatorNoticesRemovalItDidNotMake(t *testing.T) {
+	clk := &fakeClock{time.Unix(1000, 0)}
+	c, _ := newCtl(clk, defaultLimits)
+	// The balance move already added store 4 (conf_ver 2) and is removing 2.
+	r := reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4))
+	move := New("balance", r, KindRegion, PriorityLow, AddPeer{ToStore: 4, PeerID: 14}, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(move, r); err != nil {
+		t.Fatal(err)
+	}
+	if resp := c.Dispatch(r); resp.GetChangePeer().GetPeer().GetStoreId() != 2 {
+		t.Fatalf("balance move sent %v, want the removal of store 2", resp)
+	}
+	// The repair, built from the same view, removes store 3's replica.
+	repair := New("repair", r, KindReplica, PriorityHigh, RemovePeer{FromStore: 3, PeerID: 13})
+	if err := c.Add(repair, r); err != nil {
+		t.Fatal(err)
+	}
+	if move.Status() != Replaced {
+		t.Fatalf("balance move status %s, want replaced", move.Status())
+	}
+	// The in-flight removal of store 2 lands: conf_ver 3.
+	landed := reg("", "", 3, 1, 1, peer(11, 1), peer(13, 3), peer(14, 4))
+	if resp := c.Dispatch(landed); resp != nil {
+		t.Fatalf("repair sent %v after a removal it did not make", resp)
+	}
+	if repair.Status() != Expired {
+		t.Fatalf("repair status %s, want expired", repair.Status())
+	}
+
+	// A step that shows before it finishes (a peer added, still catching
+	// up) explains its own conf_ver change: the operator goes on.
+	base := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2))
+	add := New("add", base, KindReplica, PriorityNormal, AddPeer{ToStore: 3, PeerID: 13}, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(add, base); err != nil {
+		t.Fatal(err)
+	}
+	pending := reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)).WithPendingPeers([]*metapb.Peer{peer(13, 3)})
+	if resp := c.Dispatch(pending); resp.GetChangePeer().GetChangeType() != eraftpb.ConfChangeType_AddNode || add.Status() != Started {
+		t.Fatalf("added peer still pending: resp %v, status %s", resp, add.Status())
+	}
+}
+
+// TestRemovePeerKeepsHealthyQuorum: a removal is judged against the
+// health the leader reports when the step is due, not when the operator
+// was built.
+func TestRemovePeerKeepsHealthyQuorum(t *testing.T) {
+	five := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4), peer(15, 5))
+	down := func(r *cluster.RegionInfo, ids ...uint64) *cluster.RegionInfo {
+		var ds []*pdpb.PeerStats
+		for _, id := range ids {
+			ds = append(ds, &pdpb.PeerStats{Peer: peer(id, id-10), DownSeconds: 60})
+		}
+		return r.WithDownPeers(ds)
+	}
+	for _, tc := range []struct {
+		name  string
+		r     *cluster.RegionInfo
+		store uint64
+		ok    bool
+	}{
+		{"all healthy", five, 3, true},
+		{"two of five down: removing a healthy one leaves 2 of 4", down(five, 14, 15), 3, false},
+		{"two of five down: removing a down one leaves 3 of 4", down(five, 14, 15), 4, true},
+		{"one of five down: removing a healthy one leaves 3 of 4", down(five, 15), 3, true},
+		{"pending counts as unhealthy", five.WithPendingPeers([]*metapb.Peer{peer(14, 4), peer(15, 5)}), 2, false},
+		{"a learner's removal is always safe", reg("", "", 1, 1, 1, peer(11, 1), &metapb.Peer{Id: 12, StoreId: 2, Role: metapb.PeerRole_Learner}).
+			WithDownPeers([]*pdpb.PeerStats{{Peer: peer(11, 1)}}), 2, true},
+	} {
+		err := CheckRemovable(tc.r, tc.store, ReportedHealthy(tc.r))
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrUnsafeRemoval)) {
+			t.Errorf("%s: CheckRemovable(store %d) = %v, want ok=%t", tc.name, tc.store, err, tc.ok)
+		}
+	}
+
+	// A balance move built while all were healthy: by the time its removal
+	// is due, two other peers are down; the operator ends instead.
+	clk := &fakeClock{time.Unix(1000, 0)}
+	c, _ := newCtl(clk, defaultLimits)
+	four := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4))
+	move := New("move", four, KindRegion, PriorityLow, AddPeer{ToStore: 5, PeerID: 15}, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(move, four); err != nil {
+		t.Fatal(err)
+	}
+	if resp := c.Dispatch(down(five, 13, 14)); resp != nil || move.Status() != Expired {
+		t.Fatalf("removal with 2 of 5 down: resp %v, status %s", resp, move.Status())
+	}
+}

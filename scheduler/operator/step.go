@@ -22,6 +22,10 @@ type Step interface {
 	IsFinished(r *cluster.RegionInfo) bool
 	// ConfChange reports whether the step changes membership (conf_ver).
 	ConfChange() bool
+	// shownIn is how much of the step's epoch change r already shows:
+	// conf_ver and version. A step may show before it is finished (a peer
+	// added but still catching up).
+	shownIn(r *cluster.RegionInfo) (confVer, version uint64)
 	// Influence adds the step's effect on store loads to inf.
 	Influence(inf Influence, r *cluster.RegionInfo)
 	// fill writes the step's command into resp for region r.
@@ -46,6 +50,13 @@ func (s AddPeer) IsFinished(r *cluster.RegionInfo) bool {
 
 // ConfChange implements Step.
 func (AddPeer) ConfChange() bool { return true }
+
+func (s AddPeer) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if p := r.StorePeer(s.ToStore); p != nil && p.Id == s.PeerID {
+		return 1, 0
+	}
+	return 0, 0
+}
 
 // infeasible: another peer already sits on the target store (e.g. added by
 // an operator this one replaced), so this step can never finish.
@@ -84,15 +95,33 @@ func (s RemovePeer) IsFinished(r *cluster.RegionInfo) bool { return r.StorePeer(
 // ConfChange implements Step.
 func (RemovePeer) ConfChange() bool { return true }
 
-// infeasible: the peer to remove leads the region. Stores refuse to remove
-// their leader ("transfer leadership first"), so the step would be resent
-// on every heartbeat until the operator timed out, blocking the region's
-// repair meanwhile. Leadership can land there after the operator was built
-// (an election after a crash, balance-leader); ending the operator lets the
-// checkers build one with a leader transfer first.
+func (s RemovePeer) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if s.IsFinished(r) {
+		return 1, 0
+	}
+	return 0, 0
+}
+
+// infeasible: the peer to remove leads the region, or removing it now
+// would leave the region without a healthy quorum.
+//
+// Stores refuse to remove their leader ("transfer leadership first"), so
+// the step would be resent on every heartbeat until the operator timed
+// out, blocking the region's repair meanwhile. Leadership can land there
+// after the operator was built (an election after a crash, balance-leader);
+// ending the operator lets the checkers build one with a leader transfer
+// first.
+//
+// Peers can go down or fall behind after the operator was built: the
+// removal is judged again against the region as its leader reports it now,
+// and an operator whose removal became unsafe ends; the checkers then
+// remove the unhealthy peer instead (or wait).
 func (s RemovePeer) infeasible(r *cluster.RegionInfo) bool {
 	l := r.Leader()
-	return l != nil && l.StoreId == s.FromStore && l.Id == s.PeerID
+	if l != nil && l.StoreId == s.FromStore && l.Id == s.PeerID {
+		return true
+	}
+	return CheckRemovable(r, s.FromStore, ReportedHealthy(r)) != nil
 }
 
 // Influence implements Step.
@@ -125,6 +154,8 @@ func (s TransferLeader) IsFinished(r *cluster.RegionInfo) bool { return r.Leader
 // ConfChange implements Step.
 func (TransferLeader) ConfChange() bool { return false }
 
+func (TransferLeader) shownIn(*cluster.RegionInfo) (uint64, uint64) { return 0, 0 }
+
 // Influence implements Step.
 func (s TransferLeader) Influence(inf Influence, _ *cluster.RegionInfo) {
 	inf.store(s.FromStore).LeaderCount--
@@ -156,6 +187,13 @@ func (s SplitRegion) IsFinished(r *cluster.RegionInfo) bool {
 
 // ConfChange implements Step.
 func (SplitRegion) ConfChange() bool { return false }
+
+func (s SplitRegion) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if s.IsFinished(r) {
+		return 0, 1
+	}
+	return 0, 0
+}
 
 // infeasible: the region still has the range the step splits, and the keys
 // cannot split it (stores refuse them, see CheckSplitKeys). Without this

@@ -34,6 +34,7 @@ type leaderState struct {
 	checker  *checker.ReplicaChecker
 	persist  *regionPersister
 	meta     atomic.Pointer[metapb.Cluster] // nil until bootstrapped
+	prep     prepare                        // prepare.go
 
 	// patrolCursor is where the replica checker's patrol goes on; only the
 	// patrol goroutine touches it.
@@ -55,6 +56,7 @@ func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp) (*leader
 		return nil, err
 	}
 	ls := &leaderState{s: s, cluster: cluster.New(nil), lost: make(chan struct{})}
+	ls.prep.start = ls.cluster.Now()
 	ls.sched = s.cfg.Schedule.Clone()
 	if b, ok, err := s.storage.LoadSchedule(ctx); err != nil {
 		return nil, err

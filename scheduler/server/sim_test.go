@@ -91,7 +91,7 @@ func (sc *simCluster) kill(id uint64) {
 			continue
 		}
 		for _, p := range r.meta.Peers {
-			if sc.stores[p.StoreId].alive {
+			if st := sc.stores[p.StoreId]; st != nil && st.alive {
 				r.leader, r.term = p, r.term+1
 				break
 			}
@@ -123,9 +123,13 @@ func (sc *simCluster) tick(ctx context.Context) {
 		}
 		req := &pdpb.RegionHeartbeatRequest{Region: cloneRegion(r.meta), Leader: r.leader, Term: r.term}
 		for _, p := range r.meta.Peers {
-			if st := sc.stores[p.StoreId]; !st.alive {
-				req.DownPeers = append(req.DownPeers, &pdpb.PeerStats{Peer: p,
-					DownSeconds: uint64(time.Since(st.diedAt).Seconds())})
+			if st := sc.stores[p.StoreId]; st == nil || !st.alive {
+				// A store outside the simulation never came up.
+				var down time.Duration
+				if st != nil {
+					down = time.Since(st.diedAt)
+				}
+				req.DownPeers = append(req.DownPeers, &pdpb.PeerStats{Peer: p, DownSeconds: uint64(down.Seconds())})
 				req.PendingPeers = append(req.PendingPeers, p)
 			}
 		}
@@ -206,7 +210,7 @@ func (sc *simCluster) apply(resp *pdpb.RegionHeartbeatResponse) {
 		r.meta.RegionEpoch.ConfVer++
 	case resp.TransferLeader != nil:
 		to := resp.TransferLeader.Peer
-		if to != nil && sc.stores[to.StoreId].alive {
+		if st := sc.stores[to.GetStoreId()]; st != nil && st.alive {
 			r.leader, r.term = to, r.term+1
 		}
 	}
