@@ -46,7 +46,7 @@ type StoreInfo struct {
 	// reports, it is no target for replicas or leaders.
 	Reported     bool
 	LeaderWeight float64
-	RegionWeight  float64
+	RegionWeight float64
 
 	LeaderCount  int
 	RegionCount  int
