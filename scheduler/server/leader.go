@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/checker"
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/config"
@@ -33,6 +34,9 @@ type leaderState struct {
 	registry *schedulers.Registry
 	checker  *checker.ReplicaChecker
 	persist  *regionPersister
+	// lease says whether this term's etcd lease is known to be alive;
+	// timestamps and operator steps are served only while it is.
+	lease *leaderLease
 	meta     atomic.Pointer[metapb.Cluster] // nil until bootstrapped
 	prep     prepare                        // prepare.go
 
@@ -49,13 +53,13 @@ type leaderState struct {
 	lostOnce sync.Once
 }
 
-func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp) (*leaderState, error) {
+func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp, lease *leaderLease) (*leaderState, error) {
 	s.storage.SetLeaderGuard(guard)
 	s.ids.Reset()
 	if err := s.tso.Sync(ctx); err != nil {
 		return nil, err
 	}
-	ls := &leaderState{s: s, cluster: cluster.New(nil), lost: make(chan struct{})}
+	ls := &leaderState{s: s, cluster: cluster.New(nil), lease: lease, lost: make(chan struct{})}
 	ls.prep.start = ls.cluster.Now()
 	ls.sched = s.cfg.Schedule.Clone()
 	if b, ok, err := s.storage.LoadSchedule(ctx); err != nil {
@@ -90,7 +94,11 @@ func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp) (*leader
 	}
 	ls.ops = operator.NewController(ls.limits, nil, s.logger)
 	ls.ops.SetOnFinish(s.metrics.operatorFinished)
-	ls.ops.SetSender(s.pushResponse)
+	ls.ops.SetSender(func(r *cluster.RegionInfo, resp *pdpb.RegionHeartbeatResponse) {
+		if ls.lease.valid() {
+			s.pushResponse(r, resp)
+		}
+	})
 	ls.registry = schedulers.NewRegistry(schedulers.Builtin(), s.seed)
 	for _, name := range ls.sched.Schedulers {
 		if err := ls.registry.Add(name); err != nil {

@@ -38,6 +38,12 @@ type Option func(*Server)
 // WithSeed seeds the schedulers' randomness (default: from the clock).
 func WithSeed(seed uint64) Option { return func(s *Server) { s.seed = seed } }
 
+// withLeaseHooks makes the leader lease renew through wrap(etcd's lessor)
+// and read time from now: tests cut renewals and move time.
+func withLeaseHooks(wrap func(keepAliver) keepAliver, now func() time.Time) Option {
+	return func(s *Server) { s.leaseWrap, s.leaseNow = wrap, now }
+}
+
 // Server is one scheduler member.
 type Server struct {
 	pdpb.UnimplementedPDServer
@@ -45,6 +51,9 @@ type Server struct {
 	cfg    config.Config
 	logger *zap.Logger
 	seed   uint64
+	// leaseWrap and leaseNow are test hooks of the leader lease.
+	leaseWrap func(keepAliver) keepAliver
+	leaseNow  func() time.Time
 
 	etcd      *etcdBackend
 	clusterID uint64
