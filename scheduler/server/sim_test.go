@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -420,4 +421,62 @@ func TestSimScatterRegion(t *testing.T) {
 		stores := sc.snapshot()[110]
 		return len(stores) == 3 && stores[2] == 4
 	})
+}
+
+// TestSimScatterAfterSplit: a region reported by a split has no known
+// leader until its leader heartbeats. Scattering it then would plan the
+// moves as if no peer led: removing the leader's peer without moving
+// leadership first, which the store refuses, leaving an extra replica.
+// It is refused instead, and works once the leader has reported.
+func TestSimScatterAfterSplit(t *testing.T) {
+	cfg := testConfig(t, "s1")
+	cfg.Schedule.Schedulers = nil
+	s := startServer(t, cfg)
+	waitLeader(t, s)
+	sc := startSim(t, s, threeReplicaRegions(1), 1, 2, 3, 4)
+	ctx := ctxT(t)
+	pd := rawPD(t, s.Addr())
+	hdr := &pdpb.RequestHeader{ClusterId: s.ClusterID()}
+	// Region 100 (stores 1, 2, 3, led by store 1) splits at "m": the new
+	// region 200 takes [m, +inf).
+	left := region(100, "", "m", 1, 2, peer(101, 1), peer(102, 2), peer(103, 3))
+	right := region(200, "m", "", 1, 2, peer(201, 1), peer(202, 2), peer(203, 3))
+	if _, err := pd.ReportBatchSplit(ctx, &pdpb.ReportBatchSplitRequest{Header: hdr, Regions: []*metapb.Region{left, right}}); err != nil {
+		t.Fatal(err)
+	}
+	scatter := func() *pdpb.ScatterRegionResponse {
+		resp, err := pd.ScatterRegion(ctx, &pdpb.ScatterRegionRequest{Header: hdr, RegionsId: []uint64{200}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := scatter(); len(resp.FailedRegionsId) != 1 || resp.FinishedPercentage != 0 {
+		t.Fatalf("scatter of a region whose leader is unknown = %v, want failed", resp)
+	}
+	if v, ok := s.leader.Load().ops.Get(200); ok {
+		t.Fatalf("operator for region 200 whose leader is unknown: %+v", v)
+	}
+	// Its leader (on store 1, the split's leader) reports; now it scatters,
+	// moving leadership off any peer it removes.
+	sc.mu.Lock()
+	sc.regions[100].meta = left
+	sc.regions[200] = &simRegion{meta: right, leader: right.Peers[0], term: 1}
+	sc.mu.Unlock()
+	waitFor(t, 5*time.Second, "region 200's leader known", func() bool {
+		r := s.leader.Load().cluster.GetRegion(200)
+		return r != nil && r.Leader() != nil
+	})
+	if resp := scatter(); len(resp.FailedRegionsId) != 0 {
+		t.Fatalf("scatter after the leader reported = %v", resp)
+	}
+	v, ok := s.leader.Load().ops.Get(200)
+	if !ok {
+		t.Fatal("no scatter operator")
+	}
+	for i, st := range v.Steps {
+		if strings.HasPrefix(st, "remove peer 201 ") && (i == 0 || !strings.HasPrefix(v.Steps[i-1], "transfer leader")) {
+			t.Fatalf("scatter removes the leader's peer without moving leadership first: %v", v.Steps)
+		}
+	}
 }
