@@ -1,6 +1,7 @@
 package schedulers
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +197,21 @@ func TestRegistry(t *testing.T) {
 	}
 	if got := r.Names(); len(got) != 1 || got[0] != "balance-region" {
 		t.Fatalf("names %v", got)
+	}
+}
+
+func TestRegistryPauseBounds(t *testing.T) {
+	r := NewRegistry(Builtin(), 1)
+	if err := r.Add(BalanceLeaderName); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	for _, d := range []time.Duration{-time.Second, MaxPause + time.Second} {
+		if err := r.Pause(BalanceLeaderName, now, d); !errors.Is(err, ErrBadPause) {
+			t.Fatalf("pause %s: %v", d, err)
+		}
+	}
+	if err := r.Pause(BalanceLeaderName, now, MaxPause); err != nil || len(r.Runnable(now.Add(MaxPause-time.Second))) != 0 {
+		t.Fatalf("pause for MaxPause: %v", err)
 	}
 }

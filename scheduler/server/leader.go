@@ -37,8 +37,8 @@ type leaderState struct {
 	// lease says whether this term's etcd lease is known to be alive;
 	// timestamps and operator steps are served only while it is.
 	lease *leaderLease
-	meta     atomic.Pointer[metapb.Cluster] // nil until bootstrapped
-	prep     prepare                        // prepare.go
+	meta  atomic.Pointer[metapb.Cluster] // nil until bootstrapped
+	prep  prepare                        // prepare.go
 
 	// patrolCursor is where the replica checker's patrol goes on; only the
 	// patrol goroutine touches it.
@@ -178,6 +178,9 @@ func (ls *leaderState) schedule() config.Schedule {
 // so changes to them take effect at the next leader change.
 func (ls *leaderState) setSchedule(ctx context.Context, next config.Schedule) error {
 	if err := next.Validate(); err != nil {
+		return err
+	}
+	if err := next.CheckSchedulers(ls.registry.Available()); err != nil {
 		return err
 	}
 	b, _ := json.Marshal(next)

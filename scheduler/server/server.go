@@ -25,6 +25,7 @@ import (
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/id"
+	"github.com/regionkv/regionkv/scheduler/schedulers"
 	"github.com/regionkv/regionkv/scheduler/storage"
 	"github.com/regionkv/regionkv/scheduler/tso"
 )
@@ -85,6 +86,9 @@ type Server struct {
 // the HTTP API and the election loop. Close stops it all.
 func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, err error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Schedule.CheckSchedulers(schedulers.NewRegistry(schedulers.Builtin(), 0).Available()); err != nil {
 		return nil, err
 	}
 	if logger == nil {
