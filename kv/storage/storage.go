@@ -42,7 +42,8 @@ type Storage interface {
 	//
 	// kvctx is the request's routing context (region, epoch, peer, term);
 	// standalone ignores it, the Raft storage routes by it. A request the
-	// region cannot take fails with a *RegionError.
+	// region cannot take fails with a *RegionError. When ctx ends first and
+	// the write may still apply, the error is an *UnsettledError.
 	Write(ctx context.Context, kvctx *kvrpcpb.Context, batch []Modify) error
 	// Reader returns a consistent read view taken at the call: it sees every
 	// write acknowledged before it and none after. Close it when done.
@@ -60,6 +61,23 @@ type RegionError struct {
 func (e *RegionError) Error() string {
 	return "storage: region error: " + e.Err.String()
 }
+
+// UnsettledError is Write's answer when ctx ended while the write may still
+// apply (a Raft proposal waiting to commit): the caller learns nothing of
+// its outcome. Settled is closed once the outcome is known, applied or
+// definitely dropped; until then the caller keeps the write's keys from
+// other writers (a write of the same key issued after this answer must
+// not be overtaken by this one, nor a compare-and-swap read around it).
+// It wraps ctx's error.
+type UnsettledError struct {
+	Err     error
+	Settled <-chan struct{}
+}
+
+func (e *UnsettledError) Error() string { return "storage: write outcome unknown: " + e.Err.Error() }
+
+// Unwrap returns the context's error.
+func (e *UnsettledError) Unwrap() error { return e.Err }
 
 // RegionReader is implemented by readers bound to one region (the Raft
 // storage): reads outside Region fail with KeyNotInRegion and iterators are
