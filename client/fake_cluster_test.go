@@ -44,16 +44,16 @@ type fakeRegion struct {
 type fakeCluster struct {
 	t *testing.T
 
-	mu       sync.Mutex
-	regions  map[uint64]*fakeRegion
-	stores   map[uint64]*fakeStore
-	nextID   uint64
-	busy     map[uint64]int // store id -> busy answers left (<0: forever)
+	mu      sync.Mutex
+	regions map[uint64]*fakeRegion
+	stores  map[uint64]*fakeStore
+	nextID  uint64
+	busy    map[uint64]int // store id -> busy answers left (<0: forever)
 	// behind: this many answers report EpochNotMatch with the region one
 	// version older than the request's, as a leader that has not applied
 	// a split yet would.
-	behind int
-	noLeader bool           // NotLeader answers carry no hint
+	behind   int
+	noLeader bool // NotLeader answers carry no hint
 	// undetermined: the next write is applied but answered with
 	// UndeterminedResult, as when a proposal's fate is unknown.
 	undetermined bool
