@@ -116,8 +116,8 @@ func TestConfChangeInvalid(t *testing.T) {
 	c := newRawCluster(t, 1)
 	_ = c.nodes[1].Campaign()
 	c.stabilize()
-	if err := c.proposeConfChange(1, eraftpb.ConfChangeType_AddLearnerNode, 2); !errors.Is(err, ErrInvalidConfChange) {
-		t.Fatalf("learner: err = %v", err)
+	if err := c.proposeConfChange(1, eraftpb.ConfChangeType_AddLearnerNode, 1); !errors.Is(err, ErrInvalidConfChange) {
+		t.Fatalf("demoting a voter to learner: err = %v", err)
 	}
 	if err := c.proposeConfChange(1, eraftpb.ConfChangeType_RemoveNode, 1); !errors.Is(err, ErrInvalidConfChange) {
 		t.Fatalf("remove last voter: err = %v", err)
