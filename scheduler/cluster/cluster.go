@@ -80,7 +80,9 @@ func (c *Cluster) PutStore(meta *metapb.Store) (*metapb.Store, error) {
 	old, ok := c.stores[meta.Id]
 	if !ok {
 		meta.State, meta.NodeState = metapb.StoreState_Up, metapb.NodeState_Serving
-		c.stores[meta.Id] = c.recountLocked(newStoreInfo(meta, c.now()))
+		s := newStoreInfo(meta, c.now())
+		s.Reported = true // it is talking to us
+		c.stores[meta.Id] = c.recountLocked(s)
 		return meta, nil
 	}
 	if old.Meta.State == metapb.StoreState_Tombstone {
@@ -90,6 +92,7 @@ func (c *Cluster) PutStore(meta *metapb.Store) (*metapb.Store, error) {
 	meta.NodeState = old.Meta.NodeState
 	s := old.clone()
 	s.Meta = meta
+	s.LastHeartbeat, s.Reported = c.now(), true
 	c.stores[meta.Id] = s
 	return meta, nil
 }

@@ -40,10 +40,10 @@ type StoreInfo struct {
 	// learned of the store, whichever is later: a new leader must not think
 	// every store is down just because it has not heard from them yet.
 	LastHeartbeat time.Time
-	// Reported is set by the store's first heartbeat to this model. A
-	// store loaded from storage by a new leader has no stats yet (zero
-	// capacity, looks empty) and may have been dead for long: until it
-	// reports, it is no target for replicas or leaders.
+	// Reported is set once the store talks to this model (registers or
+	// heartbeats). A store loaded from storage by a new leader has no
+	// stats yet (zero capacity, looks empty) and may have been dead for
+	// long: until it reports, it is no target for replicas or leaders.
 	Reported     bool
 	LeaderWeight float64
 	RegionWeight float64
