@@ -357,3 +357,47 @@ func TestRemovePeerKeepsHealthyQuorum(t *testing.T) {
 		t.Fatalf("removal with 2 of 5 down: resp %v, status %s", resp, move.Status())
 	}
 }
+
+// TestAddViaLearner: the add-learner -> promote steps, run by the
+// controller against regions reported step by step.
+func TestAddViaLearner(t *testing.T) {
+	clk := &fakeClock{time.Unix(1000, 0)}
+	c, _ := newCtl(clk, defaultLimits)
+	r := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2))
+	op := New("add-via-learner", r, KindReplica, PriorityNormal, AddViaLearner(3, 13)...)
+	if err := c.Add(op, r); err != nil {
+		t.Fatal(err)
+	}
+	learner := &metapb.Peer{Id: 13, StoreId: 3, Role: metapb.PeerRole_Learner}
+	for i, tc := range []struct {
+		r        *cluster.RegionInfo
+		wantType eraftpb.ConfChangeType
+		wantRole metapb.PeerRole
+		done     bool
+	}{
+		{r, eraftpb.ConfChangeType_AddLearnerNode, metapb.PeerRole_Learner, false},
+		// Added, still catching up: the learner step is not finished.
+		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), learner).WithPendingPeers([]*metapb.Peer{learner}),
+			eraftpb.ConfChangeType_AddLearnerNode, metapb.PeerRole_Learner, false},
+		// Caught up: promote.
+		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), learner), eraftpb.ConfChangeType_AddNode, metapb.PeerRole_Voter, false},
+		{reg("", "", 3, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), 0, 0, true},
+	} {
+		resp := c.Dispatch(tc.r)
+		if tc.done {
+			if resp != nil || op.Status() != Success {
+				t.Fatalf("heartbeat %d: resp %v, status %s", i, resp, op.Status())
+			}
+			continue
+		}
+		cp := resp.GetChangePeer()
+		if cp.GetChangeType() != tc.wantType || cp.GetPeer().GetRole() != tc.wantRole || cp.GetPeer().GetId() != 13 {
+			t.Fatalf("heartbeat %d: sent %v, want %s of a %s", i, resp, tc.wantType, tc.wantRole)
+		}
+	}
+	// A learner removed by someone else cannot be promoted: the operator ends.
+	op2 := New("add-via-learner", r, KindReplica, PriorityNormal, PromoteLearner{ToStore: 3, PeerID: 13})
+	if err := c.Add(op2, r); !errors.Is(err, ErrStale) {
+		t.Fatalf("promoting a learner the region lacks: %v", err)
+	}
+}

@@ -81,6 +81,103 @@ func (s AddPeer) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo)
 
 func (s AddPeer) stores() []uint64 { return []uint64{s.ToStore} }
 
+// AddLearner adds a learner with PeerID on ToStore: it receives the log
+// but counts in no quorum. Finished when the learner is in the region and
+// not pending (caught up), so that PromoteLearner makes a voter that can
+// acknowledge writes at once (PD's add-learner -> promote shape). Not used
+// by the checkers yet: stores execute AddLearnerNode once raftstore has
+// learners; until then AddPeer adds voters directly.
+type AddLearner struct{ ToStore, PeerID uint64 }
+
+func (s AddLearner) String() string {
+	return fmt.Sprintf("add learner %d on store %d", s.PeerID, s.ToStore)
+}
+
+// IsFinished implements Step.
+func (s AddLearner) IsFinished(r *cluster.RegionInfo) bool {
+	p := r.StorePeer(s.ToStore)
+	return p != nil && p.Id == s.PeerID && !r.IsPending(p.Id)
+}
+
+// ConfChange implements Step.
+func (AddLearner) ConfChange() bool { return true }
+
+func (s AddLearner) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if p := r.StorePeer(s.ToStore); p != nil && p.Id == s.PeerID {
+		return 1, 0
+	}
+	return 0, 0
+}
+
+// infeasible: another peer already sits on the target store.
+func (s AddLearner) infeasible(r *cluster.RegionInfo) bool {
+	p := r.StorePeer(s.ToStore)
+	return p != nil && p.Id != s.PeerID
+}
+
+// Influence implements Step.
+func (s AddLearner) Influence(inf Influence, r *cluster.RegionInfo) {
+	AddPeer(s).Influence(inf, r)
+}
+
+func (s AddLearner) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
+	resp.ChangePeer = &pdpb.ChangePeer{
+		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.ToStore, Role: metapb.PeerRole_Learner},
+		ChangeType: eraftpb.ConfChangeType_AddLearnerNode,
+	}
+}
+
+func (s AddLearner) stores() []uint64 { return []uint64{s.ToStore} }
+
+// PromoteLearner makes the learner PeerID on ToStore a voter. Finished
+// when that peer is in the region as a voter.
+type PromoteLearner struct{ ToStore, PeerID uint64 }
+
+func (s PromoteLearner) String() string {
+	return fmt.Sprintf("promote learner %d on store %d", s.PeerID, s.ToStore)
+}
+
+// IsFinished implements Step.
+func (s PromoteLearner) IsFinished(r *cluster.RegionInfo) bool {
+	p := r.StorePeer(s.ToStore)
+	return p != nil && p.Id == s.PeerID && isVoter(p)
+}
+
+// ConfChange implements Step.
+func (PromoteLearner) ConfChange() bool { return true }
+
+func (s PromoteLearner) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if s.IsFinished(r) {
+		return 1, 0
+	}
+	return 0, 0
+}
+
+// infeasible: the learner is gone (removed, or replaced by another peer).
+func (s PromoteLearner) infeasible(r *cluster.RegionInfo) bool {
+	p := r.StorePeer(s.ToStore)
+	return p == nil || p.Id != s.PeerID
+}
+
+// Influence implements Step: the data is on the store already.
+func (PromoteLearner) Influence(Influence, *cluster.RegionInfo) {}
+
+func (s PromoteLearner) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
+	resp.ChangePeer = &pdpb.ChangePeer{
+		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.ToStore, Role: metapb.PeerRole_Voter},
+		ChangeType: eraftpb.ConfChangeType_AddNode,
+	}
+}
+
+func (PromoteLearner) stores() []uint64 { return nil }
+
+// AddViaLearner is the steps that add a voter through a learner: add it as
+// a learner, wait until it has caught up, promote it. A builder uses them
+// in place of AddPeer once the stores execute AddLearnerNode.
+func AddViaLearner(toStore, peerID uint64) []Step {
+	return []Step{AddLearner{ToStore: toStore, PeerID: peerID}, PromoteLearner{ToStore: toStore, PeerID: peerID}}
+}
+
 // RemovePeer removes the region's peer on FromStore. Finished when the
 // region has no peer on that store.
 type RemovePeer struct{ FromStore, PeerID uint64 }
