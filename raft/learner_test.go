@@ -16,17 +16,7 @@ func learnerCluster(t *testing.T) *rawCluster {
 	c := newRawCluster(t, 3)
 	_ = c.nodes[1].Campaign()
 	c.stabilize()
-	c.addNode(4)
-	c.isolated[4] = true
-	if err := c.proposeConfChange(1, eraftpb.ConfChangeType_AddLearnerNode, 4); err != nil {
-		t.Fatal(err)
-	}
-	c.stabilize()
-	c.snapshotAndCompact(1)
-	c.isolated[4] = false
-	_ = c.nodes[1].Propose([]byte("after"))
-	c.nodes[1].Tick() // heartbeat: node 4 answers and is probed
-	c.stabilize()
+	c.join(4, eraftpb.ConfChangeType_AddLearnerNode)
 	for _, id := range c.ids {
 		tr := &c.nodes[id].raft.trk
 		if !slices.Equal(tr.Voters(), []uint64{1, 2, 3}) || !slices.Equal(tr.Learners(), []uint64{4}) {

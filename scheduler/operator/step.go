@@ -93,32 +93,19 @@ func (s AddLearner) String() string {
 	return fmt.Sprintf("add learner %d on store %d", s.PeerID, s.ToStore)
 }
 
-// IsFinished implements Step.
-func (s AddLearner) IsFinished(r *cluster.RegionInfo) bool {
-	p := r.StorePeer(s.ToStore)
-	return p != nil && p.Id == s.PeerID && !r.IsPending(p.Id)
-}
+// IsFinished implements Step: added, and caught up.
+func (s AddLearner) IsFinished(r *cluster.RegionInfo) bool { return AddPeer(s).IsFinished(r) }
 
 // ConfChange implements Step.
 func (AddLearner) ConfChange() bool { return true }
 
-func (s AddLearner) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
-	if p := r.StorePeer(s.ToStore); p != nil && p.Id == s.PeerID {
-		return 1, 0
-	}
-	return 0, 0
-}
+func (s AddLearner) shownIn(r *cluster.RegionInfo) (uint64, uint64) { return AddPeer(s).shownIn(r) }
 
 // infeasible: another peer already sits on the target store.
-func (s AddLearner) infeasible(r *cluster.RegionInfo) bool {
-	p := r.StorePeer(s.ToStore)
-	return p != nil && p.Id != s.PeerID
-}
+func (s AddLearner) infeasible(r *cluster.RegionInfo) bool { return AddPeer(s).infeasible(r) }
 
 // Influence implements Step.
-func (s AddLearner) Influence(inf Influence, r *cluster.RegionInfo) {
-	AddPeer(s).Influence(inf, r)
-}
+func (s AddLearner) Influence(inf Influence, r *cluster.RegionInfo) { AddPeer(s).Influence(inf, r) }
 
 func (s AddLearner) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
 	resp.ChangePeer = &pdpb.ChangePeer{

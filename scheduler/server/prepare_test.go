@@ -1,44 +1,33 @@
 package server
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
-	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/scheduler/schedulers"
 )
 
 // TestNewLeaderPreparesBeforeScheduling: a scheduler leader that loads the
 // cluster from etcd (here: a restart) schedules nothing until the stores
-// and region leaders have reported, and a store that never reports (dead
-// all along) is no balance target even though it looks Up and empty.
+// and region leaders have reported, and a store that no longer reports
+// (dead since the last term) is no balance target even though it looks Up
+// and empty.
 func TestNewLeaderPreparesBeforeScheduling(t *testing.T) {
 	cfg := testConfig(t, "s1")
 	cfg.Schedule.Schedulers = nil
 	s := startServer(t, cfg)
 	waitLeader(t, s)
 	regions := threeReplicaRegions(6)
-	// Store 4 registers and dies before its first heartbeat.
-	sc := newSimCluster(t, s.Addr(), 1, 2, 3, 4)
+	// Store 4 registers and dies.
+	sc := startSim(t, s, regions, 1, 2, 3, 4)
 	sc.kill(4)
 	ctx := ctxT(t)
-	if err := sc.stores[1].c.Bootstrap(ctx, &metapb.Store{Id: 1, Address: "127.0.0.1:30001"}, regions[0]); err != nil {
-		t.Fatal(err)
-	}
-	sc.register(ctx)
-	for _, r := range regions {
-		sc.addRegion(cloneRegion(r))
-	}
-	simCtx, stopSim := context.WithCancel(ctx)
-	sc.run(simCtx, 20*time.Millisecond)
 	waitFor(t, 10*time.Second, "every region persisted", func() bool {
 		ls := s.leader.Load()
-		return ls.cluster.RegionCount() == len(regions) && ls.cluster.LeaderlessCount() == 0 && ls.persist.flush(ctx) == nil
+		return ls.cluster.LeaderlessCount() == 0 && ls.persist.flush(ctx) == nil
 	})
-	stopSim()
 	sc.stop()
 	s.Close()
 

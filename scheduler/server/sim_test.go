@@ -29,6 +29,7 @@ type simCluster struct {
 	// responses records every heartbeat response received, in order.
 	responses []*pdpb.RegionHeartbeatResponse
 
+	ctx    context.Context // ends with stop
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -49,7 +50,7 @@ type simStore struct {
 func newSimCluster(t *testing.T, addr string, storeIDs ...uint64) *simCluster {
 	sc := &simCluster{t: t, regions: map[uint64]*simRegion{}, stores: map[uint64]*simStore{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	sc.cancel = cancel
+	sc.ctx, sc.cancel = ctx, cancel
 	for _, id := range storeIDs {
 		st := &simStore{id: id, alive: true, c: newClient(t, addr)}
 		sc.stores[id] = st
@@ -145,9 +146,14 @@ func (sc *simCluster) tick(ctx context.Context) {
 	}
 }
 
+// run heartbeats every interval until ctx ends or the cluster stops.
 func (sc *simCluster) run(ctx context.Context, every time.Duration) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(sc.ctx, cancel)
 	sc.wg.Add(1)
 	go func() {
+		defer stop()
+		defer cancel()
 		defer sc.wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
