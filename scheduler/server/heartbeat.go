@@ -129,7 +129,7 @@ func (s *Server) handleRegionHeartbeat(req *pdpb.RegionHeartbeatRequest, st *hbS
 	ls := s.leader.Load()
 	if ls == nil || !ls.lease.valid() {
 		// Without a lease known alive another member may lead: operator
-		// steps from here could contradict its.
+		// steps from here could contradict the new leader's.
 		return nil, errStreamNotLeader
 	}
 	if ls.meta.Load() == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,11 +24,12 @@ func startProc(t *testing.T, args ...string) *proc { return testproc.Start(t, bi
 // schedMember is one scheduler member. Its ports are fixed, so that a
 // restart is the same etcd member with the same data.
 type schedMember struct {
-	name string
-	addr string // gRPC address, also what clients and stores dial
-	args []string
-	p    *proc
-	pd   pdpb.PDClient // on a connection that redials across restarts
+	name   string
+	addr   string // gRPC address, also what clients and stores dial
+	status string // HTTP API
+	args   []string
+	p      *proc
+	pd     pdpb.PDClient // on a connection that redials across restarts
 }
 
 // cluster is a scheduler of one or more members and n stores, each store
@@ -54,7 +56,7 @@ func startCluster(t *testing.T, n, members int) *cluster {
 	ports := freeAddrs(t, 4*members)
 	for i := 0; i < members; i++ {
 		a := ports[4*i : 4*i+4]
-		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0]}
+		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], status: a[3]}
 		peer := a[1]
 		m.args = []string{"scheduler", "--name", m.name, "--addr", m.addr, "--peer-addr", peer,
 			"--etcd-client-addr", a[2], "--status-addr", a[3],
@@ -89,11 +91,26 @@ func startCluster(t *testing.T, n, members int) *cluster {
 		c.proxies = append(c.proxies, p)
 		c.bound[i] = "127.0.0.1:0"
 	}
+	// Stores heartbeat every second and the scheduler calls a store
+	// Disconnected after three silent ones, so that it knows within a
+	// fault's hold which stores are gone (the shrink fault depends on it).
+	if err := os.WriteFile(c.storeConfig(), []byte("[raftstore]\nstore-heartbeat-interval = \"1s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for c.api("POST", "/config", map[string]any{"store-disconnect-time": "3s"}, nil) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduler did not take store-disconnect-time 3s within 60s")
+		}
+		time.Sleep(200 * time.Millisecond) // waiting for a scheduler leader
+	}
 	for i := 0; i < n; i++ {
 		c.startStore(i)
 	}
 	return c
 }
+
+func (c *cluster) storeConfig() string { return filepath.Join(c.base, "store.toml") }
 
 // whoIs maps a proxied connection's remote address to the store process
 // that opened it.
@@ -126,8 +143,8 @@ func (c *cluster) startStore(i int) {
 	c.mu.Lock()
 	addr := c.bound[i]
 	c.mu.Unlock()
-	p := startProc(c.t, "server", "--scheduler", c.storeSchedAddrs(i), "--addr", addr,
-		"--advertise-addr", c.proxies[i].addr(), "--data-dir", filepath.Join(c.base, fmt.Sprintf("store-%d", i+1)))
+	p := startProc(c.t, "server", "--config", c.storeConfig(), "--scheduler", c.storeSchedAddrs(i), "--addr", addr,
+		"--advertise-addr", c.proxies[i].addr(), "--data-dir", c.storeDir(i))
 	c.mu.Lock()
 	c.stores[i] = p
 	c.mu.Unlock()
@@ -136,6 +153,8 @@ func (c *cluster) startStore(i int) {
 	c.bound[i] = b
 	c.mu.Unlock()
 }
+
+func (c *cluster) storeDir(i int) string { return filepath.Join(c.base, fmt.Sprintf("store-%d", i+1)) }
 
 func (c *cluster) store(i int) *proc {
 	c.mu.Lock()

@@ -11,6 +11,7 @@ type report struct {
 	seeds, histories, violations, inconclusive int
 	ops, unknown                               int64
 	setLost, appendLost                        int
+	belowQuorum                                int // regions found without a live quorum
 	faults                                     map[fault]int
 }
 
@@ -23,6 +24,7 @@ func (r *report) add(o report) {
 	r.unknown += o.unknown
 	r.setLost += o.setLost
 	r.appendLost += o.appendLost
+	r.belowQuorum += o.belowQuorum
 	if r.faults == nil {
 		r.faults = map[fault]int{}
 	}
@@ -37,6 +39,7 @@ func (r *report) String() string {
 		fs = append(fs, fmt.Sprintf("%s=%d", f, n))
 	}
 	sort.Strings(fs)
-	return fmt.Sprintf("seeds=%d histories-checked=%d ops=%d unknown-outcome=%d linearizability-violations=%d inconclusive=%d acked-writes-lost=%d (set %d, append %d) faults: %s",
-		r.seeds, r.histories, r.ops, r.unknown, r.violations, r.inconclusive, r.setLost+r.appendLost, r.setLost, r.appendLost, strings.Join(fs, " "))
+	return fmt.Sprintf("seeds=%d histories-checked=%d ops=%d unknown-outcome=%d linearizability-violations=%d inconclusive=%d acked-writes-lost=%d (set %d, append %d) regions-below-quorum=%d faults: %s",
+		r.seeds, r.histories, r.ops, r.unknown, r.violations, r.inconclusive, r.setLost+r.appendLost, r.setLost, r.appendLost,
+		r.belowQuorum, strings.Join(fs, " "))
 }
