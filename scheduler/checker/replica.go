@@ -88,16 +88,17 @@ func (rc *ReplicaChecker) replaceUnhealthy(o *filter.Options, r *cluster.RegionI
 	return nil, "", false
 }
 
-// Healthy judges r's peers with everything the scheduler knows: the
-// leader's report (down, pending) and the liveness of each peer's store.
-func (rc *ReplicaChecker) Healthy(o *filter.Options, r *cluster.RegionInfo) operator.Healthy {
-	reported := operator.ReportedHealthy(r)
-	return func(p *metapb.Peer) bool {
-		if !reported(p) {
-			return false
+// Health judges r's peers with everything the scheduler knows: the
+// leader's report (down, pending) and the liveness of each peer's store (a
+// peer on a silent store is dead before its leader reports it down, which
+// takes minutes).
+func (rc *ReplicaChecker) Health(o *filter.Options, r *cluster.RegionInfo) operator.Health {
+	reported := operator.ReportedHealth(r)
+	return func(p *metapb.Peer) operator.PeerHealth {
+		if s := rc.cluster.GetStore(p.StoreId); s == nil || !s.Alive(o.Now, o.Thresholds) {
+			return operator.PeerDead
 		}
-		s := rc.cluster.GetStore(p.StoreId)
-		return s != nil && s.Alive(o.Now, o.Thresholds)
+		return reported(p)
 	}
 }
 
@@ -134,16 +135,16 @@ func (rc *ReplicaChecker) addMissing(o *filter.Options, r *cluster.RegionInfo) (
 	return operator.CreateAddPeer("add-replica", r, target, id, operator.KindReplica, operator.PriorityNormal), ""
 }
 
-// removeExtra removes the worst replica: an unhealthy one first (reported
-// down or pending by the leader, or on a store not heard from), then one on
-// a store that is not Up (Offline), then the one on the store with the
-// highest region score. Choosing by store state and score alone would
+// removeExtra removes the worst replica: a dead one first (reported down by
+// the leader, or on a store not heard from), then a lagging one (pending),
+// then one on a store that is not Up (Offline), then the one on the store
+// with the highest region score. Choosing by store state and score alone would
 // remove a healthy replica while others are down, and lowering
 // max-replicas 5 -> 3 with two peers down would leave 2 healthy of 4.
 // The removal is refused when it would leave fewer healthy voters than a
 // quorum (operator.CheckRemovable).
 func (rc *ReplicaChecker) removeExtra(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string) {
-	healthy := rc.Healthy(o, r)
+	health := rc.Health(o, r)
 	type cand struct {
 		p       *metapb.Peer
 		s       *cluster.StoreInfo
@@ -165,8 +166,10 @@ func (rc *ReplicaChecker) removeExtra(o *filter.Options, r *cluster.RegionInfo) 
 			continue
 		}
 		c := &cand{p: p, s: s}
-		switch {
-		case !healthy(p):
+		switch h := health(p); {
+		case h == operator.PeerDead:
+			c.trouble = 3
+		case h == operator.PeerLagging:
 			c.trouble = 2
 		case s.State(o.Now, o.Thresholds) != cluster.StateUp:
 			c.trouble = 1
@@ -178,7 +181,7 @@ func (rc *ReplicaChecker) removeExtra(o *filter.Options, r *cluster.RegionInfo) 
 	if worst == nil {
 		return nil, "no known store holds the region's extra replica"
 	}
-	if err := operator.CheckRemovable(r, worst.s.ID(), healthy); err != nil {
+	if err := operator.CheckRemovable(r, worst.s.ID(), health); err != nil {
 		return nil, err.Error()
 	}
 	op, err := operator.CreateRemovePeer("remove-extra-replica", r, worst.s.ID(), operator.KindReplica, operator.PriorityNormal)

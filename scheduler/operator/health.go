@@ -15,15 +15,36 @@ import (
 // (Raft thesis §4.2.1 counts only the new configuration).
 var ErrUnsafeRemoval = errors.New("operator: removal would leave the region without a healthy quorum")
 
-// Healthy judges one peer of a region: true when it can be counted on to
-// acknowledge writes now.
-type Healthy func(p *metapb.Peer) bool
+// PeerHealth is how far a peer can be counted on to acknowledge writes.
+type PeerHealth int
 
-// ReportedHealthy judges peers by what r's leader reported: a peer it
-// reports down (silent) or pending (far behind) does not count. Callers
-// that also know the stores (checkers, the admin API) add store liveness.
-func ReportedHealthy(r *cluster.RegionInfo) Healthy {
-	return func(p *metapb.Peer) bool { return !r.IsDown(p.Id) && !r.IsPending(p.Id) }
+// Peer healths, from best to worst.
+const (
+	// PeerHealthy: up and caught up.
+	PeerHealthy PeerHealth = iota
+	// PeerLagging: alive but far behind (pending a snapshot); it will
+	// acknowledge writes once caught up.
+	PeerLagging
+	// PeerDead: reported down by the leader, or on a silent store.
+	PeerDead
+)
+
+// Health judges one peer of a region.
+type Health func(p *metapb.Peer) PeerHealth
+
+// ReportedHealth judges peers by what r's leader reported: down peers are
+// dead, pending ones lagging. Callers that also know the stores (checkers,
+// the admin API) add store liveness.
+func ReportedHealth(r *cluster.RegionInfo) Health {
+	return func(p *metapb.Peer) PeerHealth {
+		switch {
+		case r.IsDown(p.Id):
+			return PeerDead
+		case r.IsPending(p.Id):
+			return PeerLagging
+		}
+		return PeerHealthy
+	}
 }
 
 // isVoter reports whether p votes (learners do not count in quorums).
@@ -31,14 +52,13 @@ func isVoter(p *metapb.Peer) bool { return p.GetRole() != metapb.PeerRole_Learne
 
 // CheckRemovable reports why removing r's peer on store could cost the
 // region its quorum: after the removal, the healthy voters must still be a
-// majority of the remaining voters. Removing an unhealthy peer or a learner
-// never makes things worse, so it is always allowed.
-func CheckRemovable(r *cluster.RegionInfo, store uint64, healthy Healthy) error {
+// majority of the remaining voters. Removing a dead peer or a learner never
+// makes things worse, so it is always allowed; removing a lagging one is
+// judged like a healthy one (with a dead peer left behind it would be the
+// worse choice: the lagging one catches up, the dead one does not).
+func CheckRemovable(r *cluster.RegionInfo, store uint64, health Health) error {
 	target := r.StorePeer(store)
-	if target == nil {
-		return nil
-	}
-	if !isVoter(target) || !healthy(target) {
+	if target == nil || !isVoter(target) || health(target) == PeerDead {
 		return nil
 	}
 	voters, ok := 0, 0
@@ -47,7 +67,7 @@ func CheckRemovable(r *cluster.RegionInfo, store uint64, healthy Healthy) error 
 			continue
 		}
 		voters++
-		if healthy(p) {
+		if health(p) == PeerHealthy {
 			ok++
 		}
 	}

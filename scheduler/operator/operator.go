@@ -116,7 +116,9 @@ func (o *Operator) timedOut(now time.Time) bool {
 // sent by the operator this one replaced, landing late) pass for one of
 // ours, and the operator would go on to remove another peer of a region
 // that has already lost one.
-func (o *Operator) check(r *cluster.RegionInfo) (step Step, stale bool) {
+//
+// health judges r's peers for removal steps (RemovePeer.unsafe).
+func (o *Operator) check(r *cluster.RegionInfo, health Health) (step Step, stale bool) {
 	for o.cur < len(o.steps) && o.steps[o.cur].IsFinished(r) {
 		o.cur++
 	}
@@ -129,6 +131,9 @@ func (o *Operator) check(r *cluster.RegionInfo) (step Step, stale bool) {
 		confVer, version = confVer+c, version+v
 	}
 	if e := r.Epoch(); e.Version > o.epoch.Version+version || e.ConfVer > o.epoch.ConfVer+confVer {
+		return nil, true
+	}
+	if rm, ok := o.steps[o.cur].(RemovePeer); ok && rm.unsafe(r, health) {
 		return nil, true
 	}
 	if s, ok := o.steps[o.cur].(interface {

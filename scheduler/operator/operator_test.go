@@ -335,10 +335,14 @@ func TestRemovePeerKeepsHealthyQuorum(t *testing.T) {
 		{"two of five down: removing a down one leaves 3 of 4", down(five, 14, 15), 4, true},
 		{"one of five down: removing a healthy one leaves 3 of 4", down(five, 15), 3, true},
 		{"pending counts as unhealthy", five.WithPendingPeers([]*metapb.Peer{peer(14, 4), peer(15, 5)}), 2, false},
+		// {1, 2 down, 3 pending}: removing the lagging peer would leave the
+		// dead one, which never catches up.
+		{"a lagging peer is not removed in favour of a dead one",
+			down(reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), 12).WithPendingPeers([]*metapb.Peer{peer(13, 3)}), 3, false},
 		{"a learner's removal is always safe", reg("", "", 1, 1, 1, peer(11, 1), &metapb.Peer{Id: 12, StoreId: 2, Role: metapb.PeerRole_Learner}).
 			WithDownPeers([]*pdpb.PeerStats{{Peer: peer(11, 1)}}), 2, true},
 	} {
-		err := CheckRemovable(tc.r, tc.store, ReportedHealthy(tc.r))
+		err := CheckRemovable(tc.r, tc.store, ReportedHealth(tc.r))
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrUnsafeRemoval)) {
 			t.Errorf("%s: CheckRemovable(store %d) = %v, want ok=%t", tc.name, tc.store, err, tc.ok)
 		}
@@ -355,6 +359,23 @@ func TestRemovePeerKeepsHealthyQuorum(t *testing.T) {
 	}
 	if resp := c.Dispatch(down(five, 13, 14)); resp != nil || move.Status() != Expired {
 		t.Fatalf("removal with 2 of 5 down: resp %v, status %s", resp, move.Status())
+	}
+
+	// The controller's health also knows stores: a removal is unsafe while
+	// another peer's store is silent, before its leader reports it down.
+	silent := map[uint64]bool{3: true}
+	c.SetHealth(func(r *cluster.RegionInfo) Health {
+		return func(p *metapb.Peer) PeerHealth {
+			if silent[p.StoreId] {
+				return PeerDead
+			}
+			return ReportedHealth(r)(p)
+		}
+	})
+	three := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3))
+	rm := New("rm", three, KindReplica, PriorityNormal, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(rm, three); !errors.Is(err, ErrStale) {
+		t.Fatalf("removal while store 3 is silent: %v, want refused", err)
 	}
 }
 

@@ -186,26 +186,24 @@ func (s RemovePeer) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
 	return 0, 0
 }
 
-// infeasible: the peer to remove leads the region, or removing it now
-// would leave the region without a healthy quorum.
-//
-// Stores refuse to remove their leader ("transfer leadership first"), so
-// the step would be resent on every heartbeat until the operator timed
-// out, blocking the region's repair meanwhile. Leadership can land there
-// after the operator was built (an election after a crash, balance-leader);
-// ending the operator lets the checkers build one with a leader transfer
-// first.
-//
-// Peers can go down or fall behind after the operator was built: the
-// removal is judged again against the region as its leader reports it now,
-// and an operator whose removal became unsafe ends; the checkers then
-// remove the unhealthy peer instead (or wait).
+// infeasible: the peer to remove leads the region. Stores refuse to remove
+// their leader ("transfer leadership first"), so the step would be resent
+// on every heartbeat until the operator timed out, blocking the region's
+// repair meanwhile. Leadership can land there after the operator was built
+// (an election after a crash, balance-leader); ending the operator lets the
+// checkers build one with a leader transfer first.
 func (s RemovePeer) infeasible(r *cluster.RegionInfo) bool {
 	l := r.Leader()
-	if l != nil && l.StoreId == s.FromStore && l.Id == s.PeerID {
-		return true
-	}
-	return CheckRemovable(r, s.FromStore, ReportedHealthy(r)) != nil
+	return l != nil && l.StoreId == s.FromStore && l.Id == s.PeerID
+}
+
+// unsafe: removing the peer now would leave the region without a healthy
+// quorum. Peers can go down or fall behind after the operator was built:
+// the removal is judged again when it is due, and an operator whose
+// removal became unsafe ends; the checkers then remove the unhealthy peer
+// instead (or wait).
+func (s RemovePeer) unsafe(r *cluster.RegionInfo, health Health) bool {
+	return CheckRemovable(r, s.FromStore, health) != nil
 }
 
 // Influence implements Step.

@@ -158,7 +158,7 @@ func (a apiLeader) AddOperator(_ context.Context, req api.OperatorRequest) error
 		}
 		op, err = operator.CreateTransferLeader("admin-transfer-leader", r, req.ToStore, kind, prio)
 	case "remove-peer":
-		if err := operator.CheckRemovable(r, req.FromStore, a.ls.checker.Healthy(a.ls.options(), r)); err != nil {
+		if err := operator.CheckRemovable(r, req.FromStore, a.ls.checker.Health(a.ls.options(), r)); err != nil {
 			return bad(err)
 		}
 		op, err = operator.CreateRemovePeer("admin-remove-peer", r, req.FromStore, kind, prio)

@@ -106,6 +106,7 @@ func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp, lease *l
 		}
 	}
 	ls.checker = checker.NewReplicaChecker(ls.view())
+	ls.ops.SetHealth(func(r *cluster.RegionInfo) operator.Health { return ls.checker.Health(ls.options(), r) })
 	ls.persist = newRegionPersister(s.storage, ls.cluster)
 	lctx, cancel := context.WithCancel(ctx)
 	ls.cancel = cancel
