@@ -73,10 +73,7 @@ func (s AddPeer) Influence(inf Influence, r *cluster.RegionInfo) {
 }
 
 func (s AddPeer) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
-	resp.ChangePeer = &pdpb.ChangePeer{
-		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.ToStore, Role: metapb.PeerRole_Voter},
-		ChangeType: eraftpb.ConfChangeType_AddNode,
-	}
+	resp.ChangePeer = changePeer(s.PeerID, s.ToStore, metapb.PeerRole_Voter, eraftpb.ConfChangeType_AddNode)
 }
 
 func (s AddPeer) stores() []uint64 { return []uint64{s.ToStore} }
@@ -108,10 +105,7 @@ func (s AddLearner) infeasible(r *cluster.RegionInfo) bool { return AddPeer(s).i
 func (s AddLearner) Influence(inf Influence, r *cluster.RegionInfo) { AddPeer(s).Influence(inf, r) }
 
 func (s AddLearner) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
-	resp.ChangePeer = &pdpb.ChangePeer{
-		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.ToStore, Role: metapb.PeerRole_Learner},
-		ChangeType: eraftpb.ConfChangeType_AddLearnerNode,
-	}
+	resp.ChangePeer = changePeer(s.PeerID, s.ToStore, metapb.PeerRole_Learner, eraftpb.ConfChangeType_AddLearnerNode)
 }
 
 func (s AddLearner) stores() []uint64 { return []uint64{s.ToStore} }
@@ -150,10 +144,7 @@ func (s PromoteLearner) infeasible(r *cluster.RegionInfo) bool {
 func (PromoteLearner) Influence(Influence, *cluster.RegionInfo) {}
 
 func (s PromoteLearner) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
-	resp.ChangePeer = &pdpb.ChangePeer{
-		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.ToStore, Role: metapb.PeerRole_Voter},
-		ChangeType: eraftpb.ConfChangeType_AddNode,
-	}
+	resp.ChangePeer = changePeer(s.PeerID, s.ToStore, metapb.PeerRole_Voter, eraftpb.ConfChangeType_AddNode)
 }
 
 func (PromoteLearner) stores() []uint64 { return nil }
@@ -214,10 +205,7 @@ func (s RemovePeer) Influence(inf Influence, r *cluster.RegionInfo) {
 }
 
 func (s RemovePeer) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
-	resp.ChangePeer = &pdpb.ChangePeer{
-		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.FromStore, Role: metapb.PeerRole_Voter},
-		ChangeType: eraftpb.ConfChangeType_RemoveNode,
-	}
+	resp.ChangePeer = changePeer(s.PeerID, s.FromStore, metapb.PeerRole_Voter, eraftpb.ConfChangeType_RemoveNode)
 }
 
 func (s RemovePeer) stores() []uint64 { return []uint64{s.FromStore} }
@@ -317,6 +305,10 @@ func (s SplitRegion) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionI
 }
 
 func (SplitRegion) stores() []uint64 { return nil }
+
+func changePeer(id, store uint64, role metapb.PeerRole, typ eraftpb.ConfChangeType) *pdpb.ChangePeer {
+	return &pdpb.ChangePeer{Peer: &metapb.Peer{Id: id, StoreId: store, Role: role}, ChangeType: typ}
+}
 
 // StoreInfluence is the pending effect of operators on one store.
 type StoreInfluence struct {
