@@ -66,7 +66,7 @@ func (a span) overlaps(b span) bool {
 // latchReq is one request's latches.
 type latchReq struct {
 	spans   []span
-	granted chan struct{} // closed once the request holds its latches
+	granted chan struct{} // for a waiter: closed once it holds its latches
 	held    bool          // under latches.mu
 }
 
@@ -89,13 +89,14 @@ func newLatches() *latches {
 // holds them. It returns the function that releases them, or ctx's error
 // if ctx ends first (then nothing is held).
 func (l *latches) acquire(ctx context.Context, spans ...span) (release func(), err error) {
-	r := &latchReq{spans: spans, granted: make(chan struct{})}
+	r := &latchReq{spans: spans}
 	l.mu.Lock()
 	if !l.blockedLocked(r, len(l.queue)) {
 		l.holdLocked(r)
 		l.mu.Unlock()
 		return func() { l.release(r) }, nil
 	}
+	r.granted = make(chan struct{})
 	l.queue = append(l.queue, r)
 	l.mu.Unlock()
 	select {
