@@ -80,6 +80,23 @@ this order:
 Do not call Ready again before Advance. The node is not safe for concurrent
 use; the application serializes calls (Storage may be read concurrently).
 
+# Leases and clocks
+
+Two features count on every node's ticks keeping pace with real time:
+CheckQuorum's leader lease (a voter that heard from the leader ignores vote
+requests for ElectionTick of its ticks) and ReadOnlyLeaseBased (the leader
+answers reads without a heartbeat round while a quorum answered one of its
+heartbeats within the last ElectionTick-2 of its own ticks). Both are safe
+only if no node's ticks run faster than another's: Tick at one fixed
+interval on every node, and never deliver ticks in a burst that makes up for
+ones the node was late with (drop late ticks instead: a slow clock only
+delays elections and ends leases early). A leader stops serving lease reads
+while a leadership transfer is pending, and for the rest of its term once
+it sent MsgTimeoutNow, because the transferee's election ignores the voters'
+lease. An application that keeps its own lease in wall-clock time (as
+regionkv's raftstore does) must derive it from the same rule with its own
+margins.
+
 Log compaction (Raft paper §7) is the application's job: snapshot the state
 machine at an applied index (MemoryStorage.CreateSnapshot) and discard the
 log before it (MemoryStorage.Compact). raft sends that snapshot to followers

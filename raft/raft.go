@@ -92,6 +92,17 @@ type raft struct {
 	// acknowledged a leader it no longer remembers.
 	startLease bool
 
+	// The leader lease of ReadOnlyLeaseBased (leaseValid), in the leader's
+	// ticks of its current term. leaseTick counts them; heartbeats carry
+	// it (Message.Index) and followers echo it back; leaseAcks holds, per
+	// voter, the newest leaseTick it echoed. timeoutNowSent says that a
+	// MsgTimeoutNow left in this term: its transferee may win a forced
+	// election at any later time, however late the message arrives, so the
+	// lease is over for the rest of the term.
+	leaseTick      uint64
+	leaseAcks      map[uint64]uint64
+	timeoutNowSent bool
+
 	heartbeatTimeout int
 	electionTimeout  int
 	// randomizedElectionTimeout is in [electionTimeout, 2*electionTimeout)
@@ -126,6 +137,7 @@ func newRaft(c *Config) (*raft, error) {
 		checkQuorum:               c.CheckQuorum,
 		preVote:                   c.PreVote,
 		readOnly:                  newReadOnly(c.ReadOnlyOption),
+		leaseAcks:                 map[uint64]uint64{},
 		disableProposalForwarding: c.DisableProposalForwarding,
 		lazyCommit:                c.LazyCommit,
 		rand:                      c.Rand,
@@ -238,6 +250,9 @@ func (r *raft) reset(term uint64) {
 	r.pendingConfIndex = 0
 	r.readOnly = newReadOnly(r.readOnly.option)
 	r.pendingReadIndexMessages = nil
+	r.leaseTick = 0
+	clear(r.leaseAcks)
+	r.timeoutNowSent = false
 }
 
 func (r *raft) resetRandomizedElectionTimeout() {
@@ -297,6 +312,7 @@ func (r *raft) becomeLeader() {
 	r.tick = r.tickHeartbeat
 	r.lead = r.id
 	r.state = StateLeader
+	r.leaseTick = 1 // so that 0 in leaseAcks means "no answer this term"
 	// The leader itself is always up to date.
 	r.trk.Progress[r.id].BecomeReplicate()
 	r.trk.Progress[r.id].RecentActive = true
@@ -329,6 +345,7 @@ func (r *raft) tickElection() {
 func (r *raft) tickHeartbeat() {
 	r.heartbeatElapsed++
 	r.electionElapsed++
+	r.leaseTick++
 
 	if r.electionElapsed >= r.electionTimeout {
 		r.electionElapsed = 0
@@ -452,11 +469,17 @@ func (r *raft) stepLowerTerm(m eraftpb.Message) {
 		// step down, after which the cluster elects at our term. In the
 		// remaining case our campaign reaches the leader anyway.
 		r.send(eraftpb.Message{To: m.From, MsgType: eraftpb.MessageType_MsgAppendResponse})
-	case m.MsgType == eraftpb.MessageType_MsgRequestPreVote:
-		// Reject with our term so the pre-candidate learns it is behind.
-		r.logger.Infof("reject stale pre-vote raft-id=%d term=%d from=%d msg-term=%d",
-			r.id, r.Term, m.From, m.Term)
-		r.send(eraftpb.Message{To: m.From, Term: r.Term, MsgType: eraftpb.MessageType_MsgRequestPreVoteResponse, Reject: true})
+	case m.MsgType == eraftpb.MessageType_MsgRequestPreVote || m.MsgType == eraftpb.MessageType_MsgRequestVote:
+		// Reject with our term so the candidate learns it is behind (the
+		// RequestVote reply of Raft paper Figure 2 carries currentTerm).
+		// Dropping a stale vote request can block every election for
+		// good: a voter whose term ran ahead while it was cut off, and
+		// that missed a membership change, may only ask peers that are
+		// gone, while the candidates that could win never learn a term
+		// high enough to reach it.
+		r.logger.Infof("reject stale vote request raft-id=%d term=%d from=%d msg-term=%d type=%s",
+			r.id, r.Term, m.From, m.Term, MessageTypeName(m.MsgType))
+		r.send(eraftpb.Message{To: m.From, Term: r.Term, MsgType: voteRespMsgType(m.MsgType), Reject: true})
 	default:
 		r.logger.Debugf("ignore message with lower term raft-id=%d term=%d from=%d msg-term=%d type=%s",
 			r.id, r.Term, m.From, m.Term, MessageTypeName(m.MsgType))

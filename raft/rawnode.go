@@ -181,6 +181,12 @@ func (rn *RawNode) ReportSnapshot(id uint64, status SnapshotStatus) {
 	})
 }
 
+// HasPendingSnapshot reports whether raft holds a snapshot received from
+// the leader that no Advance has yet marked as persisted. The next Ready
+// carries it, so an application that applies snapshots only at certain
+// points (after its own pending work) checks this before calling Ready.
+func (rn *RawNode) HasPendingSnapshot() bool { return rn.raft.raftLog.hasPendingSnapshot() }
+
 // HasReady reports whether Ready would return something to do.
 func (rn *RawNode) HasReady() bool {
 	r := rn.raft

@@ -1,6 +1,8 @@
 package raft
 
 import (
+	"slices"
+
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
 	"github.com/regionkv/regionkv/raft/tracker"
 )
@@ -119,17 +121,58 @@ func (r *raft) serveReadIndex(m eraftpb.Message) {
 		r.readOnly.recvAck(r.id, ctx)
 		r.bcastHeartbeatWithCtx(ctx)
 	case ReadOnlyLeaseBased:
-		// The lease (check-quorum) stands in for the heartbeat round.
-		r.respondToReadIndex(m, r.raftLog.committed)
+		if r.leaseValid() {
+			// The lease stands in for the heartbeat round.
+			r.respondToReadIndex(m, r.raftLog.committed)
+			return
+		}
+		ctx := m.Entries[0].Data
+		r.readOnly.addRequest(r.raftLog.committed, m)
+		r.readOnly.recvAck(r.id, ctx)
+		r.bcastHeartbeatWithCtx(ctx)
 	}
+}
+
+// leaseValid reports whether the leader may answer a read from its lease
+// (ReadOnlyLeaseBased, thesis §6.4.1): no other leader can exist yet.
+//
+// A voter that steps our heartbeat sent at leader tick T ignores vote
+// requests for its next electionTimeout ticks (stepHigherTerm; it needs
+// CheckQuorum). Its first tick may come at once, so, with every node
+// ticking at the same rate (the lease's clock assumption, see doc.go), it
+// refuses votes at least until our tick T+electionTimeout-1. Once a quorum
+// has answered heartbeats sent at tick T or later, no candidate can win
+// before then; the lease ends two ticks earlier, a margin for ticks that
+// are not delivered in step. The lease is bounded by the last acknowledgement, not by
+// the check-quorum round (which may let a cut-off leader lead on for up to
+// two election timeouts).
+//
+// A transfer ends the lease: its transferee campaigns with a forced vote
+// that ignores the voters' lease, as soon as MsgTimeoutNow reaches it, and a
+// message may be delayed past any abort of the transfer, so once one has
+// been sent the rest of the term reads through heartbeat rounds.
+func (r *raft) leaseValid() bool {
+	if r.state != StateLeader || !r.checkQuorum || r.leadTransferee != None || r.timeoutNowSent {
+		return false
+	}
+	voters := r.trk.Voters()
+	acks := make([]uint64, 0, len(voters))
+	for _, id := range voters {
+		if id == r.id {
+			acks = append(acks, r.leaseTick)
+		} else {
+			acks = append(acks, r.leaseAcks[id])
+		}
+	}
+	// The quorum-th newest acknowledgement.
+	slices.Sort(acks)
+	q := acks[len(acks)-(len(acks)/2+1)]
+	return q > 0 && r.leaseTick+2 < q+uint64(r.electionTimeout)
 }
 
 // handleReadIndexAck counts a heartbeat ack towards pending reads and
 // answers every read a quorum has confirmed.
 func (r *raft) handleReadIndexAck(m eraftpb.Message) {
-	if r.readOnly.option != ReadOnlySafe {
-		return
-	}
 	acks := r.readOnly.recvAck(m.From, m.Context)
 	if acks == nil || r.trk.VoteResult(acks) != tracker.VoteWon {
 		return

@@ -15,6 +15,8 @@ func TestReadIndexSafe(t *testing.T) {
 		nw := newNetworkN(t, 3, opt)
 		nw.hup(1)
 		nw.propose(1, "a")
+		// A lease starts once a quorum answered a heartbeat of the term.
+		nw.tick(1, 1)
 		heartbeats := 0
 		nw.msgHook = func(m eraftpb.Message) bool {
 			if m.MsgType == msgHeartbeat {

@@ -140,7 +140,12 @@ func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
 	// it only what it can commit, so its commit index never exceeds its
 	// log.
 	commit := min(r.trk.Progress[to].Match, r.raftLog.committed)
-	r.send(eraftpb.Message{To: to, MsgType: eraftpb.MessageType_MsgHeartbeat, Commit: commit, Context: ctx})
+	m := eraftpb.Message{To: to, MsgType: eraftpb.MessageType_MsgHeartbeat, Commit: commit, Context: ctx}
+	if r.readOnly.option == ReadOnlyLeaseBased {
+		// The follower echoes it, so its answer dates the lease (leaseValid).
+		m.Index = r.leaseTick
+	}
+	r.send(m)
 }
 
 // checkQuorumActive makes the leader step down if a quorum was not active
@@ -270,7 +275,7 @@ func (r *raft) handleHeartbeat(m eraftpb.Message) {
 		r.logger.Warnf("ignore heartbeat commit beyond the last index raft-id=%d term=%d from=%d commit=%d last-index=%d",
 			r.id, r.Term, m.From, m.Commit, r.raftLog.lastIndex())
 	}
-	r.send(eraftpb.Message{To: m.From, MsgType: eraftpb.MessageType_MsgHeartbeatResponse, Context: m.Context})
+	r.send(eraftpb.Message{To: m.From, MsgType: eraftpb.MessageType_MsgHeartbeatResponse, Index: m.Index, Context: m.Context})
 }
 
 // handleHeartbeatResponse is the leader side of heartbeats: the follower is
@@ -286,6 +291,9 @@ func (r *raft) handleHeartbeatResponse(m eraftpb.Message, pr *tracker.Progress) 
 	}
 	if pr.Match < r.raftLog.lastIndex() {
 		r.sendAppend(m.From)
+	}
+	if m.Index > r.leaseAcks[m.From] && m.Index <= r.leaseTick {
+		r.leaseAcks[m.From] = m.Index
 	}
 	if len(m.Context) > 0 {
 		r.handleReadIndexAck(m)

@@ -22,8 +22,12 @@ type simParams struct {
 	electionTick, heartbeatTick int
 	preVote, checkQuorum        bool
 	lazyCommit                  bool
-	maxSizePerMsg               uint64
-	maxInflight                 int
+	// leaseRead serves reads with ReadOnlyLeaseBased (with checkQuorum).
+	// Such runs tick every node together (the lease's clock assumption:
+	// no node's clock runs ahead), and a restarted node starts in lease.
+	leaseRead     bool
+	maxSizePerMsg uint64
+	maxInflight   int
 
 	net simNetParams
 	// readyProb is the probability that a node handles its Ready after a
@@ -38,7 +42,7 @@ type simParams struct {
 func pick[T any](rng *rand.Rand, xs ...T) T { return xs[rng.IntN(len(xs))] }
 
 func drawSimParams(rng *rand.Rand, nodes int, confChange bool) simParams {
-	return simParams{
+	p := simParams{
 		nodes:         nodes,
 		confChange:    confChange,
 		electionTick:  5 + rng.IntN(11),
@@ -62,11 +66,13 @@ func drawSimParams(rng *rand.Rand, nodes int, confChange bool) simParams {
 		compactKeep: pick[uint64](rng, 0, 3, 30),
 		lazyCommit:  rng.IntN(2) == 0,
 	}
+	p.leaseRead = p.checkQuorum && rng.IntN(2) == 0
+	return p
 }
 
 func (p simParams) String() string {
-	return fmt.Sprintf("nodes=%d election=%d heartbeat=%d prevote=%t checkquorum=%t lazycommit=%t maxsize=%d inflight=%d %s ready=%.1f crash=%.2f partition=%.1f snapshot=%.1f keep=%d",
-		p.nodes, p.electionTick, p.heartbeatTick, p.preVote, p.checkQuorum, p.lazyCommit, p.maxSizePerMsg, p.maxInflight,
+	return fmt.Sprintf("nodes=%d election=%d heartbeat=%d prevote=%t checkquorum=%t lease=%t lazycommit=%t maxsize=%d inflight=%d %s ready=%.1f crash=%.2f partition=%.1f snapshot=%.1f keep=%d",
+		p.nodes, p.electionTick, p.heartbeatTick, p.preVote, p.checkQuorum, p.leaseRead, p.lazyCommit, p.maxSizePerMsg, p.maxInflight,
 		p.net, p.readyProb, p.wCrash, p.wPartition, p.wSnapshot, p.compactKeep)
 }
 
@@ -242,8 +248,8 @@ func (c *simCluster) runStep(w *[numSimEvents]float64, total float64) {
 		c.net.deliverSome(1 + c.rng.IntN(4))
 	case evTick:
 		// Mostly a clock tick everywhere; sometimes one node's clock runs
-		// ahead.
-		if c.rng.IntN(2) == 0 {
+		// ahead (not with leases, which assume clocks run at one rate).
+		if c.p.leaseRead || c.rng.IntN(2) == 0 {
 			for _, n := range c.nodes {
 				if n.up {
 					n.tick()

@@ -105,7 +105,11 @@ func (n *simNode) start() {
 		CheckQuorum:     c.p.checkQuorum,
 		PreVote:         c.p.preVote,
 		LazyCommit:      c.p.lazyCommit,
+		StartInLease:    c.p.leaseRead && n.gen > 0,
 		Rand:            rand.New(rand.NewPCG(c.rng.Uint64(), c.rng.Uint64())),
+	}
+	if c.p.leaseRead {
+		cfg.ReadOnlyOption = raft.ReadOnlyLeaseBased
 	}
 	if c.tracing {
 		cfg.Logger = simLogger{c: c, id: n.id}

@@ -29,7 +29,8 @@ import (
 //     (fixed membership), and no node's durable term or commit index goes
 //     back, nor does it vote twice in one term;
 //   - reads: a ReadIndex answer is at least the commit index known when the
-//     read was issued (ReadOnlySafe);
+//     read was issued, whether a heartbeat round (ReadOnlySafe) or the
+//     leader lease (ReadOnlyLeaseBased) answered it;
 //   - learners: only a voter of its own configuration campaigns or leads;
 //
 // and, once all faults heal, that a leader is elected and a fresh proposal

@@ -41,6 +41,7 @@ func (r *raft) handleTransferLeader(m eraftpb.Message, pr *tracker.Progress) {
 }
 
 func (r *raft) sendTimeoutNow(to uint64) {
+	r.timeoutNowSent = true
 	r.send(eraftpb.Message{To: to, MsgType: eraftpb.MessageType_MsgTimeoutNow})
 }
 

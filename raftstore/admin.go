@@ -92,6 +92,6 @@ func (p *peer) maybeProposeCompactLog(force bool) {
 		AdminRequest: &raft_cmdpb.AdminRequest{CmdType: raft_cmdpb.AdminCmdType_CompactLog,
 			CompactLog: &raft_cmdpb.CompactLogRequest{CompactIndex: idx, CompactTerm: term}},
 	}
-	p.proposeCommands([]*command{{req: req}}, time.Now())
+	p.proposeCommands([]*command{{req: req}}, p.store.now())
 	p.compactProposed, p.compactProposedAt = idx, p.ticks
 }

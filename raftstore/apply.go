@@ -48,7 +48,7 @@ type applyTask struct {
 	term   uint64
 	// taskSnapshot
 	snap *snapApply
-	// taskDestroy of a peer (nil: just forget the delegate)
+	// taskDestroy of a peer
 	destroy *destroyTask
 }
 
@@ -56,7 +56,6 @@ type applyTask struct {
 type applyResult struct {
 	applied, appliedTerm uint64
 	truncated            *rspb.RaftTruncatedState
-	commitTerms          []*proposal // proposals answered in this batch, for the lease
 	admins               []adminResult
 	// Traffic applied in this batch, for split checks and heartbeats.
 	bytesWritten, keysWritten uint64
@@ -79,7 +78,7 @@ type applyPool struct {
 func newApplyPool(s *Store, n int) *applyPool {
 	ap := &applyPool{}
 	for i := 0; i < n; i++ {
-		w := &applyWorker{store: s, delegates: make(map[uint64]*applyDelegate), logger: s.logger}
+		w := &applyWorker{store: s, delegates: make(map[uint64]*applyDelegate), stopped: make(map[uint64]bool), logger: s.logger}
 		w.cond.L = &w.mu
 		ap.workers = append(ap.workers, w)
 	}
@@ -96,7 +95,7 @@ func (ap *applyPool) start() {
 func (ap *applyPool) stop() {
 	for _, w := range ap.workers {
 		w.mu.Lock()
-		w.stopped = true
+		w.closed = true
 		w.cond.Broadcast()
 		w.mu.Unlock()
 	}
@@ -113,34 +112,39 @@ func (ap *applyPool) schedule(t *applyTask) {
 }
 
 type applyWorker struct {
-	store     *Store
-	logger    *zap.Logger
-	mu        sync.Mutex
-	cond      sync.Cond
-	queue     []*applyTask
-	stopped   bool
+	store  *Store
+	logger *zap.Logger
+	mu     sync.Mutex
+	cond   sync.Cond
+	queue  []*applyTask
+	// closed: the pool is stopping.
+	closed    bool
 	delegates map[uint64]*applyDelegate
+	// stopped holds the regions whose peer here a conf change removed:
+	// the entries after that one are not this store's to apply (the peer is
+	// being destroyed), until a new peer of the region registers.
+	stopped map[uint64]bool
 
 	wb       engine.WriteBatch
 	touched  []*applyDelegate
 	needSync bool
 	cbs      []func()
+	// fenced are the regions this batch entered the read fence for.
+	fenced []uint64
 }
 
 func (w *applyWorker) run() {
 	var tasks []*applyTask
 	for {
 		w.mu.Lock()
-		for len(w.queue) == 0 && !w.stopped {
+		for len(w.queue) == 0 && !w.closed {
 			w.cond.Wait()
 		}
-		if w.stopped {
+		if w.closed {
 			w.mu.Unlock()
 			return
 		}
-		tasks = append(tasks[:0], w.queue...)
-		clear(w.queue)
-		w.queue = w.queue[:0]
+		tasks = w.takeLocked(tasks[:0], len(w.queue))
 		w.mu.Unlock()
 		start := time.Now()
 		if !w.applyBatch(tasks) {
@@ -151,6 +155,16 @@ func (w *applyWorker) run() {
 	}
 }
 
+// takeLocked moves up to n queued tasks, oldest first, to buf.
+func (w *applyWorker) takeLocked(buf []*applyTask, n int) []*applyTask {
+	n = min(n, len(w.queue))
+	buf = append(buf, w.queue[:n]...)
+	rest := copy(w.queue, w.queue[n:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	return buf
+}
+
 // applyBatch applies tasks into one write batch; false if the store
 // crashed meanwhile.
 func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
@@ -158,23 +172,24 @@ func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
 		switch t.kind {
 		case taskRegister:
 			w.delegates[t.regionID] = &applyDelegate{region: t.region, state: t.state, appliedTerm: t.term}
+			delete(w.stopped, t.regionID)
 		case taskDestroy:
-			if t.destroy != nil {
-				if !w.destroyRegion(t) {
-					return false
-				}
-				continue
+			if !w.destroyRegion(t) {
+				return false
 			}
-			delete(w.delegates, t.regionID)
 		case taskSnapshot:
 			if !w.flush() {
 				return false
 			}
 			err := w.applySnapshot(t)
-			t.snap.done <- err
+			if err != nil && !w.store.gate() {
+				return false
+			}
+			t.snap.done(err)
 		case taskEntries:
 			d := w.delegates[t.regionID]
-			if d == nil {
+			if d == nil || w.stopped[t.regionID] {
+				w.answerUnapplied(t.proposals)
 				continue
 			}
 			if !w.applyEntries(d, t) {
@@ -206,6 +221,11 @@ func (w *applyWorker) flush() bool {
 		}
 		w.needSync = false
 	}
+	for _, id := range w.fenced {
+		w.store.fence.leave(id)
+	}
+	clear(w.fenced)
+	w.fenced = w.fenced[:0]
 	for _, cb := range w.cbs {
 		cb()
 	}
@@ -257,39 +277,54 @@ func (w *applyWorker) applyEntries(d *applyDelegate, t *applyTask) bool {
 		case eraftpb.EntryType_EntryConfChange:
 			resp = w.execConfChange(d, e)
 		}
+		if w.stopped[d.region.Id] {
+			// Our peer was removed by this entry: apply nothing after it.
+			d.state.AppliedIndex, d.appliedTerm = e.Index, e.Term
+			w.answerUnapplied(w.answerProposals(props, e, resp))
+			return true
+		}
 		d.state.AppliedIndex, d.appliedTerm = e.Index, e.Term
-		// Answer the proposals at or before this entry.
-		for len(props) > 0 && props[0].index <= e.Index {
-			pr := props[0]
-			props = props[1:]
-			if pr.index == e.Index && pr.term == e.Term && resp != nil {
-				r := resp
-				r.Header.CurrentTerm = e.Term
-				if cb := pr.cb; cb != nil {
-					w.cbs = append(w.cbs, func() { cb(r) })
-				}
-				d.result.commitTerms = append(d.result.commitTerms, pr)
-				continue
+		props = w.answerProposals(props, e, resp)
+		if w.store.kvBatchFull(&w.wb) && !w.flush() {
+			return false
+		}
+	}
+	w.answerUnapplied(props)
+	return true
+}
+
+// answerProposals answers the proposals at or before entry e, just applied
+// with response resp, and returns the rest.
+func (w *applyWorker) answerProposals(props []*proposal, e *eraftpb.Entry, resp *raft_cmdpb.RaftCmdResponse) []*proposal {
+	for len(props) > 0 && props[0].index <= e.Index {
+		pr := props[0]
+		props = props[1:]
+		cb := pr.cb
+		switch {
+		case pr.index == e.Index && pr.term == e.Term && resp != nil:
+			r := resp
+			r.Header.CurrentTerm = e.Term
+			if cb != nil {
+				w.cbs = append(w.cbs, func() { cb(r) })
 			}
-			cb := pr.cb
-			if pr.index == e.Index && pr.term != e.Term {
-				// Another leader's entry took the index: ours never commits.
-				w.cbs = append(w.cbs, func() { respondErr(cb, errStaleCommand(), e.Term) })
-				continue
-			}
+		case pr.index == e.Index && pr.term != e.Term:
+			// Another leader's entry took the index: ours never commits.
+			w.cbs = append(w.cbs, func() { respondErr(cb, errStaleCommand(), e.Term) })
+		default:
 			// The proposal's entry was not seen here (applied before, or
 			// skipped): it may have committed. StaleCommand would be
 			// retried by clients and could apply the write twice.
 			w.cbs = append(w.cbs, func() { respondErr(cb, errUndetermined("proposal's entry was not seen by apply"), e.Term) })
 		}
-		if w.store.kvBatchFull(&w.wb) && !w.flush() {
-			return false
-		}
 	}
+	return props
+}
+
+// answerUnapplied answers proposals whose entries this worker will not
+// apply here: their fate is unknown.
+func (w *applyWorker) answerUnapplied(props []*proposal) {
 	for _, pr := range props {
-		// Never matched with an entry of this task: its fate is unknown.
 		cb := pr.cb
-		w.cbs = append(w.cbs, func() { respondErr(cb, errUndetermined("proposal's entry was not seen by apply"), 0) })
+		w.cbs = append(w.cbs, func() { respondErr(cb, errUndetermined("proposal's entry was not applied here"), 0) })
 	}
-	return true
 }

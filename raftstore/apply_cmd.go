@@ -63,10 +63,14 @@ func (w *applyWorker) execEntry(d *applyDelegate, e *eraftpb.Entry) (*raft_cmdpb
 	return resp, true
 }
 
-// execDeleteRange deletes a range clamped to the region. DeleteRange is
-// chunked, not atomic: the batch so far is flushed first (its apply state
-// still names the previous entry), so a crash in the middle replays the
-// whole entry, and deleting again is harmless.
+// execDeleteRange deletes a range clamped to the region. A range of up to
+// deleteRangeAtomicKeys keys is deleted in the apply batch, atomically with
+// the entry. A larger one cannot fit one engine transaction and is deleted
+// in chunks: the batch so far is flushed first (its apply state names the
+// previous entry, so a crash in the middle replays the whole entry, and
+// deleting again is harmless), and the region is fenced (readFence) until
+// the batch that records this entry as applied is written, so that no
+// reader sees part of it.
 func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRangeRequest) bool {
 	start, end := r.StartKey, r.EndKey
 	if bytes.Compare(start, d.region.StartKey) < 0 {
@@ -78,19 +82,57 @@ func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRang
 	if len(end) > 0 && bytes.Compare(start, end) >= 0 {
 		return true
 	}
+	// The batch may hold earlier entries' writes into the range: flush it,
+	// so that the scan below sees them.
 	if !w.flush() {
 		return false
 	}
-	if !w.store.gate() {
-		return false
+	keys, all, err := w.store.scanKeys(r.Cf, start, end, deleteRangeAtomicKeys)
+	if err != nil {
+		w.logger.Panic("delete range: scan", zap.Uint64("region-id", d.region.Id), zap.Error(err))
 	}
-	if err := engine.DeleteRangeCF(w.store.engines.KV, r.Cf, start, end); err != nil {
-		if w.store.crashed.Load() {
+	if all {
+		for _, k := range keys {
+			_ = w.wb.DeleteCF(r.Cf, k)
+			w.countWrite(d, len(k))
+		}
+		return true
+	}
+	w.store.fence.enter(d.region.Id)
+	w.fenced = append(w.fenced, d.region.Id)
+	if err := w.store.engines.DeleteRangeKV(r.Cf, start, end); err != nil {
+		if !w.store.gate() {
 			return false
 		}
 		w.logger.Panic("delete range", zap.Uint64("region-id", d.region.Id), zap.Error(err))
 	}
 	return true
+}
+
+// deleteRangeAtomicKeys bounds the DeleteRange that is applied in one batch
+// (well within the smallest engine transaction; see kvBatchFull).
+const deleteRangeAtomicKeys = 1024
+
+// scanKeys returns the keys of cf in [start, end), and whether that is all
+// of them (at most limit are returned).
+func (s *Store) scanKeys(cf string, start, end []byte, limit int) (keys [][]byte, all bool, err error) {
+	view, err := s.engines.NewSnapshot()
+	if err != nil {
+		return nil, false, err
+	}
+	defer view.Close()
+	it, err := view.NewCFIterator(cf, engine.IterOptions{LowerBound: start, UpperBound: end})
+	if err != nil {
+		return nil, false, err
+	}
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if len(keys) == limit {
+			return keys, false, nil
+		}
+		keys = append(keys, bytes.Clone(it.Key()))
+	}
+	return keys, true, it.Err()
 }
 
 // countWrite records a written key for split checks and heartbeats.

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"os"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -9,7 +10,6 @@ import (
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
-	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
 	"github.com/regionkv/regionkv/raft"
 )
 
@@ -27,9 +27,11 @@ import (
 //  2. Leaders send their MsgApp messages at once (Raft thesis §10.2.1):
 //     the leader counts its own log towards a quorum immediately, and any
 //     commit index built on that leaves in a later Ready, after step 4.
-//  3. Snapshots: a Ready's snapshot is applied on the kv side through the
-//     region's apply worker (ordered after earlier entries), ending with a
-//     kv sync.
+//  3. Snapshots: a Ready with a snapshot is taken only once the apply
+//     worker caught up (lifecycle.go); its kv side goes to the region's
+//     apply worker and the region leaves the round, held, until that is
+//     synced; it then resumes in a later round (flagResume), which
+//     persists the raft side and finishes the Ready.
 //  4. Persist: every Ready's entries (and the deletion of a conflicting
 //     suffix), hard state, snapshot raft state, and the log GC deletions
 //     of this round go into the round's raft-DB write batch. A hard state
@@ -57,7 +59,7 @@ import (
 //   - A region's batches reach the raft DB in order, for the same reason:
 //     rounds in the writer's queue hold disjoint regions.
 //   - The raft state of a snapshot is persisted only after its kv state
-//     was synced (step 3 before 4), so a crash in between leaves a kv DB
+//     was synced (the resumed round), so a crash in between leaves a kv DB
 //     ahead of the raft DB, which loading repairs (newPeerStorage).
 //   - Log entries are deleted (step 4, from apply results) only after the
 //     apply worker synced the kv DB past them.
@@ -78,6 +80,8 @@ type readyPeer struct {
 	// applyLater are the committed entries of rd that wait for this
 	// round's write (step 6); rd itself stays whole for Advance.
 	applyLater []eraftpb.Entry
+	// snap is rd's snapshot once its kv side is applied (lifecycle.go).
+	snap *snapApply
 }
 
 // round is one round's state, from a worker's step to the writer's finish.
@@ -120,7 +124,7 @@ func (s *Store) runRaftWorker() {
 // stepRound runs steps 1-4 over the round's regions; false if the store
 // crashed.
 func (s *Store) stepRound(r *round, flags []uint8) bool {
-	now := time.Now()
+	now := s.now()
 	s.cfg.Metrics.RaftRounds.Inc()
 	r.wb.Reset()
 	r.ready = r.ready[:0]
@@ -137,13 +141,23 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 		if f == nil || f.peer == nil || f.peer.destroyed {
 			continue
 		}
+		p := f.peer
+		if flags[i]&flagResume != 0 {
+			// Its snapshot is applied on the kv side: finish that Ready
+			// this round, and step the mailbox in the next.
+			if rest := flags[i] &^ flagResume; rest != 0 {
+				s.work.signal(id, rest)
+			}
+			r.ready = append(r.ready, *p.pendingSnap)
+			p.pendingSnap = nil
+			continue
+		}
 		if budget <= 0 {
 			s.work.signal(id, flags[i])
 			continue
 		}
-		p := f.peer
 		if flags[i]&flagTick != 0 {
-			p.onTick()
+			p.maybeTick()
 		}
 		if flags[i]&flagMsgs != 0 {
 			var used int
@@ -156,19 +170,22 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 			p = s.maybeSplitInit(f, r.msgs)
 			s.handleMsgs(r, p, now)
 		}
-		if p.destroyed {
+		if p.destroyed || p.pendingDestroy != "" {
 			continue
 		}
-		if p.rn.HasReady() {
+		if p.readyToHandle() {
 			r.ready = append(r.ready, readyPeer{p: p, rd: p.rn.Ready()})
 		} else {
-			p.releaseSnapshotRange()
+			p.endRound()
 		}
 	}
 	for i := range r.ready {
 		rp := &r.ready[i]
-		rp.p.onHardState(rp.rd.HardState)
-		rp.p.onSoftState(rp.rd.SoftState)
+		if rp.snap != nil {
+			continue // seen when its snapshot was taken
+		}
+		rp.p.observeRole()
+		rp.p.noteTransfers(rp.rd.Messages)
 		rp.applyLater = rp.rd.CommittedEntries
 		if raft.IsEmptySnap(rp.rd.Snapshot) {
 			// The log up to its last index is durable (rounds of a region
@@ -210,12 +227,18 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 	}
 
 	// 3 and 4. Snapshots, then the round's raft-DB batch.
-	for i := range r.ready {
+	for i := 0; i < len(r.ready); {
 		rp := &r.ready[i]
 		if !raft.IsEmptySnap(rp.rd.Snapshot) {
-			if !s.applyReadySnapshot(r, rp) {
-				return false
+			if rp.snap == nil {
+				// Its kv side goes to the apply worker; the region stays
+				// held, out of this round, until that is done.
+				s.startSnapshot(rp)
+				r.ids = slices.DeleteFunc(r.ids, func(id uint64) bool { return id == rp.p.region.Id })
+				r.ready = slices.Delete(r.ready, i, i+1)
+				continue
 			}
+			s.installSnapshot(r, rp)
 		}
 		if err := rp.p.ps.append(&r.wb, rp.rd.Entries); err != nil {
 			s.logger.Panic("append entries", zap.Error(err))
@@ -231,6 +254,7 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 			}
 			r.sync = true
 		}
+		i++
 	}
 	return true
 }
@@ -252,13 +276,8 @@ func (s *Store) finishRound(r *round) bool {
 		if len(rp.rd.ReadStates) > 0 {
 			p.onReadStates(rp.rd.ReadStates)
 		}
-		if p.pendingSnapFile != "" {
-			// raft ignored the snapshot we received: drop its file.
-			_ = os.Remove(p.pendingSnapFile)
-			p.pendingSnapFile = ""
-		}
-		p.releaseSnapshotRange()
 		p.rn.Advance(rp.rd)
+		p.endRound()
 	}
 	clear(r.ready)
 	s.work.done(r.ids)
@@ -283,6 +302,7 @@ func (s *Store) applyCommitted(p *peer, ents []eraftpb.Entry) {
 		return
 	}
 	last := ents[n-1]
+	p.handedIndex = last.Index
 	props := p.takeProposals(last.Index)
 	s.cfg.Metrics.observeCommitted(props, time.Now())
 	p.maybeRenewLeaseByCommit(props, last.Term)
@@ -296,7 +316,7 @@ func (s *Store) handleMsgs(r *round, p *peer, now time.Time) {
 	var reads []*readRequest
 	for i := range r.msgs {
 		m := &r.msgs[i]
-		if p.destroyed {
+		if p.destroyed || (p.pendingDestroy != "" && m.kind != msgApplied && m.kind != msgQuery) {
 			failDestroyed(m, p.region.Id)
 			continue
 		}
@@ -326,7 +346,7 @@ func (s *Store) handleMsgs(r *round, p *peer, now time.Time) {
 		}
 	}
 	clear(r.msgs)
-	if p.destroyed {
+	if p.destroyed || p.pendingDestroy != "" {
 		for _, c := range r.cmds {
 			respondErr(c.cb, errRegionNotFound(p.region.Id), 0)
 		}
@@ -338,18 +358,12 @@ func (s *Store) handleMsgs(r *round, p *peer, now time.Time) {
 	}
 	if len(r.cmds) > 0 || len(reads) > 0 {
 		p.wakeByRequest()
-	}
-	if len(r.cmds) > 0 || len(reads) > 0 {
-		st := p.rn.BasicStatus()
-		p.role, p.leaderID = st.SoftState.RaftState, st.SoftState.Lead
-		if st.HardState.Term != p.term {
-			p.onHardState(st.HardState)
-		}
+		p.observeRole()
 	}
 	p.proposeCommands(r.cmds, now)
 	clear(r.cmds)
 	for _, rd := range reads {
-		p.handleRead(rd, now)
+		p.handleRead(rd)
 	}
 	p.flushReadBatch(now)
 }
@@ -357,6 +371,12 @@ func (s *Store) handleMsgs(r *round, p *peer, now time.Time) {
 // onApplied takes an apply worker's report.
 func (p *peer) onApplied(r *round, res *applyResult) {
 	if res.applied <= p.ps.applied {
+		// Reports reach the peer in apply order, and a snapshot is taken
+		// only once every report before it arrived (readyToHandle).
+		if len(res.admins) > 0 {
+			p.logger.Error("stale apply report with admin results dropped", zap.Uint64("report-applied", res.applied),
+				zap.Uint64("applied", p.ps.applied))
+		}
 		return
 	}
 	for _, a := range res.admins {
@@ -377,51 +397,12 @@ func (p *peer) onApplied(r *round, res *applyResult) {
 			p.logger.Panic("compact log", zap.Error(err))
 		}
 	}
+	p.retryFencedReads()
 	p.serveApplied()
-	p.maybeProposeCompactLog(false)
-}
-
-// applyReadySnapshot applies a Ready's snapshot: kv side first (synced),
-// then the raft state goes into the round's batch.
-func (s *Store) applyReadySnapshot(r *round, rp *readyPeer) bool {
-	p := rp.p
-	snap := rp.rd.Snapshot
-	var data rspb.RaftSnapshotData
-	if err := data.Unmarshal(snap.Data); err != nil || data.Region == nil {
-		s.logger.Panic("undecodable snapshot accepted by raft", zap.Uint64("region-id", p.region.Id), zap.Error(err))
+	p.maybeDestroy()
+	if !p.destroyed {
+		p.maybeProposeCompactLog(false)
 	}
-	path := p.pendingSnapFile
-	p.pendingSnapFile = ""
-	sa := &snapApply{region: data.Region, oldRegion: p.region, index: snap.Metadata.Index, term: snap.Metadata.Term,
-		path: path, done: make(chan error, 1)}
-	s.applier.schedule(&applyTask{kind: taskSnapshot, regionID: p.region.Id, snap: sa})
-	if err := <-sa.done; err != nil {
-		if !s.gate() {
-			return false
-		}
-		s.logger.Panic("apply snapshot", zap.Uint64("region-id", p.region.Id), zap.Error(err))
-	}
-	// Raft side: the snapshot replaces the whole log.
-	ps := p.ps
-	for i := ps.truncated.Index + 1; i <= ps.raftState.LastIndex; i++ {
-		if err := r.wb.Delete(engine.RaftLogKey(p.region.Id, i)); err != nil {
-			s.logger.Panic("delete log", zap.Error(err))
-		}
-	}
-	ps.raftState.LastIndex = sa.index
-	ps.truncated = rspb.RaftTruncatedState{Index: sa.index, Term: sa.term}
-	ps.applied, ps.appliedT = sa.index, sa.term
-	ps.cache.reset()
-	ps.logSizeEst = 0
-	p.setRegion(data.Region)
-	s.meta.setRegion(data.Region)
-	r.remove = append(r.remove, path)
-	r.sync = true
-	p.failProposals("peer replaced by a snapshot")
-	p.serveApplied()
-	s.logger.Info("applied snapshot", zap.Uint64("region-id", p.region.Id), zap.Uint64("index", sa.index),
-		zap.Uint64("term", sa.term))
-	return true
 }
 
 // setRegion installs a new region meta in the peer and its storage.

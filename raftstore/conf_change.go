@@ -14,6 +14,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
+	"github.com/regionkv/regionkv/raft/tracker"
 )
 
 // Membership change: one voter added or removed at a time (raft's
@@ -77,6 +78,54 @@ func (p *peer) checkChangePeer(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error 
 	default:
 		return errConfChange("unsupported change type " + cp.ChangeType.String())
 	}
+	return p.checkConfChangeSafe(cp)
+}
+
+// checkConfChangeSafe refuses a membership change after which too few
+// peers would be healthy: heard from by the leader within an election
+// timeout, and holding the log (no snapshot needed). After a removal they
+// must form a quorum of the new membership: removing a healthy peer while
+// another is down, or while the only other member is still empty, would
+// leave a region that cannot commit. After an addition the new peer counts
+// as one that will catch up (a voter must be added before it can catch
+// up), so adding is refused only while the existing peers could not reach
+// a quorum even with it. The scheduler's view of peer health lags; the
+// leader's is current.
+func (p *peer) checkConfChangeSafe(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error {
+	st := p.rn.Status()
+	now := p.store.now()
+	cfg := &p.store.cfg
+	window := time.Duration(cfg.ElectionTicks) * cfg.RaftBaseTickInterval
+	healthy := func(id uint64) bool {
+		if id == p.meta.Id {
+			return true
+		}
+		pr, ok := st.Progress[id]
+		heard, heardOK := p.peerHeard[id]
+		return ok && heardOK && pr.State != tracker.StateSnapshot && pr.Match >= p.ps.truncated.Index &&
+			now.Sub(heard) <= window
+	}
+	var after []uint64
+	for _, pr := range p.region.Peers {
+		if cp.ChangeType == eraftpb.ConfChangeType_RemoveNode && pr.Id == cp.Peer.Id {
+			continue
+		}
+		after = append(after, pr.Id)
+	}
+	n := 0
+	if cp.ChangeType == eraftpb.ConfChangeType_AddNode {
+		after = append(after, cp.Peer.Id)
+		n++ // the new peer, once it catches up
+	}
+	for _, id := range after {
+		if id != cp.Peer.Id && healthy(id) {
+			n++
+		}
+	}
+	if quorum := len(after)/2 + 1; n < quorum {
+		return errConfChange(fmt.Sprintf("unsafe: after %s of peer %d only %d of %d peers would be healthy, below a quorum of %d",
+			cp.ChangeType, cp.Peer.Id, n, len(after), quorum))
+	}
 	return nil
 }
 
@@ -135,6 +184,9 @@ func (w *applyWorker) execConfChange(d *applyDelegate, e *eraftpb.Entry) *raft_c
 			return errResp(errConfChange("peer not in region"))
 		}
 		region.Peers = kept
+		if cp.Peer.StoreId == w.store.storeID {
+			w.stopped[region.Id] = true
+		}
 	default:
 		return errResp(errConfChange("unsupported change type"))
 	}
@@ -159,6 +211,8 @@ func (p *peer) onConfChangeApplied(res *confChangeResult) {
 	p.store.meta.setRegion(res.region)
 	removed := res.cc.ChangeType == eraftpb.ConfChangeType_RemoveNode
 	if removed && res.peer.Id == p.meta.Id {
+		// The apply worker applies nothing of ours after this entry.
+		p.applyStopped = true
 		p.destroy("removed by a membership change")
 		return
 	}
@@ -166,7 +220,7 @@ func (p *peer) onConfChangeApplied(res *confChangeResult) {
 		delete(p.peerCache, res.peer.Id)
 		delete(p.peerHeard, res.peer.Id)
 	} else {
-		p.peerHeard[res.peer.Id] = time.Now()
+		p.peerHeard[res.peer.Id] = p.store.now()
 	}
 	if p.isLeader() {
 		p.heartbeatScheduler()

@@ -223,11 +223,13 @@ func (c *Config) Validate() error {
 func (c *Config) splitCheckDiff() uint64 { return max(c.RegionSplitSize/16, 1) }
 
 // leaseDuration is how long after a quorum acknowledged a message sent at
-// time t the leader may assume no other leader exists. A follower that heard
-// from us ignores votes for ElectionTicks of its ticks (check-quorum); a
-// tick can be late but never early, and the first tick after a message may
-// come at once, so ElectionTicks-2 full intervals are certain. The 10%
-// margin covers timer slack.
+// time t the leader may assume no other leader exists. A follower that
+// heard from us ignores votes for ElectionTicks of its ticks (check-quorum).
+// Its ticks may come late but never closer together than half an interval
+// (peer.maybeTick), and the first may come at once after our message, so
+// it refuses votes for at least (ElectionTicks-1) half-intervals after it
+// stepped the message, which was after t. The 10% margin covers clock rate
+// differences. With the defaults (10 ticks of 100 ms) that is 405 ms.
 func (c *Config) leaseDuration() time.Duration {
-	return time.Duration(c.ElectionTicks-2) * c.RaftBaseTickInterval * 9 / 10
+	return time.Duration(c.ElectionTicks-1) * c.RaftBaseTickInterval / 2 * 9 / 10
 }

@@ -1,10 +1,14 @@
 package raftstore
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"math"
+	"slices"
 	"time"
 
+	"github.com/dgraph-io/badger/v3"
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -22,35 +26,61 @@ import (
 //   - after MaxLeaderMissingTicks without a leader it asks the scheduler
 //     (GetRegionByID) and finds a newer conf_ver that does not list it.
 //
+// A destroy waits until the peer's apply worker has caught up with every
+// entry handed to it (maybeDestroy): a committed split still in the apply
+// queue, or its result still in the mailbox, must create the new regions'
+// peers first and shrink the range, or the destroy would delete data that
+// belongs to them. Meanwhile the peer steps no raft message, takes no
+// Ready and refuses requests.
+//
 // Destroying marks the region destroying in storeMeta (its range stays
 // reserved, so no snapshot or split lands there meanwhile), unregisters the
-// peer, and lets the region's apply worker, after every task queued before:
-// write a tombstone (RegionLocalState Tombstone with the region and epoch)
-// and delete the apply state in one synced kv batch, delete the raft state
-// and log, delete the region's data in every CF, and only then release the
-// range. A tombstone keeps stale messages from recreating the peer; a
-// message for a newer peer ID with a newer conf_ver (the store was added
-// back) may create a new one.
+// peer, and lets the region's apply worker, after every task queued before,
+// run destroyRegion:
 //
-// Known debt: a crash between the tombstone and the end of the data
-// deletion leaks the rest of the range's data (harmless: no region owns it
-// here, and a snapshot covering it clears its range first).
+//  1. kv DB, synced, one batch: the tombstone (RegionLocalState Tombstone
+//     with the region and epoch; initialized peers only), the apply state
+//     deleted, and a PendingDestroy record naming the range to clear;
+//  2. raft DB: the raft state and the log deleted;
+//  3. kv DB: the region's data deleted in every CF;
+//  4. kv DB, synced: the PendingDestroy record deleted; the range released.
+//
+// A crash anywhere in 2-4 leaves the record, and the restart finishes the
+// destroy before it loads any peer (finishDestroys), so neither a raft state
+// that a re-added peer would load (a commit index beyond its empty log) nor
+// data that no region owns survives. The tombstone keeps stale messages from
+// recreating the peer; a message for a newer peer ID with a newer conf_ver
+// (the store was added back) may create a new one.
 
 type destroyTask struct {
 	region      *metapb.Region
 	initialized bool
 }
 
-// destroy removes this peer from the store (raft worker holding it).
+// destroy removes this peer from the store (raft worker holding it), at
+// once or as soon as its apply worker has caught up.
 func (p *peer) destroy(reason string) {
 	if p.destroyed {
 		return
 	}
+	if p.pendingDestroy == "" {
+		p.logger.Info("destroying peer", zap.String("reason", reason), zap.Uint64("conf-ver", p.region.RegionEpoch.GetConfVer()),
+			zap.Bool("apply-caught-up", p.applyCaughtUp()))
+		p.pendingDestroy = reason
+		p.failProposals("peer destroyed")
+		p.failAllReads(errRegionNotFound(p.region.Id))
+	}
+	p.maybeDestroy()
+}
+
+// maybeDestroy carries out a pending destroy once nothing applied here can
+// still change the peer's range.
+func (p *peer) maybeDestroy() {
+	if p.pendingDestroy == "" || p.destroyed || !p.applyCaughtUp() {
+		return
+	}
 	p.destroyed = true
 	s := p.store
-	p.logger.Info("destroying peer", zap.String("reason", reason), zap.Uint64("conf-ver", p.region.RegionEpoch.GetConfVer()))
-	p.failProposals("peer destroyed")
-	p.failAllReads(errRegionNotFound(p.region.Id))
 	if p.isLeader() {
 		s.leaderCount.Add(-1)
 	}
@@ -75,36 +105,16 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	s := w.store
 	r := t.destroy.region
 	delete(w.delegates, r.Id)
-	var wb engine.WriteBatch
-	if t.destroy.initialized {
-		if err := wb.SetMeta(engine.RegionStateKey(r.Id), &rspb.RegionLocalState{State: rspb.PeerState_Tombstone, Region: r}); err != nil {
-			w.logger.Panic("encode tombstone", zap.Error(err))
+	delete(w.stopped, r.Id)
+	pending, ok := s.writeTombstone(r, t.destroy.initialized)
+	if !ok {
+		return false
+	}
+	if err := s.clearRegion(r.Id, pending.Region, nil); err != nil {
+		if !s.gate() {
+			return false
 		}
-	}
-	_ = wb.Delete(engine.ApplyStateKey(r.Id))
-	if !s.writeKV(&wb) || !s.syncKV() {
-		return false
-	}
-	wb.Reset()
-	_ = wb.Delete(engine.RaftStateKey(r.Id))
-	if !s.writeRaft(&wb, true) {
-		return false
-	}
-	if !s.gate() {
-		return false
-	}
-	if err := engine.DeleteInternalRange(s.engines.Raft, engine.RaftLogKey(r.Id, 0), engine.RaftLogKey(r.Id, math.MaxUint64)); err != nil && s.gate() {
-		w.logger.Panic("delete raft log", zap.Uint64("region-id", r.Id), zap.Error(err))
-	}
-	if t.destroy.initialized {
-		for _, cf := range engine.CFs {
-			if !s.gate() {
-				return false
-			}
-			if err := engine.DeleteRangeCF(s.engines.KV, cf, r.StartKey, r.EndKey); err != nil && s.gate() {
-				w.logger.Panic("delete region data", zap.Uint64("region-id", r.Id), zap.Error(err))
-			}
-		}
+		w.logger.Panic("destroy region", zap.Uint64("region-id", r.Id), zap.Error(err))
 	}
 	s.snaps.forget(r.Id)
 	s.meta.mu.Lock()
@@ -115,6 +125,143 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	s.meta.mu.Unlock()
 	w.logger.Info("destroyed peer", zap.Uint64("region-id", r.Id), zap.Uint64("conf-ver", r.RegionEpoch.GetConfVer()))
 	return true
+}
+
+// writeTombstone runs step 1 of a destroy and returns the PendingDestroy
+// record it wrote; false if the store crashed.
+func (s *Store) writeTombstone(r *metapb.Region, initialized bool) (*rspb.RegionLocalState, bool) {
+	var wb engine.WriteBatch
+	pending := &rspb.RegionLocalState{State: rspb.PeerState_Tombstone}
+	if initialized {
+		pending.Region = r
+		if err := wb.SetMeta(engine.RegionStateKey(r.Id), &rspb.RegionLocalState{State: rspb.PeerState_Tombstone, Region: r}); err != nil {
+			s.logger.Panic("encode tombstone", zap.Error(err))
+		}
+	}
+	if err := wb.SetMeta(engine.PendingDestroyKey(r.Id), pending); err != nil {
+		s.logger.Panic("encode pending destroy", zap.Error(err))
+	}
+	_ = wb.Delete(engine.ApplyStateKey(r.Id))
+	return pending, s.writeKV(&wb) && s.syncKV()
+}
+
+// destroyRemoved destroys, at store start, a region whose state on disk no
+// longer lists this store: its apply worker applied the removal of our peer
+// and the store went down before the peer was destroyed. live are the
+// ranges of the regions this store holds.
+func (s *Store) destroyRemoved(st *rspb.RegionLocalState, live []*metapb.Region) error {
+	s.logger.Info("destroying a peer whose removal was applied before the store went down",
+		zap.Uint64("region-id", st.Region.Id), zap.Uint64("conf-ver", st.Region.RegionEpoch.GetConfVer()))
+	pending, ok := s.writeTombstone(st.Region, true)
+	if !ok {
+		return ErrStopped
+	}
+	var others []*metapb.Region
+	for _, r := range live {
+		if r.Id != st.Region.Id {
+			others = append(others, r)
+		}
+	}
+	return s.clearRegion(st.Region.Id, pending.Region, others)
+}
+
+// clearRegion runs steps 2-4 of a destroy: the raft state and log, the data
+// of region's range (nil: none) except what the live regions own, then the
+// PendingDestroy record.
+func (s *Store) clearRegion(regionID uint64, region *metapb.Region, live []*metapb.Region) error {
+	var wb engine.WriteBatch
+	_ = wb.Delete(engine.RaftStateKey(regionID))
+	if err := s.engines.WriteRaft(&wb, true); err != nil {
+		return err
+	}
+	if err := s.engines.DeleteRaftRange(engine.RaftLogKey(regionID, 0), engine.RaftLogKey(regionID, math.MaxUint64)); err != nil {
+		return err
+	}
+	if region != nil {
+		for _, rg := range rangeMinus(region.StartKey, region.EndKey, live) {
+			for _, cf := range engine.CFs {
+				if err := s.engines.DeleteRangeKV(cf, rg[0], rg[1]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	wb.Reset()
+	_ = wb.Delete(engine.PendingDestroyKey(regionID))
+	if err := s.engines.WriteKV(&wb, false); err != nil {
+		return err
+	}
+	// Durable before the region may be created here again: a restart must
+	// not clear a new peer's state.
+	return s.engines.SyncKV()
+}
+
+// rangeMinus returns the parts of [start, end) outside every region of
+// live, in key order (an empty end is +inf).
+func rangeMinus(start, end []byte, live []*metapb.Region) [][2][]byte {
+	rs := slices.Clone(live)
+	slices.SortFunc(rs, func(a, b *metapb.Region) int { return bytes.Compare(a.StartKey, b.StartKey) })
+	var out [][2][]byte
+	cur := start
+	for _, r := range rs {
+		if !rangesOverlap(cur, end, r.StartKey, r.EndKey) {
+			continue
+		}
+		if bytes.Compare(r.StartKey, cur) > 0 {
+			out = append(out, [2][]byte{cur, r.StartKey})
+		}
+		if len(r.EndKey) == 0 {
+			return out
+		}
+		if bytes.Compare(r.EndKey, cur) > 0 {
+			cur = r.EndKey
+		}
+	}
+	if len(end) == 0 || bytes.Compare(cur, end) < 0 {
+		out = append(out, [2][]byte{cur, end})
+	}
+	return out
+}
+
+// finishDestroys completes the destroys a crash interrupted (store start,
+// before any peer is loaded). states are the region states on disk.
+func (s *Store) finishDestroys(states []*rspb.RegionLocalState) error {
+	var live []*metapb.Region
+	byID := make(map[uint64]*rspb.RegionLocalState, len(states))
+	for _, st := range states {
+		byID[st.Region.GetId()] = st
+		if st.State != rspb.PeerState_Tombstone {
+			live = append(live, st.Region)
+		}
+	}
+	var pending []uint64
+	err := s.engines.KV.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: engine.RegionMetaPrefix(), PrefetchValues: false})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if id, err := engine.DecodePendingDestroyKey(it.Item().Key()); err == nil {
+				pending = append(pending, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range pending {
+		var rec rspb.RegionLocalState
+		if _, err := engine.GetMeta(s.engines.KV, engine.PendingDestroyKey(id), &rec); err != nil {
+			return err
+		}
+		if st := byID[id]; st != nil && st.State != rspb.PeerState_Tombstone {
+			return fmt.Errorf("%w: region %d is %s but its destroy did not finish", ErrCorrupt, id, st.State)
+		}
+		s.logger.Info("finishing a destroy interrupted by a crash", zap.Uint64("region-id", id))
+		if err := s.clearRegion(id, rec.Region, live); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // epochConfStale reports whether a has an older membership than b.
@@ -158,10 +305,12 @@ func (p *peer) onTombstoneMsg(m *rspb.RaftMessage) {
 }
 
 // maybeCheckStale asks the scheduler about the region after a long time
-// without a leader (tick).
+// without hearing from a leader (tick). Knowing a leader is not enough: a
+// peer created by a message, whose addition was undone before it got a
+// snapshot, keeps the leader it heard from once and never hears again.
 func (p *peer) maybeCheckStale() {
 	cfg := &p.store.cfg
-	if p.leaderID != 0 || p.isLeader() {
+	if p.isLeader() {
 		p.leaderMissingTicks = 0
 		return
 	}
@@ -170,7 +319,7 @@ func (p *peer) maybeCheckStale() {
 		return
 	}
 	s := p.store
-	regionID, me, epoch := p.region.Id, p.meta, p.region.RegionEpoch
+	regionID, me, epoch := p.region.Id, p.meta, p.knownEpoch()
 	s.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -194,8 +343,8 @@ func (p *peer) maybeCheckStale() {
 // onStaleCheck destroys the peer if the scheduler's newer region does not
 // list it.
 func (p *peer) onStaleCheck(r *metapb.Region) {
-	if !epochConfStale(p.region.RegionEpoch, r.RegionEpoch) && p.ps.isInitialized() {
-		return
+	if !epochConfStale(p.knownEpoch(), r.RegionEpoch) {
+		return // the scheduler may not know of our membership yet
 	}
 	for _, pr := range r.Peers {
 		if pr.Id == p.meta.Id {
@@ -203,6 +352,18 @@ func (p *peer) onStaleCheck(r *metapb.Region) {
 		}
 	}
 	p.destroy("the scheduler's region no longer lists this peer")
+}
+
+// knownEpoch is the newest epoch the peer knows its membership by: its
+// region's, or for a peer not initialized yet, the newest carried by the
+// messages it got (their senders listed us). Only a membership newer than
+// that can tell it was removed: the scheduler's view may lag behind the
+// change that added us.
+func (p *peer) knownEpoch() *metapb.RegionEpoch {
+	if p.ps.isInitialized() || p.heardEpoch == nil {
+		return p.region.RegionEpoch
+	}
+	return p.heardEpoch
 }
 
 // failDestroyed answers a message that reached a peer destroyed earlier in

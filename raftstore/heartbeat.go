@@ -42,7 +42,7 @@ func (p *peer) heartbeatScheduler() {
 	if !p.isLeader() {
 		return
 	}
-	now := time.Now()
+	now := p.store.now()
 	req := newHeartbeat(p.region, p.meta, p.term)
 	st := p.rn.Status()
 	p.pendingPeers = p.pendingPeers[:0]
@@ -145,7 +145,7 @@ func (p *peer) onOperator(op *pdpb.RegionHeartbeatResponse) {
 		p.proposeCommands([]*command{{req: &raft_cmdpb.RaftCmdRequest{Header: hdr,
 			AdminRequest: &raft_cmdpb.AdminRequest{CmdType: raft_cmdpb.AdminCmdType_ChangePeer,
 				ChangePeer: &raft_cmdpb.ChangePeerRequest{ChangeType: cp.ChangeType, Peer: cp.Peer}}},
-			cb: logResult("change peer")}}, time.Now())
+			cb: logResult("change peer")}}, p.store.now())
 	case op.TransferLeader != nil:
 		to := op.TransferLeader.Peer
 		if to == nil && len(op.TransferLeader.Peers) > 0 {
@@ -155,7 +155,7 @@ func (p *peer) onOperator(op *pdpb.RegionHeartbeatResponse) {
 		p.proposeCommands([]*command{{req: &raft_cmdpb.RaftCmdRequest{Header: hdr,
 			AdminRequest: &raft_cmdpb.AdminRequest{CmdType: raft_cmdpb.AdminCmdType_TransferLeader,
 				TransferLeader: &raft_cmdpb.TransferLeaderRequest{Peer: to}}},
-			cb: logResult("transfer leader")}}, time.Now())
+			cb: logResult("transfer leader")}}, p.store.now())
 	case op.SplitRegion != nil:
 		sr := op.SplitRegion
 		p.logger.Info("executing operator: split", zap.Stringer("policy", sr.Policy), zap.Int("keys", len(sr.Keys)))
@@ -209,8 +209,8 @@ func (s *Store) goBackground(f func(ctx context.Context)) {
 		return
 	}
 	s.bgWG.Add(1)
-	go func() {
+	s.spawn(func() {
 		defer s.bgWG.Done()
 		f(s.bgCtx)
-	}()
+	})
 }

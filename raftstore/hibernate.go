@@ -149,7 +149,7 @@ func quietMsg(m *rspb.RaftMessage) bool {
 // that fell asleep before its next check tick would never split.
 func (p *peer) busy() bool {
 	return len(p.proposals) > 0 || len(p.readBatch) > 0 || len(p.pendingReads) > 0 || len(p.waitingReads) > 0 ||
-		p.pendingSnapFile != "" || p.splitChecking || p.sizeDiffHint >= p.store.cfg.splitCheckDiff() ||
+		len(p.receivedSnaps) > 0 || p.pendingSnap != nil || p.splitChecking || p.sizeDiffHint >= p.store.cfg.splitCheckDiff() ||
 		p.ps.applied < p.confChangeBarrier ||
 		p.ps.applied < p.commit || p.commit < p.ps.raftState.LastIndex
 }

@@ -27,6 +27,9 @@ type peer struct {
 	// peerCache remembers peers of other stores learned from messages, for
 	// a peer that does not know its region yet.
 	peerCache map[uint64]*metapb.Peer
+	// heardEpoch, for a peer not initialized yet, is the newest region
+	// epoch of the messages it got (knownEpoch).
+	heardEpoch *metapb.RegionEpoch
 
 	role     raft.StateType
 	leaderID uint64
@@ -51,10 +54,27 @@ type peer struct {
 	leaseTerm   uint64
 
 	ticks             int
-	compactProposedAt int    // tick of the last CompactLog proposal
-	compactProposed   uint64 // its index
-	pendingSnapFile   string // a received snapshot file raft may ignore
-	destroyed         bool
+	lastTickAt        time.Time // when the last tick was stepped (maybeTick)
+	compactProposedAt int       // tick of the last CompactLog proposal
+	compactProposed   uint64    // its index
+	// noLeaseTerm is a term in which a MsgTimeoutNow left: no lease for
+	// the rest of it (renewLease).
+	noLeaseTerm uint64
+
+	// The region lifecycle (lifecycle.go). handedIndex is the last log
+	// index handed to the apply worker; applyStopped says the worker
+	// applies nothing more for this peer (it applied our removal).
+	// pendingSnap is the Ready of a snapshot being applied on the kv side:
+	// while set, the region stays held and its mailbox waits.
+	// pendingDestroy is why the peer is to be destroyed once apply caught
+	// up; destroyed, that it was.
+	handedIndex    uint64
+	applyStopped   bool
+	pendingSnap    *readyPeer
+	receivedSnaps  []string // received snapshot files raft may still ask for
+	pendingDestroy string
+	destroyed      bool
+	fencedReads    []*readRequest // reads that met the read fence
 
 	// Multi-Raft (split.go, conf_change.go, heartbeat.go, destroy.go).
 	derived            []uint64 // regions our last split created, for EpochNotMatch
@@ -119,6 +139,7 @@ func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer, restarted bool)
 		peerCache: make(map[uint64]*metapb.Peer), pendingReads: make(map[string]*readIndexBatch),
 		term: hs.Term, commit: hs.Commit, role: raft.StateFollower,
 		peerHeard: make(map[uint64]time.Time), sizeDiffHint: s.cfg.splitCheckDiff(),
+		handedIndex: ps.applied,
 	}
 	p.reads.store = s
 	return p, nil
@@ -174,12 +195,16 @@ func (p *peer) stepRaft(m *rspb.RaftMessage) {
 	if p.maybeAnswerStale(m) {
 		return
 	}
+	if !p.ps.isInitialized() && m.RegionEpoch != nil && (p.heardEpoch == nil || epochConfStale(p.heardEpoch, m.RegionEpoch)) {
+		ep := *m.RegionEpoch
+		p.heardEpoch = &ep
+	}
 	if m.FromPeer != nil {
 		if p.findPeer(m.FromPeer.Id) == nil {
 			p.peerCache[m.FromPeer.Id] = m.FromPeer
 		}
 		if p.isLeader() {
-			p.peerHeard[m.FromPeer.Id] = time.Now()
+			p.peerHeard[m.FromPeer.Id] = p.store.now()
 		}
 	}
 	if !quietMsg(m) {
@@ -190,10 +215,16 @@ func (p *peer) stepRaft(m *rspb.RaftMessage) {
 			_ = os.Remove(p.store.snaps.receivedPath(m))
 			return
 		}
-		p.pendingSnapFile = p.store.snaps.receivedPath(m)
+		p.receivedSnaps = append(p.receivedSnaps, p.store.snaps.receivedPath(m))
 	}
 	if err := p.rn.Step(*m.Message); err != nil {
 		p.logger.Debug("step raft message", zap.Error(err), zap.Stringer("msg-type", m.Message.MsgType))
+	}
+	switch m.Message.MsgType {
+	case eraftpb.MessageType_MsgAppend, eraftpb.MessageType_MsgHeartbeat, eraftpb.MessageType_MsgSnapshot:
+		if m.Message.Term == p.rn.BasicStatus().HardState.Term {
+			p.leaderMissingTicks = 0 // a leader of our term talks to us
+		}
 	}
 }
 
@@ -235,35 +266,44 @@ func (p *peer) send(msgs []eraftpb.Message) {
 	}
 }
 
-// onSoftState tracks role and leader changes.
-func (p *peer) onSoftState(ss *raft.SoftState) {
-	if ss == nil {
+// observeRole brings the peer's view of its role and leader up to date with
+// raft's, and runs the bookkeeping of a change exactly once, whoever sees it
+// first: a round that proposes or reads right after an election (raft
+// already leads, the Ready comes later), a tick, or the Ready. Nothing may
+// copy raft's role into p.role any other way, or a change would skip its
+// bookkeeping: the conf-change barrier of a new leader (a membership change
+// may only follow an entry of the new term), the down-peer clock, the leader
+// count, the heartbeat on election, and failing reads on a step-down.
+func (p *peer) observeRole() {
+	st := p.rn.BasicStatus()
+	p.onHardState(st.HardState)
+	ss := st.SoftState
+	if ss.RaftState == p.role && ss.Lead == p.leaderID {
 		return
 	}
 	wasLeader := p.isLeader()
 	p.role, p.leaderID = ss.RaftState, ss.Lead
 	p.wake()
-	if wasLeader != p.isLeader() || p.isLeader() {
-		p.leaseExpire = time.Time{}
+	p.leaseExpire = time.Time{}
+	if wasLeader == p.isLeader() {
+		return
 	}
-	if wasLeader && !p.isLeader() {
-		p.failReads(errNotLeader(p.region.Id, p.leader()))
-	}
-	if wasLeader && !p.isLeader() {
+	if wasLeader {
 		p.store.leaderCount.Add(-1)
+		p.failReads(errNotLeader(p.region.Id, p.leader()))
+		return
 	}
-	if p.isLeader() && !wasLeader {
-		p.store.leaderCount.Add(1)
-		p.logger.Info("became leader", zap.Uint64("term", p.term))
-		now := time.Now()
-		for _, pr := range p.region.Peers {
-			p.peerHeard[pr.Id] = now
-		}
-		// raft treats its whole log tail as a possibly pending change.
-		p.confChangeBarrier = p.ps.raftState.LastIndex + 1
-		p.stats = peerStats{since: now}
-		p.store.heartbeatRegion(p)
+	p.store.leaderCount.Add(1)
+	p.logger.Info("became leader", zap.Uint64("term", p.term))
+	now := p.store.now()
+	for _, pr := range p.region.Peers {
+		p.peerHeard[pr.Id] = now
 	}
+	// raft treats its whole log tail as a possibly pending change; the
+	// barrier is the new term's first entry, at raft's last index now.
+	p.confChangeBarrier = st.LastIndex
+	p.stats = peerStats{since: now}
+	p.store.heartbeatRegion(p)
 }
 
 func (p *peer) onHardState(hs eraftpb.HardState) {

@@ -65,8 +65,8 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 	if len(cmds) == 0 {
 		return
 	}
+	p.observeRole()
 	st := p.rn.BasicStatus()
-	p.role, p.leaderID = st.SoftState.RaftState, st.SoftState.Lead
 	term := st.HardState.Term
 	var last uint64
 	if p.isLeader() {
@@ -161,7 +161,7 @@ func (p *peer) maybeRenewLeaseByCommit(props []*proposal, commitTerm uint64) {
 }
 
 func (p *peer) renewLease(sentAt time.Time) {
-	if !p.isLeader() || !p.store.cfg.LeaseEnabled || p.rn.BasicStatus().LeadTransferee != raft.None {
+	if !p.isLeader() || !p.store.cfg.LeaseEnabled || p.noLeaseTerm == p.term || p.rn.BasicStatus().LeadTransferee != raft.None {
 		return
 	}
 	exp := sentAt.Add(p.store.cfg.leaseDuration())
@@ -176,8 +176,8 @@ func (p *peer) failProposals(reason string) {
 	for _, pr := range p.proposals {
 		respondErr(pr.cb, errUndetermined(reason), p.term)
 	}
-	p.proposals = nil
 	if len(p.proposals) > 0 {
-		p.logger.Debug("proposals failed", zap.String("reason", reason))
+		p.logger.Debug("proposals failed", zap.String("reason", reason), zap.Int("proposals", len(p.proposals)))
 	}
+	p.proposals = nil
 }

@@ -15,7 +15,7 @@ import (
 // waits until this peer applied up to the index and runs on a kv snapshot.
 
 // handleRead takes a read request from the mailbox.
-func (p *peer) handleRead(r *readRequest, now time.Time) {
+func (p *peer) handleRead(r *readRequest) {
 	if err := p.checkHeader(r.header, false); err != nil {
 		r.cb(ReadResult{Err: err})
 		return
@@ -24,7 +24,7 @@ func (p *peer) handleRead(r *readRequest, now time.Time) {
 		r.cb(ReadResult{Err: errNotLeader(p.region.Id, p.leader())})
 		return
 	}
-	if p.leaseValid(now) {
+	if p.leaseValid() {
 		r.index, r.term = p.commit, p.term
 		p.waitApply(r)
 		return
@@ -32,8 +32,10 @@ func (p *peer) handleRead(r *readRequest, now time.Time) {
 	p.readBatch = append(p.readBatch, r)
 }
 
-func (p *peer) leaseValid(now time.Time) bool {
-	return p.store.cfg.LeaseEnabled && p.leaseTerm == p.term && now.Before(p.leaseExpire)
+// leaseValid checks the lease against the clock now, not at the start of
+// the round: a round can take long.
+func (p *peer) leaseValid() bool {
+	return p.store.cfg.LeaseEnabled && p.leaseTerm == p.term && p.store.now().Before(p.leaseExpire)
 }
 
 // flushReadBatch issues one ReadIndex for the reads collected this round.
@@ -101,12 +103,28 @@ func (p *peer) serveRead(r *readRequest) {
 		r.cb(ReadResult{Err: err})
 		return
 	}
-	snap, err := p.store.engines.NewSnapshot()
+	snap, ok, err := p.store.fence.snapshot(p.store.engines, p.region.Id)
 	if err != nil {
 		r.cb(ReadResult{Err: &errorpb.Error{Message: err.Error()}})
 		return
 	}
+	if !ok {
+		// The apply worker is inside an entry it writes in several
+		// batches; its next report lifts the fence.
+		p.fencedReads = append(p.fencedReads, r)
+		return
+	}
 	r.cb(ReadResult{Snap: snap, Region: p.region, Term: r.term, Stats: &p.reads})
+}
+
+// retryFencedReads serves the reads that met the read fence (on an apply
+// report: the fence is lifted before the report is sent).
+func (p *peer) retryFencedReads() {
+	reads := p.fencedReads
+	p.fencedReads = nil
+	for _, r := range reads {
+		p.serveRead(r)
+	}
 }
 
 // failReads answers the reads still waiting for a read index; reads that
@@ -144,4 +162,8 @@ func (p *peer) failAllReads(err *errorpb.Error) {
 		r.cb(ReadResult{Err: err})
 	}
 	p.waitingReads = nil
+	for _, r := range p.fencedReads {
+		r.cb(ReadResult{Err: err})
+	}
+	p.fencedReads = nil
 }

@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 
 	"go.uber.org/zap"
@@ -54,9 +52,9 @@ type genState struct {
 // snapshotGen is the store's snapshot manager.
 type snapshotGen struct {
 	dir     string
+	store   *Store
 	engines *engine.Engines
 	logger  *zap.Logger
-	gate    func() bool
 
 	mu      sync.Mutex
 	gens    map[uint64]*genState
@@ -64,11 +62,11 @@ type snapshotGen struct {
 	wg      sync.WaitGroup
 }
 
-func newSnapshotGen(dir string, e *engine.Engines, logger *zap.Logger, gate func() bool) (*snapshotGen, error) {
+func newSnapshotGen(dir string, s *Store, logger *zap.Logger) (*snapshotGen, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("raftstore: snap dir: %w", err)
 	}
-	return &snapshotGen{dir: dir, engines: e, logger: logger, gate: gate, gens: make(map[uint64]*genState)}, nil
+	return &snapshotGen{dir: dir, store: s, engines: s.engines, logger: logger, gens: make(map[uint64]*genState)}, nil
 }
 
 func (g *snapshotGen) stop() {
@@ -101,10 +99,10 @@ func (g *snapshotGen) snapshot(regionID, truncated uint64, epoch *metapb.RegionE
 	if !st.generating && !g.stopped {
 		st.generating = true
 		g.wg.Add(1)
-		go func() {
+		g.store.spawn(func() {
 			defer g.wg.Done()
 			g.generate(regionID)
-		}()
+		})
 	}
 	return eraftpb.Snapshot{}, raft.ErrSnapshotTemporarilyUnavailable
 }
@@ -132,14 +130,19 @@ func (g *snapshotGen) generate(regionID uint64) {
 }
 
 // build writes the snapshot file of a region from one consistent kv view.
+// The view is taken at an entry boundary (readFence): never in the middle
+// of an entry that the apply worker writes in several batches.
 func (g *snapshotGen) build(regionID uint64) (*eraftpb.Snapshot, string, error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		if !g.gate() {
+		if !g.store.gate() {
 			return nil, "", ErrStopped
 		}
-		view, err := g.engines.NewSnapshot()
+		view, ok, err := g.store.fence.snapshot(g.engines, regionID)
 		if err != nil {
 			return nil, "", err
+		}
+		if !ok {
+			return nil, "", fmt.Errorf("%w: region %d is in the middle of applying an entry", ErrSnapshot, regionID)
 		}
 		snap, path, retry, err := g.buildFrom(view, regionID)
 		view.Close()
@@ -273,12 +276,6 @@ func (g *snapshotGen) openGenerated(m *rspb.RaftMessage) (io.ReadCloser, error) 
 	return os.Open(filepath.Join(g.dir, snapName("gen", m.RegionId, md.GetTerm(), md.GetIndex())))
 }
 
-// receivedPath is where a received snapshot's file is kept.
-func (g *snapshotGen) receivedPath(m *rspb.RaftMessage) string {
-	md := m.Message.Snapshot.GetMetadata()
-	return filepath.Join(g.dir, snapName("rcv", m.RegionId, md.GetTerm(), md.GetIndex()))
-}
-
 // receive stores a snapshot's data, read from r, and checks it against the
 // metadata in m. Only a complete, verified file gets its final name.
 func (g *snapshotGen) receive(m *rspb.RaftMessage, r io.Reader) error {
@@ -316,65 +313,61 @@ func (g *snapshotGen) receive(m *rspb.RaftMessage, r io.Reader) error {
 	return os.Rename(tmp, final)
 }
 
-// cleanup deletes every snapshot file except the received ones of regions
-// in keep (those must be replayed).
-func (g *snapshotGen) cleanup(keep map[uint64]bool) {
+// cleanup deletes every snapshot file except the received ones named in
+// keep (full paths: those must be replayed).
+func (g *snapshotGen) cleanup(keep map[string]bool) {
 	ents, err := os.ReadDir(g.dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		name := e.Name()
-		var region, term, index uint64
-		if _, err := fmt.Sscanf(name, "rcv_%d_%d_%d.snap", &region, &term, &index); err == nil &&
-			strings.HasSuffix(name, ".snap") && keep[region] {
-			continue
+		path := filepath.Join(g.dir, e.Name())
+		if !keep[path] {
+			_ = os.Remove(path)
 		}
-		_ = os.Remove(filepath.Join(g.dir, name))
 	}
 }
 
-// latestReceived returns the newest received snapshot file of a region.
-func (g *snapshotGen) latestReceived(regionID uint64) (path string, term, index uint64, err error) {
-	matches, _ := filepath.Glob(filepath.Join(g.dir, fmt.Sprintf("rcv_%d_*.snap", regionID)))
-	type cand struct {
-		path        string
-		term, index uint64
-	}
-	var cs []cand
-	for _, m := range matches {
-		var r, t, i uint64
-		if _, err := fmt.Sscanf(filepath.Base(m), "rcv_%d_%d_%d.snap", &r, &t, &i); err == nil && r == regionID {
-			cs = append(cs, cand{m, t, i})
-		}
-	}
-	if len(cs) == 0 {
-		return "", 0, 0, fmt.Errorf("%w: region %d is applying a snapshot but its file is gone", ErrCorrupt, regionID)
-	}
-	sort.Slice(cs, func(a, b int) bool { return cs[a].index > cs[b].index })
-	return cs[0].path, cs[0].term, cs[0].index, nil
+// receivedFile is the path of a region's received snapshot at (term,
+// index).
+func (g *snapshotGen) receivedFile(regionID, term, index uint64) string {
+	return filepath.Join(g.dir, snapName("rcv", regionID, term, index))
+}
+
+// receivedPath is where a received snapshot's file is kept.
+func (g *snapshotGen) receivedPath(m *rspb.RaftMessage) string {
+	md := m.Message.Snapshot.GetMetadata()
+	return g.receivedFile(m.RegionId, md.GetTerm(), md.GetIndex())
 }
 
 // snapApply is a snapshot to apply on the kv side, run by the region's
 // apply worker so that it is ordered after every entry applied before it.
 type snapApply struct {
 	region      *metapb.Region // the snapshot's
-	oldRegion   *metapb.Region
+	oldRegion   *metapb.Region // the peer's before it (nil or no peers: none)
 	index, term uint64
 	path        string
-	done        chan error
+	// done reports the outcome on the apply worker (nil: nobody waits,
+	// as when a restart replays the snapshot).
+	done func(error)
 }
 
 // applySnapshotKV replaces the region's kv state by the snapshot. Crash
-// safety: the first write marks the region Applying (so a restart replays
-// the file); the range is cleared and refilled in several batches; the last
-// batch sets the apply state (applied = truncated = snapshot index) and the
-// region Normal in one write; then the kv DB is synced, and only then does
-// the caller persist the raft state and delete the file.
+// safety: the first write marks the region Applying and records which
+// snapshot, over which old range (SnapshotApplyState), so that a restart
+// replays exactly this file; the old and new ranges are cleared and refilled
+// in several batches; the last batch sets the apply state (applied =
+// truncated = snapshot index) and the region Normal and drops the record in
+// one write; then the kv DB is synced, and only then does the raft worker
+// persist the raft state and delete the file.
 func applySnapshotKV(s *Store, sa *snapApply) error {
 	e := s.engines
 	var wb engine.WriteBatch
 	if err := wb.SetMeta(engine.RegionStateKey(sa.region.Id), &rspb.RegionLocalState{State: rspb.PeerState_Applying, Region: sa.region}); err != nil {
+		return err
+	}
+	if err := wb.SetMeta(engine.SnapshotApplyingKey(sa.region.Id), &rspb.SnapshotApplyState{Index: sa.index, Term: sa.term,
+		OldRegion: sa.oldRegion}); err != nil {
 		return err
 	}
 	if !s.writeKV(&wb) {
@@ -386,10 +379,10 @@ func applySnapshotKV(s *Store, sa *snapApply) error {
 			continue
 		}
 		for _, cf := range engine.CFs {
-			if !s.gate() {
-				return ErrStopped
-			}
-			if err := engine.DeleteRangeCF(e.KV, cf, r.StartKey, r.EndKey); err != nil {
+			if err := e.DeleteRangeKV(cf, r.StartKey, r.EndKey); err != nil {
+				if !s.gate() {
+					return ErrStopped
+				}
 				return err
 			}
 		}
@@ -436,10 +429,31 @@ func applySnapshotKV(s *Store, sa *snapApply) error {
 	if err := wb.SetMeta(engine.RegionStateKey(sa.region.Id), &rspb.RegionLocalState{State: rspb.PeerState_Normal, Region: sa.region}); err != nil {
 		return err
 	}
+	if err := wb.Delete(engine.SnapshotApplyingKey(sa.region.Id)); err != nil {
+		return err
+	}
 	if !s.writeKV(&wb) || !s.syncKV() {
 		return ErrStopped
 	}
 	return nil
+}
+
+// interruptedSnapshot returns the snapshot a region in the Applying state
+// was applying when the store went down.
+func (s *Store) interruptedSnapshot(st *rspb.RegionLocalState) (*snapApply, error) {
+	var rec rspb.SnapshotApplyState
+	ok, err := engine.GetMeta(s.engines.KV, engine.SnapshotApplyingKey(st.Region.Id), &rec)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: region %d is applying a snapshot but does not say which", ErrCorrupt, st.Region.Id)
+	}
+	path := s.snaps.receivedFile(st.Region.Id, rec.Term, rec.Index)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w: region %d is applying snapshot %s: %v", ErrCorrupt, st.Region.Id, filepath.Base(path), err)
+	}
+	return &snapApply{region: st.Region, oldRegion: rec.OldRegion, index: rec.Index, term: rec.Term, path: path}, nil
 }
 
 func readChunk(br *bufio.Reader) ([]byte, error) {
@@ -463,6 +477,7 @@ func (w *applyWorker) applySnapshot(t *applyTask) error {
 	if err := applySnapshotKV(w.store, sa); err != nil {
 		return err
 	}
+	delete(w.stopped, t.regionID)
 	d := w.delegates[t.regionID]
 	if d == nil {
 		d = &applyDelegate{}

@@ -65,6 +65,14 @@ type Store struct {
 	lastStoreHB time.Time
 	stats       struct{ bytesWritten, keysWritten, bytesRead, keysRead atomic.Int64 }
 	hib         hibernation
+	fence       readFence
+
+	// now is the store's clock and spawn runs background work (snapshot
+	// generation, scheduler calls): time.Now and a new goroutine in
+	// production; raftstore's interleaving harness replaces both, so that a
+	// test decides when each piece of work runs.
+	now   func() time.Time
+	spawn func(func())
 }
 
 // Metrics are counters a store keeps for benchmarks and tests.
@@ -83,13 +91,14 @@ func NewStore(cfg Config, e *engine.Engines, sched SchedulerClient, trans Transp
 		return nil, err
 	}
 	s := &Store{cfg: cfg, engines: e, sched: sched, trans: trans, logger: cfg.Logger,
-		work: newWorkScheduler(), writer: newRaftWriter(cfg.RaftWorkers), stopCh: make(chan struct{}), hbCh: make(chan *pdpb.RegionHeartbeatRequest, 1024)}
+		work: newWorkScheduler(), writer: newRaftWriter(cfg.RaftWorkers), stopCh: make(chan struct{}), hbCh: make(chan *pdpb.RegionHeartbeatRequest, 1024),
+		now: time.Now, spawn: func(f func()) { go f() }}
 	s.router = newRouter(s.work, cfg.MailboxCapacity)
 	s.meta = newStoreMeta()
 	s.splitCheck = newSplitChecker(s)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.hib.init()
-	snaps, err := newSnapshotGen(filepath.Join(e.Dir(), "snap"), e, cfg.Logger, s.gate)
+	snaps, err := newSnapshotGen(filepath.Join(e.Dir(), "snap"), s, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -156,24 +165,35 @@ func (s *Store) loadPeers() error {
 	if err != nil {
 		return err
 	}
-	keep := make(map[uint64]bool)
+	if err := s.finishDestroys(states); err != nil {
+		return err
+	}
+	replays := make(map[uint64]*snapApply)
+	keep := make(map[string]bool)
 	for _, st := range states {
 		if st.State == rspb.PeerState_Applying {
-			keep[st.Region.Id] = true
+			sa, err := s.interruptedSnapshot(st)
+			if err != nil {
+				return err
+			}
+			replays[st.Region.Id], keep[sa.path] = sa, true
 		}
 	}
 	s.snaps.cleanup(keep)
+	var live []*metapb.Region
+	for _, st := range states {
+		if st.State != rspb.PeerState_Tombstone {
+			live = append(live, st.Region)
+		}
+	}
 	for _, st := range states {
 		switch st.State {
 		case rspb.PeerState_Tombstone:
 			continue
 		case rspb.PeerState_Applying:
-			path, term, index, err := s.snaps.latestReceived(st.Region.Id)
-			if err != nil {
-				return err
-			}
-			s.logger.Info("replaying interrupted snapshot", zap.Uint64("region-id", st.Region.Id), zap.Uint64("index", index))
-			if err := applySnapshotKV(s, &snapApply{region: st.Region, index: index, term: term, path: path}); err != nil {
+			sa := replays[st.Region.Id]
+			s.logger.Info("replaying interrupted snapshot", zap.Uint64("region-id", st.Region.Id), zap.Uint64("index", sa.index))
+			if err := applySnapshotKV(s, sa); err != nil {
 				return err
 			}
 		}
@@ -184,6 +204,9 @@ func (s *Store) loadPeers() error {
 			}
 		}
 		if me == nil {
+			if err := s.destroyRemoved(st, live); err != nil {
+				return err
+			}
 			continue
 		}
 		if _, err := s.addPeer(st.Region, me, true); err != nil {
@@ -317,9 +340,6 @@ func (s *Store) stop() {
 			for _, t := range w.queue {
 				for _, pr := range t.proposals {
 					respondErr(pr.cb, errUndetermined("store stopped"), 0)
-				}
-				if t.snap != nil {
-					t.snap.done <- ErrStopped
 				}
 			}
 			w.queue = nil

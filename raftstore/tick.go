@@ -7,11 +7,29 @@ import (
 	"go.uber.org/zap"
 )
 
+// maybeTick steps one tick, unless the previous one was stepped less than
+// half a tick interval ago. Ticks reach a peer late and bunched: a tick due
+// before the peer heard from its leader can wait in the region's coalesced
+// tick flag, another in flight in the ticker goroutine, another in the
+// timer's one-slot channel, and all be stepped right after the leader's
+// message. Dropping ticks that come too close bounds how fast a follower's
+// election timer can run, which the leader lease counts on
+// (Config.leaseDuration). A dropped tick only slows the peer's clock.
+func (p *peer) maybeTick() {
+	now := p.store.now()
+	if !p.lastTickAt.IsZero() && now.Sub(p.lastTickAt) < p.store.cfg.RaftBaseTickInterval/2 {
+		return
+	}
+	p.lastTickAt = now
+	p.onTick()
+}
+
 // onTick advances the peer's logical clock by one base tick: Raft's
 // election and heartbeat timers, then the periodic duties (log GC check,
 // region heartbeat, read timeouts).
 func (p *peer) onTick() {
 	p.rn.Tick()
+	p.observeRole()
 	p.ticks++
 	p.store.cfg.Metrics.setLeader(p.region.Id, p.isLeader())
 	cfg := &p.store.cfg

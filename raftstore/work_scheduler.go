@@ -10,8 +10,9 @@ const (
 	flagProcessing                   // a worker holds the region
 	flagMsgs                         // the mailbox has messages
 	flagTick                         // a tick is due
+	flagResume                       // a held region's snapshot is applied (lifecycle.go)
 
-	workFlags = flagMsgs | flagTick
+	workFlags = flagMsgs | flagTick | flagResume
 )
 
 // workScheduler hands regions with work to the raft workers. A region is
@@ -102,6 +103,20 @@ func (s *workScheduler) done(ids []uint64) {
 		}
 		delete(s.state, id)
 	}
+	s.mu.Unlock()
+}
+
+// resume queues a region that stays held (processing) while its snapshot
+// is applied, so that a worker finishes that round (flagResume).
+func (s *workScheduler) resume(id uint64) {
+	s.mu.Lock()
+	st := s.state[id] | flagResume | flagProcessing
+	if st&flagQueued == 0 {
+		st |= flagQueued
+		s.queue = append(s.queue, id)
+		s.cond.Signal()
+	}
+	s.state[id] = st
 	s.mu.Unlock()
 }
 

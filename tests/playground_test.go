@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	kvserver "github.com/regionkv/regionkv/kv/server"
 )
 
 // Process-test helpers shared by playground_test.go and ctl_test.go.
@@ -175,7 +177,17 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 	if len(storeStatus) != 3 {
 		t.Fatalf("found %d store status addresses in the log, want 3", len(storeStatus))
 	}
+	leaders := 0
 	for _, a := range storeStatus {
+		var rv kvserver.RegionsView
+		if err := json.Unmarshal([]byte(httpGet(t, "http://"+a+"/regions")), &rv); err != nil || rv.StoreID == 0 {
+			t.Fatalf("store %s /regions: store-id %d, %v", a, rv.StoreID, err)
+		}
+		for _, pv := range rv.Peers {
+			if pv.Leader && pv.Initialized && pv.Applied > 0 && pv.Applied <= pv.Commit {
+				leaders++
+			}
+		}
 		m := httpGet(t, "http://"+a+"/metrics")
 		for _, name := range []string{"regionkv_raftstore_raft_rounds_total", "regionkv_raftstore_append_duration_seconds",
 			"regionkv_raftstore_regions", "regionkv_raftstore_hibernating_regions",
@@ -190,6 +202,10 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 		if g := httpGet(t, "http://"+a+"/debug/pprof/goroutine?debug=1"); !strings.Contains(g, "runRaftWorker") {
 			t.Fatalf("store %s /debug/pprof/goroutine lacks the raft workers:\n%.2000s", a, g)
 		}
+	}
+
+	if leaders == 0 { // more than one while leadership moves
+		t.Errorf("no store's /regions shows an initialized leader with 0 < applied <= commit")
 	}
 
 	p.Terminate(t)

@@ -38,7 +38,7 @@ func DeleteRangeCF(db *badger.DB, cf string, start, end []byte) error {
 	if err != nil {
 		return err
 	}
-	return deleteEncodedRange(db, lo, hi)
+	return deleteEncodedRange(db, lo, hi, nil)
 }
 
 // DeleteInternalRange deletes the internal keys in [start, end), e.g. a
@@ -47,19 +47,27 @@ func DeleteRangeCF(db *badger.DB, cf string, start, end []byte) error {
 // keys (an end just past the internal space, 0x02, is accepted). Not atomic,
 // like DeleteRange.
 func DeleteInternalRange(db *badger.DB, start, end []byte) error {
+	if err := checkInternalRange(start, end); err != nil {
+		return err
+	}
+	return deleteEncodedRange(db, start, end, nil)
+}
+
+func checkInternalRange(start, end []byte) error {
 	if !IsInternalKey(start) {
 		return fmt.Errorf("%w: start %x", ErrNotInternalKey, start)
 	}
 	if !IsInternalKey(end) && !bytes.Equal(end, []byte{internalPrefix + 1}) {
 		return fmt.Errorf("%w: end %x", ErrNotInternalKey, end)
 	}
-	return deleteEncodedRange(db, start, end)
+	return nil
 }
 
 // deleteEncodedRange deletes [lo, hi) chunk by chunk. Each round reads the
 // next chunk of keys in a fresh read view and deletes them in one write
-// transaction, then resumes after the last key deleted.
-func deleteEncodedRange(db *badger.DB, lo, hi []byte) error {
+// transaction, then resumes after the last key deleted. before, if not nil,
+// runs before each chunk's write and may refuse it.
+func deleteEncodedRange(db *badger.DB, lo, hi []byte, before func() error) error {
 	if bytes.Compare(lo, hi) >= 0 {
 		return nil
 	}
@@ -72,6 +80,11 @@ func deleteEncodedRange(db *badger.DB, lo, hi []byte) error {
 		}
 		if len(keys) == 0 {
 			return nil
+		}
+		if before != nil {
+			if err := before(); err != nil {
+				return err
+			}
 		}
 		wb.Reset()
 		for _, k := range keys {

@@ -85,6 +85,28 @@ func Open(dir string, opts Options) (*Engines, error) {
 	}, nil
 }
 
+// DB names one of the two databases, for Options.BeforeWrite.
+type DB uint8
+
+const (
+	DBRaft DB = iota + 1
+	DBKV
+)
+
+func (d DB) String() string {
+	if d == DBRaft {
+		return "raft"
+	}
+	return "kv"
+}
+
+func (e *Engines) beforeWrite(db DB) error {
+	if e.opts.BeforeWrite == nil {
+		return nil
+	}
+	return e.opts.BeforeWrite(db)
+}
+
 // Dir returns the data dir.
 func (e *Engines) Dir() string { return e.dir }
 
@@ -94,6 +116,9 @@ func (e *Engines) Options() Options { return e.opts }
 // WriteKV commits wb to the kv DB; see WriteBatch.WriteToDB. With
 // Options.NoSync it never syncs.
 func (e *Engines) WriteKV(wb *WriteBatch, sync bool) error {
+	if err := e.beforeWrite(DBKV); err != nil {
+		return err
+	}
 	if err := wb.WriteToDB(e.KV, sync && !e.opts.NoSync); err != nil {
 		return err
 	}
@@ -106,6 +131,9 @@ func (e *Engines) WriteKV(wb *WriteBatch, sync bool) error {
 // WriteRaft commits wb to the raft DB; see WriteBatch.WriteToDB. Unless
 // Options.NoSync, the raft DB syncs every commit whatever sync says.
 func (e *Engines) WriteRaft(wb *WriteBatch, sync bool) error {
+	if err := e.beforeWrite(DBRaft); err != nil {
+		return err
+	}
 	return wb.WriteToDB(e.Raft, sync && !e.opts.NoSync)
 }
 
@@ -113,6 +141,9 @@ func (e *Engines) WriteRaft(wb *WriteBatch, sync bool) error {
 // Raftstore calls it before Raft log GC discards entries that an unsynced
 // kv DB would need to replay: the apply state it then reads is durable.
 func (e *Engines) SyncKV() error {
+	if err := e.beforeWrite(DBKV); err != nil {
+		return err
+	}
 	if !e.opts.NoSync {
 		if err := SyncDB(e.KV); err != nil {
 			return err
@@ -130,6 +161,25 @@ func (e *Engines) SyncRaft() error {
 		return nil
 	}
 	return SyncDB(e.Raft)
+}
+
+// DeleteRangeKV deletes the user keys [start, end) of one CF from the kv DB,
+// chunk by chunk (see DeleteRangeCF: not atomic).
+func (e *Engines) DeleteRangeKV(cf string, start, end []byte) error {
+	lo, hi, err := DataRange(cf, start, end)
+	if err != nil {
+		return err
+	}
+	return deleteEncodedRange(e.KV, lo, hi, func() error { return e.beforeWrite(DBKV) })
+}
+
+// DeleteRaftRange deletes the internal keys [start, end) from the raft DB,
+// chunk by chunk (see DeleteInternalRange: not atomic).
+func (e *Engines) DeleteRaftRange(start, end []byte) error {
+	if err := checkInternalRange(start, end); err != nil {
+		return err
+	}
+	return deleteEncodedRange(e.Raft, start, end, func() error { return e.beforeWrite(DBRaft) })
 }
 
 // NewSnapshot returns a consistent read view of the kv DB. Close it when

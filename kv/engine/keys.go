@@ -14,6 +14,8 @@ import (
 //	0x01 0x02 region_id:8 0x02                 raft  Raft hard state (raft local state)
 //	0x01 0x02 region_id:8 0x03                 kv    apply state
 //	0x01 0x03 region_id:8 0x01                 kv    region state (metapb.Region + peer state)
+//	0x01 0x03 region_id:8 0x02                 kv    snapshot being applied (its index and term)
+//	0x01 0x03 region_id:8 0x03                 kv    destroy not finished (the range to clear)
 //	'z'  cf   user_key                         kv    user value of column family cf
 //
 // with cf one of 'd' (default), 'l' (lock), 'w' (write). Integers are
@@ -47,6 +49,8 @@ const (
 	raftStateSuffix   byte = 0x02
 	applyStateSuffix  byte = 0x03
 	regionStateSuffix byte = 0x01
+	snapApplySuffix   byte = 0x02
+	pendingDestroy    byte = 0x03
 )
 
 // Column family names.
@@ -188,6 +192,27 @@ func regionKey(prefix byte, regionID uint64, suffix byte, extra int) []byte {
 // and whether the peer is live or a tombstone).
 func RegionStateKey(regionID uint64) []byte {
 	return regionKey(regionMetaPrefix, regionID, regionStateSuffix, 0)
+}
+
+// SnapshotApplyingKey is the kv-DB key that names the snapshot a region is
+// applying (written with its Applying state, deleted when it is Normal), so
+// that a restart replays exactly that snapshot.
+func SnapshotApplyingKey(regionID uint64) []byte {
+	return regionKey(regionMetaPrefix, regionID, snapApplySuffix, 0)
+}
+
+// PendingDestroyKey is the kv-DB key of a region whose destroy has not
+// finished deleting its raft state and data; a restart finishes it.
+func PendingDestroyKey(regionID uint64) []byte {
+	return regionKey(regionMetaPrefix, regionID, pendingDestroy, 0)
+}
+
+// DecodePendingDestroyKey returns the region ID of a PendingDestroyKey.
+func DecodePendingDestroyKey(key []byte) (regionID uint64, err error) {
+	if len(key) != 11 || key[0] != internalPrefix || key[1] != regionMetaPrefix || key[10] != pendingDestroy {
+		return 0, fmt.Errorf("%w: not a pending destroy key: %x", ErrInvalidKey, key)
+	}
+	return binary.BigEndian.Uint64(key[2:10]), nil
 }
 
 // ApplyStateKey is the kv-DB key of a region's apply state. It lives in the

@@ -41,6 +41,14 @@ type Options struct {
 	// of the kv DB there, to simulate power loss. nil in production.
 	OnKVDurable func()
 
+	// BeforeWrite, if set, is called before every write Engines makes to
+	// either DB (WriteKV, WriteRaft, each chunk of DeleteRangeKV and
+	// DeleteRaftRange, SyncKV); a non-nil error skips the write and is
+	// returned to the caller. Only tests set it: raftstore's interleaving
+	// harness fences a store's engines there to crash it between any two
+	// writes. nil in production.
+	BeforeWrite func(db DB) error
+
 	// Logger receives badger's warnings and errors (info and debug are
 	// dropped). nil means no logging. Pass the server's logger, e.g.
 	// pingcap/log's log.L().

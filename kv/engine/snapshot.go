@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sync"
 
 	"github.com/dgraph-io/badger/v3"
@@ -75,6 +76,35 @@ func (s *Snapshot) NewCFIterator(cf string, opts IterOptions) (*CFIterator, erro
 	}
 	s.iters[it] = struct{}{}
 	return it, nil
+}
+
+// ScanInternal calls fn, in key order, with every internal key under prefix
+// and its value, as of the snapshot (both are copies fn may keep). It stops
+// at fn's first error and returns it. prefix must lie in the internal key
+// space (RegionMetaPrefix, RegionRaftPrefix, ...); user data is read through
+// NewCFIterator.
+func (s *Snapshot) ScanInternal(prefix []byte, fn func(key, value []byte) error) error {
+	if !IsInternalKey(prefix) {
+		return fmt.Errorf("%w: scan prefix %x", ErrNotInternalKey, prefix)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	it := s.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		val, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("engine: read value: %w", err)
+		}
+		if err := fn(item.KeyCopy(nil), val); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes open iterators and releases the snapshot. Closing twice is a

@@ -139,3 +139,46 @@ func TestCloseDuringScans(t *testing.T) {
 	must(t, e.Close())
 	wg.Wait()
 }
+
+// TestSnapshotScanInternal: a scan sees exactly the internal keys under its
+// prefix, in order, as of the snapshot, and refuses a prefix outside the
+// internal key space.
+func TestSnapshotScanInternal(t *testing.T) {
+	e := openTest(t, testOptions())
+	var wb WriteBatch
+	for _, id := range []uint64{7, 3, 12} {
+		must(t, wb.Set(RegionStateKey(id), []byte{byte(id)}))
+	}
+	must(t, wb.Set(ApplyStateKey(3), []byte("apply")))
+	must(t, wb.PutCF(CFDefault, []byte("a"), []byte("1")))
+	must(t, wb.WriteToDB(e.KV, true))
+	snap, err := e.NewSnapshot()
+	must(t, err)
+	defer snap.Close()
+	wb.Reset()
+	must(t, wb.Set(RegionStateKey(5), []byte{5})) // after the snapshot
+	must(t, wb.WriteToDB(e.KV, true))
+
+	var ids []uint64
+	var vals []byte
+	must(t, snap.ScanInternal(RegionMetaPrefix(), func(k, v []byte) error {
+		id, err := DecodeRegionStateKey(k)
+		ids, vals = append(ids, id), append(vals, v...)
+		return err
+	}))
+	if !slices.Equal(ids, []uint64{3, 7, 12}) || !slices.Equal(vals, []byte{3, 7, 12}) {
+		t.Errorf("scan found regions %v with values %v, want [3 7 12] in order", ids, vals)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := snap.ScanInternal(RegionMetaPrefix(), func(_, _ []byte) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("scan returned %v after %d calls, want fn's error after 1", err, n)
+	}
+	if err := snap.ScanInternal([]byte("z"), func(_, _ []byte) error { return nil }); !errors.Is(err, ErrNotInternalKey) {
+		t.Errorf("scan of a data prefix: %v, want ErrNotInternalKey", err)
+	}
+	snap.Close()
+	if err := snap.ScanInternal(RegionMetaPrefix(), func(_, _ []byte) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Errorf("scan of a closed snapshot: %v, want ErrClosed", err)
+	}
+}

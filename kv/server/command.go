@@ -38,7 +38,8 @@ func NewCommand(logger func() *zap.Logger) *cobra.Command {
 		Use:   "server",
 		Short: "Run a store server",
 		Long: `Run a store server: the tikvpb.Tikv gRPC service over the store's engines,
-and an HTTP status server (/metrics, /health) on --status-addr.
+and an HTTP status server (/metrics, /health; /regions on a Raft store) on
+--status-addr.
 
 With --scheduler ADDR the store joins the cluster that scheduler manages (the
 first store bootstraps it) and serves its region leaders through Raft. With
@@ -251,6 +252,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 		return err
 	}
 	defer status.Close()
+	status.Handle("GET /regions", regionsHandler(store))
 	logger.Info("store server started", zap.String("addr", g.Addr()), zap.String("status-addr", status.Addr()),
 		zap.Uint64("store-id", store.StoreID()), zap.String("data-dir", cfg.DataDir), zap.String("scheduler", cfg.Scheduler))
 	if started != nil {

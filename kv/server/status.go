@@ -17,10 +17,12 @@ import (
 )
 
 // Status is a store's HTTP status server: Prometheus /metrics from the
-// store's own registry, /health, and Go's profiles under /debug/pprof/
-// (CPU, heap, goroutines, mutex, execution trace) for performance work.
+// store's own registry, /health, Go's profiles under /debug/pprof/ (CPU,
+// heap, goroutines, mutex, execution trace) for performance work, and, on a
+// Raft store, /regions (regions.go).
 type Status struct {
 	srv  *http.Server
+	mux  *http.ServeMux
 	lis  net.Listener
 	done chan struct{}
 }
@@ -51,7 +53,7 @@ func StartStatus(addr string, reg *prometheus.Registry, health func() map[string
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	s := &Status{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, lis: lis, done: make(chan struct{})}
+	s := &Status{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, mux: mux, lis: lis, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -60,6 +62,10 @@ func StartStatus(addr string, reg *prometheus.Registry, health func() map[string
 	}()
 	return s, nil
 }
+
+// Handle adds an endpoint (a net/http ServeMux pattern, e.g. "GET /regions"),
+// for what only some stores serve.
+func (s *Status) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Addr is the address actually bound.
 func (s *Status) Addr() string { return s.lis.Addr().String() }

@@ -112,6 +112,7 @@ func runSeed(t *testing.T, seed int64, dur time.Duration, kinds []fault) report 
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	c.preSplit(ctx)
 	newClient := func() *client.RawClient {
 		cli, err := client.NewRawClient(ctx, c.schedAddrs,
 			client.WithRequestTimeout(time.Second), client.WithBackoff(20*time.Millisecond, 500*time.Millisecond))
@@ -191,6 +192,10 @@ func runSeed(t *testing.T, seed int64, dur time.Duration, kinds []fault) report 
 		r.belowQuorum++
 		t.Errorf("seed %d: at the end, %s", seed, p)
 	}
+
+	// Every replica of every region holds the same data (this stops the
+	// stores).
+	r.replicaViolations = c.checkReplicas(seed)
 
 	hist := reg.rec.History()
 	res := linearizability.Check(hist, 60*time.Second)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regionkv/regionkv/client/bench"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/tests/testproc"
 )
@@ -24,12 +25,13 @@ func startProc(t *testing.T, args ...string) *proc { return testproc.Start(t, bi
 // schedMember is one scheduler member. Its ports are fixed, so that a
 // restart is the same etcd member with the same data.
 type schedMember struct {
-	name   string
-	addr   string // gRPC address, also what clients and stores dial
-	status string // HTTP API
-	args   []string
-	p      *proc
-	pd     pdpb.PDClient // on a connection that redials across restarts
+	name string
+	addr string // gRPC address, also what clients and stores dial
+	// statusAddr serves the HTTP API.
+	statusAddr string
+	args       []string
+	p          *proc
+	pd         pdpb.PDClient // on a connection that redials across restarts
 }
 
 // cluster is a scheduler of one or more members and n stores, each store
@@ -45,6 +47,8 @@ type cluster struct {
 	stores     []*proc
 	bound      []string // each store's listen address, kept across restarts
 	proxies    []*proxy
+	// storeConfig is the stores' --config file, or "".
+	storeConfig string
 }
 
 // startCluster starts a scheduler of members members (one embedded etcd
@@ -56,7 +60,7 @@ func startCluster(t *testing.T, n, members int) *cluster {
 	ports := freeAddrs(t, 4*members)
 	for i := 0; i < members; i++ {
 		a := ports[4*i : 4*i+4]
-		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], status: a[3]}
+		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], statusAddr: a[3]}
 		peer := a[1]
 		m.args = []string{"scheduler", "--name", m.name, "--addr", m.addr, "--peer-addr", peer,
 			"--etcd-client-addr", a[2], "--status-addr", a[3],
@@ -94,7 +98,12 @@ func startCluster(t *testing.T, n, members int) *cluster {
 	// Stores heartbeat every second and the scheduler calls a store
 	// Disconnected after three silent ones, so that it knows within a
 	// fault's hold which stores are gone (the shrink fault depends on it).
-	if err := os.WriteFile(c.storeConfig(), []byte("[raftstore]\nstore-heartbeat-interval = \"1s\"\n"), 0o644); err != nil {
+	conf := "[raftstore]\nstore-heartbeat-interval = \"1s\"\n"
+	if *flagMaxKeys > 0 {
+		conf += fmt.Sprintf("region-max-keys = %d\nregion-split-keys = %d\n", *flagMaxKeys, max(1, *flagMaxKeys*2/3))
+	}
+	c.storeConfig = filepath.Join(c.base, "store.toml")
+	if err := os.WriteFile(c.storeConfig, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -109,8 +118,6 @@ func startCluster(t *testing.T, n, members int) *cluster {
 	}
 	return c
 }
-
-func (c *cluster) storeConfig() string { return filepath.Join(c.base, "store.toml") }
 
 // whoIs maps a proxied connection's remote address to the store process
 // that opened it.
@@ -143,8 +150,14 @@ func (c *cluster) startStore(i int) {
 	c.mu.Lock()
 	addr := c.bound[i]
 	c.mu.Unlock()
-	p := startProc(c.t, "server", "--config", c.storeConfig(), "--scheduler", c.storeSchedAddrs(i), "--addr", addr,
-		"--advertise-addr", c.proxies[i].addr(), "--data-dir", c.storeDir(i))
+	// The status address is picked afresh at every start (the default,
+	// the gRPC port + 20, could be taken by then).
+	args := []string{"server", "--scheduler", c.storeSchedAddrs(i), "--addr", addr, "--status-addr", "127.0.0.1:0",
+		"--advertise-addr", c.proxies[i].addr(), "--data-dir", c.storeDir(i)}
+	if c.storeConfig != "" {
+		args = append(args, "--config", c.storeConfig)
+	}
+	p := startProc(c.t, args...)
 	c.mu.Lock()
 	c.stores[i] = p
 	c.mu.Unlock()
@@ -154,6 +167,7 @@ func (c *cluster) startStore(i int) {
 	c.mu.Unlock()
 }
 
+// storeDir is store i's data dir.
 func (c *cluster) storeDir(i int) string { return filepath.Join(c.base, fmt.Sprintf("store-%d", i+1)) }
 
 func (c *cluster) store(i int) *proc {
@@ -231,6 +245,29 @@ func (c *cluster) waitReplicated(want int, within time.Duration) {
 		time.Sleep(100 * time.Millisecond) // polling process logs
 	}
 	c.t.Fatalf("the first region did not get %d more replicas within %v", want, within)
+}
+
+// splitKeys cut the workloads' keys into six regions (the append keys in
+// two, the registers in two, the set's two clients in one each), so that
+// the balancer moves replicas around the five stores (snapshots, destroys)
+// and the end check compares several regions.
+var splitKeys = []string{"app-1", "reg-", "reg-3", "set-", "set-1-"}
+
+// preSplit splits the first region at splitKeys through the scheduler
+// leader and waits until the regions have leaders spread over the stores.
+func (c *cluster) preSplit(ctx context.Context) {
+	c.t.Helper()
+	l := c.schedLeader(schedElectionWait)
+	if l < 0 {
+		c.t.Fatalf("no scheduler leader to split through within %v", schedElectionWait)
+	}
+	var keys [][]byte
+	for _, k := range splitKeys {
+		keys = append(keys, []byte(k))
+	}
+	if err := bench.PreSplit(ctx, c.scheds[l].statusAddr, keys, 90*time.Second, nil); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // healAll lifts network faults, resumes paused stores, restarts dead ones

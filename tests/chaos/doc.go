@@ -30,7 +30,13 @@
 // -chaos.duration=D. The default tier runs three fixed schedules, 40 s,
 // 20 s and 20 s, which between them inject every kind of fault (about two
 // minutes in all); -chaos.long runs -chaos.seeds new seeds (20) of
-// -chaos.duration (60 s) each (make chaos-long).
+// -chaos.duration (60 s) each (make chaos-long, which also sets
+// -chaos.region-max-keys=300).
+//
+// Before the faults, the first region is split into six (splitKeys), so
+// that the balancer moves replicas between the stores while the faults run
+// (snapshots, destroys). -chaos.region-max-keys=N also makes the stores
+// split any region past N keys, so that splits race the faults.
 //
 // Workloads: a register per key (get, put, compare-and-swap) checked for
 // linearizability with porcupine; a set (every acknowledged insert is
@@ -38,4 +44,11 @@
 // per client (compare-and-swap on the client's own key: values in order,
 // none lost or duplicated). A request that fails without a definite answer
 // is modelled as an unknown outcome.
+//
+// At the end of every seed, once the final reads are done, the cluster is
+// left to settle with scheduling frozen, every store is stopped cleanly,
+// and their engines are compared offline (replicas_test.go,
+// tests/replicacheck): every replica of every region must hold the same
+// data at the same applied index, and no store may hold data outside the
+// regions it serves.
 package chaos

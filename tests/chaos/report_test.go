@@ -12,7 +12,9 @@ type report struct {
 	ops, unknown                               int64
 	setLost, appendLost                        int
 	belowQuorum                                int // regions found without a live quorum
-	faults                                     map[fault]int
+	// replicaViolations counts what the end check on replicas found.
+	replicaViolations int
+	faults            map[fault]int
 }
 
 func (r *report) add(o report) {
@@ -25,6 +27,7 @@ func (r *report) add(o report) {
 	r.setLost += o.setLost
 	r.appendLost += o.appendLost
 	r.belowQuorum += o.belowQuorum
+	r.replicaViolations += o.replicaViolations
 	if r.faults == nil {
 		r.faults = map[fault]int{}
 	}
@@ -39,7 +42,7 @@ func (r *report) String() string {
 		fs = append(fs, fmt.Sprintf("%s=%d", f, n))
 	}
 	sort.Strings(fs)
-	return fmt.Sprintf("seeds=%d histories-checked=%d ops=%d unknown-outcome=%d linearizability-violations=%d inconclusive=%d acked-writes-lost=%d (set %d, append %d) regions-below-quorum=%d faults: %s",
+	return fmt.Sprintf("seeds=%d histories-checked=%d ops=%d unknown-outcome=%d linearizability-violations=%d inconclusive=%d acked-writes-lost=%d (set %d, append %d) replica-violations=%d regions-below-quorum=%d faults: %s",
 		r.seeds, r.histories, r.ops, r.unknown, r.violations, r.inconclusive, r.setLost+r.appendLost, r.setLost, r.appendLost,
-		r.belowQuorum, strings.Join(fs, " "))
+		r.replicaViolations, r.belowQuorum, strings.Join(fs, " "))
 }

@@ -27,7 +27,7 @@ func (c *cluster) api(method, path string, body, out any) int {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://"+c.scheds[l].status+api.Prefix+path, rd)
+	req, err := http.NewRequest(method, "http://"+c.scheds[l].statusAddr+api.Prefix+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
 	}

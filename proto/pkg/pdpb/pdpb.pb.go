@@ -796,8 +796,8 @@ func (m *AllocIDRequest) GetCount() uint32 {
 	return 0
 }
 
-// AllocIDResponse: ids are [id - count + 1, id] ... callers should treat id
-// as the last id granted when count > 1.
+// AllocIDResponse returns the granted id; count says how many consecutive
+// ids were granted when more than one was asked for.
 type AllocIDResponse struct {
 	Header *ResponseHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	Id     uint64          `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
@@ -2041,7 +2041,7 @@ type RegionHeartbeatRequest struct {
 	BytesRead    uint64 `protobuf:"varint,7,opt,name=bytes_read,json=bytesRead,proto3" json:"bytes_read,omitempty"`
 	KeysWritten  uint64 `protobuf:"varint,8,opt,name=keys_written,json=keysWritten,proto3" json:"keys_written,omitempty"`
 	KeysRead     uint64 `protobuf:"varint,9,opt,name=keys_read,json=keysRead,proto3" json:"keys_read,omitempty"`
-	// Estimated region size in MiB and key count.
+	// Estimated region size in bytes and key count.
 	ApproximateSize uint64        `protobuf:"varint,10,opt,name=approximate_size,json=approximateSize,proto3" json:"approximate_size,omitempty"`
 	Interval        *TimeInterval `protobuf:"bytes,12,opt,name=interval,proto3" json:"interval,omitempty"`
 	ApproximateKeys uint64        `protobuf:"varint,13,opt,name=approximate_keys,json=approximateKeys,proto3" json:"approximate_keys,omitempty"`
