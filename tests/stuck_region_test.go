@@ -122,9 +122,21 @@ func TestStuckRegionDoesNotStallTheStore(t *testing.T) {
 	sched := m[1]
 	a := &schedAPI{t: t, base: "http://" + m[2], c: &http.Client{Timeout: 10 * time.Second}}
 	// Placement is the test's: no balancing.
-	eventually(t, 30*time.Second, "the scheduler to take its config", func() bool {
-		return a.do("POST", "/config", map[string]any{"schedulers": []string{}}, nil) == http.StatusOK
-	})
+	for _, name := range []string{"balance-leader", "balance-region"} {
+		eventually(t, 30*time.Second, "the scheduler to stop "+name, func() bool {
+			var sched struct{ Running []struct{ Name string } }
+			if a.do("GET", "/schedulers", nil, &sched) != http.StatusOK {
+				return false
+			}
+			for _, r := range sched.Running {
+				if r.Name == name {
+					a.do("DELETE", "/schedulers/"+name, nil, nil)
+					return false
+				}
+			}
+			return true
+		})
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			var ops any
