@@ -118,7 +118,7 @@ type memStorage struct {
 
 type heldWrite struct {
 	batch   []storage.Modify
-	settled chan struct{}
+	settled *storage.Settlement
 }
 
 func newMemStorage() *memStorage {
@@ -149,11 +149,11 @@ func (m *memStorage) Write(ctx context.Context, kvctx *kvrpcpb.Context, batch []
 		m.mu.Unlock()
 		return nil
 	}
-	w := &heldWrite{batch: batch, settled: make(chan struct{})}
+	w := &heldWrite{batch: batch, settled: storage.NewSettlement()}
 	m.pending = append(m.pending, w)
 	m.mu.Unlock()
 	<-ctx.Done()
-	return &storage.UnsettledError{Err: ctx.Err(), Settled: w.settled}
+	return &storage.UnsettledError{Err: ctx.Err(), Settlement: w.settled}
 }
 
 // settle applies (or drops) every held write and reports it settled.
@@ -164,7 +164,7 @@ func (m *memStorage) settle(apply bool) {
 		if apply {
 			m.applyLocked(w.batch)
 		}
-		close(w.settled)
+		w.settled.Settle()
 	}
 	m.pending = nil
 }

@@ -369,10 +369,7 @@ func (s *Server) writeKeys(ctx context.Context, kvctx *kvrpcpb.Context, spans []
 func releaseWhenSettled(release func(), err error) {
 	var u *storage.UnsettledError
 	if errors.As(err, &u) {
-		go func() {
-			<-u.Settled
-			release()
-		}()
+		u.Settlement.Then(release)
 		return
 	}
 	release()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/proto/pkg/errorpb"
@@ -64,20 +65,68 @@ func (e *RegionError) Error() string {
 
 // UnsettledError is Write's answer when ctx ended while the write may still
 // apply (a Raft proposal waiting to commit): the caller learns nothing of
-// its outcome. Settled is closed once the outcome is known, applied or
+// its outcome. Settlement tells when the outcome is known, applied or
 // definitely dropped; until then the caller keeps the write's keys from
 // other writers (a write of the same key issued after this answer must
 // not be overtaken by this one, nor a compare-and-swap read around it).
 // It wraps ctx's error.
 type UnsettledError struct {
-	Err     error
-	Settled <-chan struct{}
+	Err        error
+	Settlement *Settlement
 }
 
 func (e *UnsettledError) Error() string { return "storage: write outcome unknown: " + e.Err.Error() }
 
 // Unwrap returns the context's error.
 func (e *UnsettledError) Unwrap() error { return e.Err }
+
+// Settlement is the moment a write's outcome becomes known. It costs no
+// goroutine: what waits for it is run by whoever settles it. A write that
+// is never settled (its store crashed) keeps its waiters for ever, which
+// is what a crashed store's keys get anyway.
+type Settlement struct {
+	mu      sync.Mutex
+	settled bool
+	then    []func()
+	done    chan struct{}
+}
+
+// NewSettlement returns an unsettled Settlement.
+func NewSettlement() *Settlement { return &Settlement{done: make(chan struct{})} }
+
+// Settle marks the outcome known and runs the functions given to Then, on
+// the caller's goroutine. Later calls do nothing.
+func (s *Settlement) Settle() {
+	s.mu.Lock()
+	if s.settled {
+		s.mu.Unlock()
+		return
+	}
+	s.settled = true
+	fns := s.then
+	s.then = nil
+	close(s.done)
+	s.mu.Unlock()
+	for _, f := range fns {
+		f()
+	}
+}
+
+// Then runs f once the outcome is known: at once if it is, else from
+// Settle. f must not block.
+func (s *Settlement) Then(f func()) {
+	s.mu.Lock()
+	if !s.settled {
+		s.then = append(s.then, f)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	f()
+}
+
+// Done is closed once the outcome is known.
+func (s *Settlement) Done() <-chan struct{} { return s.done }
 
 // RegionReader is implemented by readers bound to one region (the Raft
 // storage): reads outside Region fail with KeyNotInRegion and iterators are

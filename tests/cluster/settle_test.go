@@ -37,13 +37,13 @@ func TestUnsettledWriteSettles(t *testing.T) {
 		t.Fatalf("write on an isolated leader: %v, want UnsettledError wrapping the deadline", err)
 	}
 	select {
-	case <-u.Settled:
+	case <-u.Settlement.Done():
 		t.Fatal("settled while the leader is still cut off")
 	default:
 	}
 	c.Net.Recover()
 	select {
-	case <-u.Settled:
+	case <-u.Settlement.Done():
 	case <-time.After(30 * time.Second):
 		t.Fatal("the write never settled after the network healed")
 	}

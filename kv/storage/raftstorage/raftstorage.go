@@ -78,7 +78,7 @@ func (s *RaftStorage) Write(ctx context.Context, kvctx *kvrpcpb.Context, batch [
 		}
 	}
 	ch := make(chan *raft_cmdpb.RaftCmdResponse, 1)
-	settled := make(chan struct{})
+	settled := storage.NewSettlement()
 	var once sync.Once
 	start := time.Now()
 	// The store answers every proposal: when its entry applies, when it is
@@ -87,7 +87,7 @@ func (s *RaftStorage) Write(ctx context.Context, kvctx *kvrpcpb.Context, batch [
 	s.store.Propose(req, func(r *raft_cmdpb.RaftCmdResponse) {
 		once.Do(func() {
 			ch <- r
-			close(settled)
+			settled.Settle()
 		})
 	})
 	select {
@@ -102,7 +102,7 @@ func (s *RaftStorage) Write(ctx context.Context, kvctx *kvrpcpb.Context, batch [
 		if waited := time.Since(start); waited >= time.Second {
 			s.store.LogUnansweredWrite(h.RegionId, waited)
 		}
-		return &storage.UnsettledError{Err: ctx.Err(), Settled: settled}
+		return &storage.UnsettledError{Err: ctx.Err(), Settlement: settled}
 	}
 }
 
