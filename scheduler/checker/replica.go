@@ -136,7 +136,8 @@ func (rc *ReplicaChecker) addMissing(o *filter.Options, r *cluster.RegionInfo) (
 }
 
 // removeExtra removes the worst replica: a dead one first (reported down by
-// the leader, or on a store not heard from), then a lagging one (pending),
+// the leader, or on a store not heard from; the one silent longest), then a
+// lagging one (pending),
 // then one on a store that is not Up (Offline), then the one on the store
 // with the highest region score. Choosing by store state and score alone would
 // remove a healthy replica while others are down, and lowering
@@ -154,6 +155,11 @@ func (rc *ReplicaChecker) removeExtra(o *filter.Options, r *cluster.RegionInfo) 
 	worse := func(a, b *cand) bool {
 		if a.trouble != b.trouble {
 			return a.trouble > b.trouble
+		}
+		// Of two dead ones, the one silent longer: a store that only missed
+		// a few heartbeats (a busy machine) may well be alive.
+		if la, lb := a.s.LastHeartbeat, b.s.LastHeartbeat; a.trouble == 3 && !la.Equal(lb) {
+			return la.Before(lb)
 		}
 		if as, bs := a.s.RegionScore(0), b.s.RegionScore(0); as != bs {
 			return as > bs

@@ -104,6 +104,15 @@ func TestReplicaChecker(t *testing.T) {
 			want: "remove-extra-replica: remove peer 12 on store 3",
 		},
 		{
+			// Two silent stores: the one silent for longer goes first, even
+			// from the emptier store.
+			name:   "extra replica: of two dead ones, the one silent longest",
+			stores: []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "down"}, {ID: 4, State: "disconnected"}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}},
+				{ID: 2, Stores: []uint64{4}, SizeMiB: 50}},
+			want: "remove-extra-replica: remove peer 12 on store 3",
+		},
+		{
 			// Removing the lagging replica would leave the dead one, which
 			// never catches up.
 			name:   "extra replica: a dead one before a lagging one",
