@@ -29,7 +29,7 @@
 // count), and the test prints both; replay one with -chaos.seed=N
 // -chaos.duration=D. The default tier runs three fixed schedules, 40 s,
 // 20 s and 20 s, which between them inject every kind of fault (about two
-// minutes in all); -chaos.long runs -chaos.seeds new seeds (20) of
+// and a half minutes in all, with the end checks); -chaos.long runs -chaos.seeds new seeds (20) of
 // -chaos.duration (60 s) each (make chaos-long, which also sets
 // -chaos.region-max-keys=300).
 //
