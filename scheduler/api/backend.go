@@ -92,7 +92,9 @@ type SchedulerAPI interface {
 // ConfigAPI shows and sets the schedule config.
 type ConfigAPI interface {
 	Schedule() config.Schedule
-	SetSchedule(ctx context.Context, key string, value json.RawMessage) error
+	// SetSchedule changes the knobs named in changes (JSON values), all or
+	// none.
+	SetSchedule(ctx context.Context, changes map[string]json.RawMessage) error
 }
 
 // KeyVizAPI answers the key visualizer's heatmaps.

@@ -36,6 +36,14 @@ func TestReplicaChecker(t *testing.T) {
 			want:    "add-replica: add peer 1001 on store 4",
 		},
 		{
+			// Right after a scheduler failover, a store only loaded from
+			// storage looks Up and empty; it may have been dead for long.
+			name:    "missing replica skips a store that has not reported",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4, State: "unreported"}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2}}, {ID: 2, Stores: []uint64{3}}},
+			want:    "add-replica: add peer 1001 on store 3",
+		},
+		{
 			name:    "missing replica, no store can take it",
 			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "lowspace"}, {ID: 4, State: "busy"}},
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2}}},
@@ -77,6 +85,57 @@ func TestReplicaChecker(t *testing.T) {
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}},
 				{ID: 2, Stores: []uint64{3}}, {ID: 3, Stores: []uint64{3}}, {ID: 4, Stores: []uint64{2}}},
 			want: "remove-extra-replica: remove peer 12 on store 3",
+		},
+		{
+			// max-replicas lowered 5 -> 3 while two peers have been down for a
+			// minute: the fullest store holds a healthy replica, but removing
+			// it would leave 2 healthy of 4. A down one goes first.
+			name:   "extra replica: a down one before a healthy one",
+			stores: []mc.Store{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4}, {ID: 5}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4, 5}, RecentlyDown: []uint64{4, 5}},
+				{ID: 2, Stores: []uint64{2}, SizeMiB: 50}},
+			want: "remove-extra-replica: remove peer 14 on store 5",
+		},
+		{
+			name:   "extra replica: a pending one before a healthy one",
+			stores: []mc.Store{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}, Pending: []uint64{3}},
+				{ID: 2, Stores: []uint64{2}, SizeMiB: 50}},
+			want: "remove-extra-replica: remove peer 12 on store 3",
+		},
+		{
+			// Two silent stores: the one silent for longer goes first, even
+			// from the emptier store.
+			name:   "extra replica: of two dead ones, the one silent longest",
+			stores: []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "down"}, {ID: 4, State: "disconnected"}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}},
+				{ID: 2, Stores: []uint64{4}, SizeMiB: 50}},
+			want: "remove-extra-replica: remove peer 12 on store 3",
+		},
+		{
+			// Removing the lagging replica would leave the dead one, which
+			// never catches up.
+			name:   "extra replica: a dead one before a lagging one",
+			stores: []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "disconnected"}, {ID: 4}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}, Pending: []uint64{4}},
+				{ID: 2, Stores: []uint64{4}, SizeMiB: 50}},
+			want: "remove-extra-replica: remove peer 12 on store 3",
+		},
+		{
+			name:   "extra replica: one on a silent store before a healthy one",
+			stores: []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "disconnected"}, {ID: 4}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}},
+				{ID: 2, Stores: []uint64{2}, SizeMiB: 50}},
+			want: "remove-extra-replica: remove peer 12 on store 3",
+		},
+		{
+			// Over max-replicas with an offline store and two recently down
+			// peers: removing the offline (but live) replica would leave 2
+			// healthy of 4; a down one goes first.
+			name:    "over max with an offline replica while others are down",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4}, {ID: 5, State: "offline"}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4, 5}, RecentlyDown: []uint64{3, 4}}},
+			want:    "remove-extra-replica: remove peer 13 on store 4",
 		},
 		{
 			name:    "extra replica: leader is moved off first",

@@ -25,6 +25,7 @@ import (
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/id"
 	"github.com/regionkv/regionkv/scheduler/keyviz"
+	"github.com/regionkv/regionkv/scheduler/schedulers"
 	"github.com/regionkv/regionkv/scheduler/storage"
 	"github.com/regionkv/regionkv/scheduler/tso"
 )
@@ -38,6 +39,12 @@ type Option func(*Server)
 // WithSeed seeds the schedulers' randomness (default: from the clock).
 func WithSeed(seed uint64) Option { return func(s *Server) { s.seed = seed } }
 
+// withLeaseHooks makes the leader lease renew through wrap(etcd's lessor)
+// and read time from now: tests cut renewals and move time.
+func withLeaseHooks(wrap func(keepAliver) keepAliver, now func() time.Time) Option {
+	return func(s *Server) { s.leaseWrap, s.leaseNow = wrap, now }
+}
+
 // Server is one scheduler member.
 type Server struct {
 	pdpb.UnimplementedPDServer
@@ -45,6 +52,9 @@ type Server struct {
 	cfg    config.Config
 	logger *zap.Logger
 	seed   uint64
+	// leaseWrap and leaseNow are test hooks of the leader lease.
+	leaseWrap func(keepAliver) keepAliver
+	leaseNow  func() time.Time
 
 	etcd      *etcdBackend
 	clusterID uint64
@@ -82,6 +92,9 @@ type Server struct {
 // the HTTP API and the election loop. Close stops it all.
 func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, err error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Schedule.CheckSchedulers(schedulers.NewRegistry(schedulers.Builtin(), 0).Available()); err != nil {
 		return nil, err
 	}
 	if logger == nil {
