@@ -33,7 +33,7 @@ func TestReplicaChecker(t *testing.T) {
 		{
 			name: "missing replica goes to the emptiest store", stores: up4,
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2}}, {ID: 2, Stores: []uint64{3}}},
-			want:    "add-replica: add peer 1001 on store 4",
+			want:    "add-replica: add learner 1001 on store 4; promote learner 1001 on store 4",
 		},
 		{
 			// Right after a scheduler failover, a store only loaded from
@@ -41,7 +41,7 @@ func TestReplicaChecker(t *testing.T) {
 			name:    "missing replica skips a store that has not reported",
 			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4, State: "unreported"}},
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2}}, {ID: 2, Stores: []uint64{3}}},
-			want:    "add-replica: add peer 1001 on store 3",
+			want:    "add-replica: add learner 1001 on store 3; promote learner 1001 on store 3",
 		},
 		{
 			name:    "missing replica, no store can take it",
@@ -53,13 +53,13 @@ func TestReplicaChecker(t *testing.T) {
 			name:    "down store's replica replaced before anything else",
 			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "down"}, {ID: 4}, {ID: 5, State: "offline"}},
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 5, 3}}},
-			want:    "replace-down-replica: add peer 1001 on store 2; remove peer 12 on store 3",
+			want:    "replace-down-replica: add learner 1001 on store 2; promote learner 1001 on store 2; remove peer 12 on store 3",
 		},
 		{
 			name:    "peer reported down past max-store-down-time",
 			stores:  up4,
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3}, Down: []uint64{2}}},
-			want:    "replace-down-replica: add peer 1001 on store 4; remove peer 11 on store 2",
+			want:    "replace-down-replica: add learner 1001 on store 4; promote learner 1001 on store 4; remove peer 11 on store 2",
 		},
 		{
 			name:    "disconnected store is not down yet",
@@ -71,7 +71,7 @@ func TestReplicaChecker(t *testing.T) {
 			name:    "offline leader: add, move leadership to the new peer, remove",
 			stores:  []mc.Store{{ID: 1, State: "offline"}, {ID: 2}, {ID: 3}, {ID: 4}},
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3}}},
-			want:    "replace-offline-replica: add peer 1001 on store 4; transfer leader from store 1 to store 4; remove peer 10 on store 1",
+			want:    "replace-offline-replica: add learner 1001 on store 4; promote learner 1001 on store 4; transfer leader from store 1 to store 4; remove peer 10 on store 1",
 		},
 		{
 			name:    "down replica with nowhere to go",

@@ -13,6 +13,10 @@ import (
 
 func peer(id, store uint64) *metapb.Peer { return &metapb.Peer{Id: id, StoreId: store} }
 
+func learner(id, store uint64) *metapb.Peer {
+	return &metapb.Peer{Id: id, StoreId: store, Role: metapb.PeerRole_Learner}
+}
+
 // reg builds region 1 over [start, end) led by the peer on leaderStore.
 func reg(start, end string, confVer, version, leaderStore uint64, peers ...*metapb.Peer) *cluster.RegionInfo {
 	m := &metapb.Region{Id: 1, StartKey: []byte(start), EndKey: []byte(end),
@@ -110,10 +114,11 @@ func TestControllerRunsMoveToSuccess(t *testing.T) {
 		r    *cluster.RegionInfo
 		want string
 	}{
-		{r, "AddNode"},
-		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), "TransferLeader"},
-		{reg("", "", 2, 1, 3, peer(11, 1), peer(12, 2), peer(13, 3)), "RemoveNode"},
-		{reg("", "", 3, 1, 3, peer(12, 2), peer(13, 3)), ""},
+		{r, "AddLearnerNode"},
+		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), learner(13, 3)), "AddNode"},
+		{reg("", "", 3, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), "TransferLeader"},
+		{reg("", "", 3, 1, 3, peer(11, 1), peer(12, 2), peer(13, 3)), "RemoveNode"},
+		{reg("", "", 4, 1, 3, peer(12, 2), peer(13, 3)), ""},
 	} {
 		resp := c.Dispatch(tc.r)
 		got := ""
@@ -135,7 +140,7 @@ func TestControllerRunsMoveToSuccess(t *testing.T) {
 	if v, _ := c.Get(1); v.Status != "success" {
 		t.Fatalf("status %s", v.Status)
 	}
-	if len(*sent) != 1 || (*sent)[0] != eraftpb.ConfChangeType_AddNode.String() {
+	if len(*sent) != 1 || (*sent)[0] != eraftpb.ConfChangeType_AddLearnerNode.String() {
 		t.Fatalf("pushed on add: %v", *sent)
 	}
 }
@@ -228,7 +233,7 @@ func TestControllerTimeoutExpireReplaceLimits(t *testing.T) {
 	}
 	clk.t = clk.t.Add(time.Millisecond)
 	c.CheckTimeouts()
-	if len(*sent) != n+1 || (*sent)[n] != "AddNode" || op.Status() != Started {
+	if len(*sent) != n+1 || (*sent)[n] != "AddLearnerNode" || op.Status() != Started {
 		t.Fatalf("after the resend interval: sent %v, status %s", (*sent)[n:], op.Status())
 	}
 	clk.t = clk.t.Add(2 * time.Minute)

@@ -122,7 +122,7 @@ func TestBalanceRegion(t *testing.T) {
 		{
 			name: "new empty store receives a replica", stores: up4,
 			regions: regions(1, 8, 1, 2, 3),
-			want:    "add peer 1001 on store 4",
+			want:    "add learner 1001 on store 4",
 		},
 		{
 			name:    "low-space store receives nothing",

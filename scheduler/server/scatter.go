@@ -88,7 +88,7 @@ func (ls *leaderState) scatter(r *cluster.RegionInfo) error {
 		if err != nil {
 			return err
 		}
-		steps = append(steps, operator.AddPeer{ToStore: to[i], PeerID: id})
+		steps = append(steps, operator.AddViaLearner(to[i], id)...)
 		if from[i] == leader {
 			steps = append(steps, operator.TransferLeader{FromStore: from[i], ToStore: to[i]})
 		}

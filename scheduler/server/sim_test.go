@@ -195,13 +195,22 @@ func (sc *simCluster) apply(resp *pdpb.RegionHeartbeatResponse) {
 	case resp.ChangePeer != nil:
 		p := resp.ChangePeer.Peer
 		switch resp.ChangePeer.ChangeType {
-		case eraftpb.ConfChangeType_AddNode:
+		case eraftpb.ConfChangeType_AddNode, eraftpb.ConfChangeType_AddLearnerNode:
+			role := metapb.PeerRole_Voter
+			if resp.ChangePeer.ChangeType == eraftpb.ConfChangeType_AddLearnerNode {
+				role = metapb.PeerRole_Learner
+			}
 			for _, q := range r.meta.Peers {
 				if q.StoreId == p.StoreId {
+					if q.Id == p.Id && q.Role == metapb.PeerRole_Learner && role == metapb.PeerRole_Voter {
+						q.Role = role // promotion
+						r.meta.RegionEpoch.ConfVer++
+					}
 					return
 				}
 			}
-			r.meta.Peers = append(r.meta.Peers, &metapb.Peer{Id: p.Id, StoreId: p.StoreId})
+			// A simulated peer catches up at once.
+			r.meta.Peers = append(r.meta.Peers, &metapb.Peer{Id: p.Id, StoreId: p.StoreId, Role: role})
 		case eraftpb.ConfChangeType_RemoveNode:
 			if p.Id == r.leader.Id {
 				return // a leader never removes itself
@@ -231,7 +240,9 @@ func (sc *simCluster) snapshot() map[uint64][]uint64 {
 	for id, r := range sc.regions {
 		var s []uint64
 		for _, p := range r.meta.Peers {
-			s = append(s, p.StoreId)
+			if p.Role != metapb.PeerRole_Learner { // voters only: a learner is half way in
+				s = append(s, p.StoreId)
+			}
 		}
 		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 		out[id] = s
@@ -279,8 +290,8 @@ func TestSimMissingReplicaAdded(t *testing.T) {
 	sc.mu.Lock()
 	first := sc.responses[0]
 	sc.mu.Unlock()
-	if cp := first.ChangePeer; cp == nil || cp.ChangeType != eraftpb.ConfChangeType_AddNode || cp.Peer.StoreId != 3 {
-		t.Fatalf("first response %v, want AddNode on store 3", first)
+	if cp := first.ChangePeer; cp == nil || cp.ChangeType != eraftpb.ConfChangeType_AddLearnerNode || cp.Peer.StoreId != 3 {
+		t.Fatalf("first response %v, want AddLearnerNode on store 3", first)
 	}
 	waitFor(t, 5*time.Second, "scheduler sees 3 peers", func() bool {
 		r, err := sc.stores[1].c.GetRegionByID(ctx, 100)
