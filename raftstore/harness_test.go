@@ -768,6 +768,18 @@ func (h *harness) propose(storeID uint64, req *raft_cmdpb.RaftCmdRequest) *outco
 	return o
 }
 
+// operatorStep hands store's peer of the region one operator step, the way
+// the scheduler's heartbeat response does, with the epoch that peer knows.
+func (h *harness) operatorStep(storeID, regionID uint64, typ eraftpb.ConfChangeType, peer *metapb.Peer) {
+	hs := h.store(storeID)
+	p := hs.peer(regionID)
+	if p == nil {
+		h.fatalf("store %d has no peer of region %d", storeID, regionID)
+	}
+	hs.s.router.send(regionID, peerMsg{kind: msgOperator, op: &pdpb.RegionHeartbeatResponse{RegionId: regionID,
+		RegionEpoch: p.region.RegionEpoch, ChangePeer: &pdpb.ChangePeer{ChangeType: typ, Peer: peer}}})
+}
+
 func putCmd(regionID uint64, key, value string) *raft_cmdpb.RaftCmdRequest {
 	return &raft_cmdpb.RaftCmdRequest{Header: &raft_cmdpb.RaftRequestHeader{RegionId: regionID},
 		Requests: []*raft_cmdpb.Request{{CmdType: raft_cmdpb.CmdType_Put,

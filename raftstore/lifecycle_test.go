@@ -797,12 +797,10 @@ func TestLifecycleLearnerJoinsAndIsPromoted(t *testing.T) {
 	if e := o.err(); e != nil {
 		h.fatalf("put: %s", *e)
 	}
-	add := h.propose(1, changePeerCmd(1, eraftpb.ConfChangeType_AddLearnerNode, &metapb.Peer{Id: 5000, StoreId: 4}))
+	// Both steps arrive as the scheduler sends them: operator steps.
+	h.operatorStep(1, 1, eraftpb.ConfChangeType_AddLearnerNode, &metapb.Peer{Id: 5000, StoreId: 4})
 	h.settle()
 	h.ticks(4)
-	if e := add.err(); e != nil {
-		h.fatalf("add learner: %s", *e)
-	}
 	if v, ok := h.store(4).get("x"); !ok || v != "v0" {
 		h.fatalf("the learner did not catch up: x = %q %t", v, ok)
 	}
@@ -833,12 +831,9 @@ func TestLifecycleLearnerJoinsAndIsPromoted(t *testing.T) {
 	h.store(3).start()
 	h.ticks(4)
 	// Promotion.
-	pro := h.propose(1, changePeerCmd(1, eraftpb.ConfChangeType_AddNode, &metapb.Peer{Id: 5000, StoreId: 4}))
+	h.operatorStep(1, 1, eraftpb.ConfChangeType_AddNode, &metapb.Peer{Id: 5000, StoreId: 4, Role: metapb.PeerRole_Learner})
 	h.settle()
 	h.ticks(2)
-	if e := pro.err(); e != nil {
-		h.fatalf("promote: %s", *e)
-	}
 	for _, id := range h.ids {
 		pr := storePeer(h.store(id).peer(1).region, 4)
 		if pr == nil || pr.Role != metapb.PeerRole_Voter {

@@ -27,7 +27,7 @@ const (
 )
 
 // ReplicaChecker keeps every region at max-replicas healthy replicas:
-// replicas on Down stores (or reported down for longer than max-store-down-
+// a learner left behind is promoted or removed first, then replicas on Down stores (or reported down for longer than max-store-down-
 // time) are replaced first, then replicas on Offline stores, then missing
 // replicas are added, then extra ones removed.
 type ReplicaChecker struct {
@@ -42,6 +42,9 @@ func (rc *ReplicaChecker) Check(o *filter.Options, r *cluster.RegionInfo) (*oper
 	if r.Leader() == nil {
 		return nil, "region has no known leader"
 	}
+	if op, why, done := rc.settleLearners(o, r); done {
+		return op, why
+	}
 	if op, why, done := rc.replaceUnhealthy(o, r); done {
 		return op, why
 	}
@@ -53,6 +56,45 @@ func (rc *ReplicaChecker) Check(o *filter.Options, r *cluster.RegionInfo) (*oper
 		return rc.removeExtra(o, r)
 	}
 	return nil, ReasonHealthy
+}
+
+// settleLearners handles a learner no operator is finishing (its operator
+// timed out, was cancelled, or the scheduler leader changed between its
+// steps): it counts in no quorum, so it is either promoted, when the region
+// lacks a voter and the learner is healthy, or removed. One that is still
+// catching up is waited for. done is false when the region has no learner.
+func (rc *ReplicaChecker) settleLearners(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string, bool) {
+	voters := 0
+	for _, p := range r.Peers() {
+		if p.Role != metapb.PeerRole_Learner {
+			voters++
+		}
+	}
+	health := rc.Health(o, r)
+	for _, p := range r.Peers() {
+		if p.Role != metapb.PeerRole_Learner {
+			continue
+		}
+		unhealthy := rc.peerIs(o, r, p.Id, p.StoreId, "down") || rc.peerIs(o, r, p.Id, p.StoreId, "offline") ||
+			health(p) == operator.PeerDead
+		if unhealthy || voters >= o.MaxReplicas {
+			desc, prio := "remove-extra-learner", operator.PriorityNormal
+			if unhealthy {
+				desc, prio = "remove-unhealthy-learner", operator.PriorityHigh
+			}
+			op, err := operator.CreateRemovePeer(desc, r, p.StoreId, operator.KindReplica, prio)
+			if err != nil {
+				return nil, err.Error(), true
+			}
+			return op, "", true
+		}
+		if health(p) == operator.PeerLagging {
+			return nil, fmt.Sprintf("learner %d on store %d is catching up", p.Id, p.StoreId), true
+		}
+		return operator.New("promote-learner", r, operator.KindReplica, operator.PriorityNormal,
+			operator.PromoteLearner{ToStore: p.StoreId, PeerID: p.Id}), "", true
+	}
+	return nil, "", false
 }
 
 // replaceUnhealthy handles down peers, then offline peers. done is false

@@ -143,6 +143,33 @@ func TestReplicaChecker(t *testing.T) {
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}, SizeMiB: 1}, {ID: 2, Stores: []uint64{1}, SizeMiB: 5}},
 			want:    "remove-extra-replica: transfer leader from store 1 to store 2; remove peer 10 on store 1",
 		},
+		{
+			// An add-replica operator timed out (or the scheduler leader
+			// changed) after its learner joined: the learner counts in no
+			// quorum, so the region is short a voter until it is promoted.
+			name:    "learner left behind is promoted",
+			stores:  up4,
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 4}, Learners: []uint64{4}}},
+			want:    "promote-learner: promote learner 12 on store 4",
+		},
+		{
+			name:    "learner left behind waits while it catches up",
+			stores:  up4,
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 4}, Learners: []uint64{4}, Pending: []uint64{4}}},
+			why:     "learner 12 on store 4 is catching up",
+		},
+		{
+			name:    "learner on a down store is removed",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4, State: "down"}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}, Learners: []uint64{4}}},
+			want:    "remove-unhealthy-learner: remove peer 13 on store 4",
+		},
+		{
+			name:    "learner beside enough voters is removed",
+			stores:  up4,
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}, Learners: []uint64{4}}},
+			want:    "remove-extra-learner: remove peer 13 on store 4",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mc.New(tc.stores, tc.regions)

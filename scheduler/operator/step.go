@@ -81,9 +81,7 @@ func (s AddPeer) stores() []uint64 { return []uint64{s.ToStore} }
 // AddLearner adds a learner with PeerID on ToStore: it receives the log
 // but counts in no quorum. Finished when the learner is in the region and
 // not pending (caught up), so that PromoteLearner makes a voter that can
-// acknowledge writes at once (PD's add-learner -> promote shape). Not used
-// by the checkers yet: stores execute AddLearnerNode once raftstore has
-// learners; until then AddPeer adds voters directly.
+// acknowledge writes at once (the add-learner -> promote shape).
 type AddLearner struct{ ToStore, PeerID uint64 }
 
 func (s AddLearner) String() string {
@@ -150,8 +148,7 @@ func (s PromoteLearner) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.Regi
 func (PromoteLearner) stores() []uint64 { return nil }
 
 // AddViaLearner is the steps that add a voter through a learner: add it as
-// a learner, wait until it has caught up, promote it. A builder uses them
-// in place of AddPeer once the stores execute AddLearnerNode.
+// a learner, wait until it has caught up, promote it.
 func AddViaLearner(toStore, peerID uint64) []Step {
 	return []Step{AddLearner{ToStore: toStore, PeerID: peerID}, PromoteLearner{ToStore: toStore, PeerID: peerID}}
 }

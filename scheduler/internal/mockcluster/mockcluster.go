@@ -38,6 +38,8 @@ type Region struct {
 	// peers are reported down for an hour, RecentlyDown ones for a minute
 	// (short of max-store-down-time: not yet replaced, but not healthy).
 	Down, RecentlyDown, Pending []uint64
+	// Learners lists stores whose peers are learners.
+	Learners []uint64
 }
 
 // Cluster is a cluster.Cluster with an ID allocator and operator set.
@@ -103,6 +105,11 @@ func (c *Cluster) AddRegion(r Region) {
 	req := &pdpb.RegionHeartbeatRequest{Region: meta, ApproximateSize: max(r.SizeMiB, 1) << 20}
 	for i, s := range r.Stores {
 		p := &metapb.Peer{Id: r.ID*10 + uint64(i), StoreId: s}
+		for _, l := range r.Learners {
+			if l == s {
+				p.Role = metapb.PeerRole_Learner
+			}
+		}
 		meta.Peers = append(meta.Peers, p)
 		if i == 0 {
 			req.Leader = p
