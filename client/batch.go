@@ -70,12 +70,17 @@ func (c *RawClient) group(ctx context.Context, bo *backoffer, keys [][]byte, idx
 // sendBatch sends fn for every key of keys, part by part in parallel, and
 // returns the first error. Writes are retryUnsafe (see idempotent).
 func (c *RawClient) sendBatch(ctx context.Context, keys [][]byte, safe idempotent, size func(i int) int, fn partFunc) error {
-	if len(keys) == 0 {
-		return nil
-	}
 	idx := make([]int, len(keys))
 	for i := range idx {
 		idx[i] = i
+	}
+	return c.sendBatchOf(ctx, keys, idx, safe, size, fn)
+}
+
+// sendBatchOf is sendBatch for the keys idx of keys only.
+func (c *RawClient) sendBatchOf(ctx context.Context, keys [][]byte, idx []int, safe idempotent, size func(i int) int, fn partFunc) error {
+	if len(idx) == 0 {
+		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -140,6 +145,22 @@ func firstCause(errs []error) error {
 		return errors.Join(cause, undetermined)
 	}
 	return cause
+}
+
+// lastOfEachKey returns the indexes of keys, in order, keeping only the
+// last occurrence of each key.
+func lastOfEachKey(keys [][]byte) []int {
+	last := make(map[string]int, len(keys))
+	for i, k := range keys {
+		last[string(k)] = i
+	}
+	idx := make([]int, 0, len(last))
+	for i, k := range keys {
+		if last[string(k)] == i {
+			idx = append(idx, i)
+		}
+	}
+	return idx
 }
 
 func keysSize(keys [][]byte) func(int) int {
@@ -208,7 +229,10 @@ func (c *RawClient) BatchPut(ctx context.Context, keys, values [][]byte) error {
 		}
 	}
 	size := func(i int) int { return len(keys[i]) + len(values[i]) }
-	return c.sendBatch(ctx, keys, retryUnsafe, size, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context, idx []int) (*errorpb.Error, error) {
+	// Only the last pair of each key is sent. A region's part larger than
+	// one RPC goes out in several chunks, in parallel; two pairs of one
+	// key in different chunks would race, and the earlier could win.
+	return c.sendBatchOf(ctx, keys, lastOfEachKey(keys), retryUnsafe, size, func(ctx context.Context, cli tikvpb.TikvClient, rctx *kvrpcpb.Context, idx []int) (*errorpb.Error, error) {
 		req := &kvrpcpb.RawBatchPutRequest{Context: rctx, Pairs: make([]*kvrpcpb.KvPair, len(idx)), Cf: c.cfg.cf}
 		for j, i := range idx {
 			req.Pairs[j] = &kvrpcpb.KvPair{Key: keys[i], Value: values[i]}

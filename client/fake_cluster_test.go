@@ -44,12 +44,16 @@ type fakeRegion struct {
 type fakeCluster struct {
 	t *testing.T
 
-	mu       sync.Mutex
-	regions  map[uint64]*fakeRegion
-	stores   map[uint64]*fakeStore
-	nextID   uint64
-	busy     map[uint64]int // store id -> busy answers left (<0: forever)
-	noLeader bool           // NotLeader answers carry no hint
+	mu      sync.Mutex
+	regions map[uint64]*fakeRegion
+	stores  map[uint64]*fakeStore
+	nextID  uint64
+	busy    map[uint64]int // store id -> busy answers left (<0: forever)
+	// behind: this many answers report EpochNotMatch with the region one
+	// version older than the request's, as a leader that has not applied
+	// a split yet would.
+	behind   int
+	noLeader bool // NotLeader answers carry no hint
 	// undetermined: the next write is applied but answered with
 	// UndeterminedResult, as when a proposal's fate is unknown.
 	undetermined bool
@@ -60,6 +64,9 @@ type fakeCluster struct {
 
 	// hook, if set, runs at the start of every store RPC, outside the lock.
 	hook atomic.Pointer[func(storeID uint64, method string)]
+	// batchPutHook, if set, runs at the start of every RawBatchPut with
+	// the request, outside the lock.
+	batchPutHook atomic.Pointer[func(*kvrpcpb.RawBatchPutRequest)]
 
 	schedCalls atomic.Int64
 	rpcs       sync.Map // method -> *atomic.Int64
@@ -404,6 +411,12 @@ func (s *fakeStore) check(rctx *kvrpcpb.Context, keys ...[]byte) (*fakeRegion, *
 		return nil, &errorpb.Error{Message: "not leader", NotLeader: ne}
 	}
 	ep := r.meta.RegionEpoch
+	if c.behind > 0 {
+		c.behind--
+		old := cloneRegion(r.meta)
+		old.RegionEpoch.Version = max(rctx.RegionEpoch.GetVersion(), 1) - 1
+		return nil, &errorpb.Error{Message: "epoch not match", EpochNotMatch: &errorpb.EpochNotMatch{CurrentRegions: []*metapb.Region{old}}}
+	}
 	if rctx.RegionEpoch.GetVersion() != ep.Version || rctx.RegionEpoch.GetConfVer() != ep.ConfVer {
 		current := []*metapb.Region{cloneRegion(r.meta)}
 		for _, o := range c.regions {
@@ -491,6 +504,9 @@ func (s *fakeStore) RawPut(ctx context.Context, req *kvrpcpb.RawPutRequest) (*kv
 }
 
 func (s *fakeStore) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutRequest) (*kvrpcpb.RawBatchPutResponse, error) {
+	if h := s.c.batchPutHook.Load(); h != nil {
+		(*h)(req)
+	}
 	defer s.begin("RawBatchPut")()
 	keys := make([][]byte, len(req.Pairs))
 	for i, p := range req.Pairs {

@@ -9,11 +9,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
 	"github.com/regionkv/regionkv/tests/linearizability"
 )
 
@@ -694,5 +696,107 @@ func TestPutRetryCannotRevertLaterWrite(t *testing.T) {
 	get()
 	if res := linearizability.Check(rec.History(), 10*time.Second); res != porcupine.Ok {
 		t.Fatalf("history %v: the put applied twice (RawPut sent %d times in all, once by the other client)", res, c.count("RawPut"))
+	}
+}
+
+// TestBatchPutLaterPairWinsAcrossChunks: a region's part of a BatchPut
+// larger than one RPC (DefaultBatchPartSize keys) goes out in chunks, in
+// parallel. A key whose earlier pair lands in one chunk and its later pair
+// in another must still end with the later value. The fake lets the chunk
+// carrying the earlier pair apply only after the later pair has applied.
+func TestBatchPutLaterPairWinsAcrossChunks(t *testing.T) {
+	c := newFakeCluster(t, 3)
+	cl := newTestClient(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var keys, vals [][]byte
+	keys, vals = append(keys, bs("dup")), append(vals, bs("earlier"))
+	for i := range DefaultBatchPartSize + 10 {
+		keys, vals = append(keys, bs(fmt.Sprintf("k%06d", i))), append(vals, bs("v"))
+	}
+	keys, vals = append(keys, bs("dup")), append(vals, bs("later"))
+
+	laterApplied := make(chan struct{})
+	var sentDup atomic.Int64
+	hook := func(req *kvrpcpb.RawBatchPutRequest) {
+		for _, p := range req.Pairs {
+			if string(p.Key) != "dup" {
+				continue
+			}
+			sentDup.Add(1)
+			if string(p.Value) == "earlier" {
+				select {
+				case <-laterApplied:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}
+	c.batchPutHook.Store(&hook)
+	done := make(chan error, 1)
+	go func() { done <- cl.BatchPut(ctx, keys, vals) }()
+	// The chunk with the later pair applies; then the earlier one may go.
+	waitUntil(t, 10*time.Second, "the later pair to apply", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, r := range c.regions {
+			if string(r.data["dup"]) == "later" {
+				return true
+			}
+		}
+		return false
+	})
+	close(laterApplied)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v, err := cl.Get(ctx, bs("dup")); err != nil || string(v) != "later" {
+		t.Fatalf("dup = %q, %v; want the later pair's value", v, err)
+	}
+	if n := sentDup.Load(); n != 1 {
+		t.Fatalf("the duplicated key was sent %d times, want once (its last pair)", n)
+	}
+}
+
+// waitUntil polls cond until it holds; the test fails after d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestEpochNotMatchFromABehindStoreBacksOff: a store answering
+// EpochNotMatch with only an older view of the region (a leader that has
+// not applied a split yet) gets time to catch up: the client backs off
+// between attempts and keeps its newer view, instead of retrying at once
+// and spending its retry budget in milliseconds.
+func TestEpochNotMatchFromABehindStoreBacksOff(t *testing.T) {
+	c := newFakeCluster(t, 3)
+	const minBackoff = 20 * time.Millisecond
+	cl := newTestClient(t, c, WithBackoff(minBackoff, time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.Put(ctx, bs("a"), bs("1")); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.behind = 4
+	c.mu.Unlock()
+	start := time.Now()
+	if err := cl.Put(ctx, bs("a"), bs("2")); err != nil {
+		t.Fatal(err)
+	}
+	// Four backoffs, doubling from the minimum.
+	if took, want := time.Since(start), minBackoff*(1+2+4+8); took < want {
+		t.Fatalf("four stale EpochNotMatch answers took %v, want at least %v of backoff", took, want)
+	}
+	r, err := cl.cache.locate(ctx, bs("a"))
+	if err != nil || r.epoch().GetVersion() != 1 {
+		t.Fatalf("cached region %v, %v; want the current one (version 1) kept", r.meta, err)
 	}
 }

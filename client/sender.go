@@ -203,6 +203,18 @@ func (c *RawClient) onRegionError(ctx context.Context, bo *backoffer, r *region,
 		return next, bo.retry(ctx, re, next.GetId() == peer.GetId(), 0)
 	case e.EpochNotMatch != nil:
 		current := e.EpochNotMatch.GetCurrentRegions()
+		if len(current) > 0 && !anyNewer(current, r.meta) {
+			// The store is behind us (a peer that has not applied a split
+			// or membership change we learned of elsewhere, such as a new
+			// leader still catching up). Its view would only send us back
+			// to the same answer: keep ours and give it time, as client-go
+			// does, instead of retrying at once and spending the whole
+			// retry budget in milliseconds.
+			if err := bo.retry(ctx, re, true, 0); err != nil {
+				return nil, err
+			}
+			return nil, errRegionChanged
+		}
 		if len(current) > 0 {
 			c.cache.onEpochNotMatch(r, re.StoreID, current)
 		} else {
@@ -242,6 +254,17 @@ func (c *RawClient) onRegionError(ctx context.Context, bo *backoffer, r *region,
 		// client does not know: retrying the same request will not help.
 		return nil, re
 	}
+}
+
+// anyNewer reports whether some region of current is newer than ours, not
+// outdated by it nor the same epoch of the same region.
+func anyNewer(current []*metapb.Region, ours *metapb.Region) bool {
+	for _, m := range current {
+		if !isStale(m, ours) && !sameEpoch(m, ours) {
+			return true
+		}
+	}
+	return false
 }
 
 func peerByID(r *metapb.Region, id uint64) *metapb.Peer {

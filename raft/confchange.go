@@ -9,7 +9,10 @@ import (
 
 // Membership changes are single-step (Raft paper §6, thesis §4.1): each
 // change adds or removes one voter, which keeps any old and new majority
-// overlapping, so no joint consensus is needed. Safety needs at most one
+// overlapping, so no joint consensus is needed. Learners (AddLearnerNode)
+// change no majority at all; promoting one (AddNode of a learner) adds one
+// voter whose log is typically caught up already, so the new quorum does
+// not have to wait for it (thesis §4.2.1). Safety needs at most one
 // change in flight: the leader accepts a new EntryConfChange only once the
 // previous one is applied (pendingConfIndex <= applied); otherwise the
 // proposal is rejected with ErrProposalDropped, and the caller retries after
@@ -28,7 +31,7 @@ func (r *raft) checkConfChangeProposal(e eraftpb.Entry) error {
 	if err := cc.Unmarshal(e.Data); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfChange, err)
 	}
-	if _, err := r.trk.ApplyConfChange(cc); err != nil {
+	if _, _, err := r.trk.ApplyConfChange(cc); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfChange, err)
 	}
 	return nil
@@ -37,7 +40,7 @@ func (r *raft) checkConfChangeProposal(e eraftpb.Entry) error {
 // applyConfChange installs a committed conf change and returns the new
 // configuration.
 func (r *raft) applyConfChange(cc eraftpb.ConfChange) eraftpb.ConfState {
-	voters, err := r.trk.ApplyConfChange(cc)
+	voters, learners, err := r.trk.ApplyConfChange(cc)
 	if err != nil {
 		// Proposals are validated on the leader, against the same
 		// configuration (only one change is in flight), so this entry
@@ -46,13 +49,13 @@ func (r *raft) applyConfChange(cc eraftpb.ConfChange) eraftpb.ConfState {
 			r.id, r.Term, DescribeConfChange(cc), err)
 		return r.trk.ConfState()
 	}
-	added := cc.ChangeType == eraftpb.ConfChangeType_AddNode && !r.trk.IsVoter(cc.NodeId)
-	r.trk.SetVoters(voters, r.newProgress)
-	r.logger.Infof("applied conf change raft-id=%d term=%d change=%s voters=%v",
-		r.id, r.Term, DescribeConfChange(cc), voters)
+	added := r.trk.Progress[cc.NodeId] == nil && cc.ChangeType != eraftpb.ConfChangeType_RemoveNode
+	r.trk.SetConfig(voters, learners, r.newProgress)
+	r.logger.Infof("applied conf change raft-id=%d term=%d change=%s %s",
+		r.id, r.Term, DescribeConfChange(cc), describeMembers(voters, learners))
 	if r.state == StateLeader {
 		if added {
-			// Probe the new voter right away instead of waiting for the
+			// Probe the new member right away instead of waiting for the
 			// next heartbeat.
 			r.sendAppend(cc.NodeId)
 		}
@@ -97,7 +100,7 @@ func (r *raft) stepDownAfterRemoval() {
 	r.bcastHeartbeatWithCtx(nil)
 	var best uint64
 	var bestMatch uint64
-	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+	r.trk.VisitVoters(func(id uint64, pr *tracker.Progress) {
 		if pr.Match > bestMatch || best == None {
 			best, bestMatch = id, pr.Match
 		}
@@ -109,4 +112,13 @@ func (r *raft) stepDownAfterRemoval() {
 		r.logger.Infof("removed from configuration, stepping down raft-id=%d term=%d", r.id, r.Term)
 	}
 	r.becomeFollower(r.Term, None)
+}
+
+// describeMembers renders a configuration for log lines: the voters, and
+// the learners when there are any.
+func describeMembers(voters, learners []uint64) string {
+	if len(learners) == 0 {
+		return fmt.Sprintf("voters=%v", voters)
+	}
+	return fmt.Sprintf("voters=%v learners=%v", voters, learners)
 }

@@ -39,26 +39,32 @@ func (c *rawCluster) snapshotAndCompact(id uint64) {
 	}
 }
 
+// join adds node id with change typ. Node id knows no configuration: the
+// initial one of this test cluster is not in the log (it sits in storage at
+// index 0), so it must start from a snapshot: it is kept cut off until the
+// leader (node 1) has compacted past the change.
+func (c *rawCluster) join(id uint64, typ eraftpb.ConfChangeType) {
+	c.tb.Helper()
+	c.addNode(id)
+	c.isolated[id] = true
+	if err := c.proposeConfChange(1, typ, id); err != nil {
+		c.tb.Fatal(err)
+	}
+	c.stabilize()
+	c.snapshotAndCompact(1)
+	c.isolated[id] = false
+	_ = c.nodes[1].Propose([]byte("after"))
+	c.nodes[1].Tick() // heartbeat: the new node answers and is probed
+	c.stabilize()
+}
+
 func TestConfChangeAddNode(t *testing.T) {
 	c := newRawCluster(t, 3)
 	_ = c.nodes[1].Campaign()
 	c.stabilize()
 	_ = c.nodes[1].Propose([]byte("before"))
 	c.stabilize()
-	c.addNode(4)
-	// Node 4 knows no configuration. The initial one of this test cluster
-	// is not in the log (it sits in storage at index 0), so node 4 must
-	// start from a snapshot: keep it cut off until the leader compacted.
-	c.isolated[4] = true
-	if err := c.proposeConfChange(1, eraftpb.ConfChangeType_AddNode, 4); err != nil {
-		t.Fatal(err)
-	}
-	c.stabilize()
-	c.snapshotAndCompact(1)
-	c.isolated[4] = false
-	_ = c.nodes[1].Propose([]byte("after"))
-	c.nodes[1].Tick() // heartbeat: node 4 answers and is probed
-	c.stabilize()
+	c.join(4, eraftpb.ConfChangeType_AddNode)
 	for _, id := range c.ids {
 		if got := c.nodes[id].raft.trk.Voters(); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
 			t.Fatalf("node %d voters = %v", id, got)
@@ -116,8 +122,8 @@ func TestConfChangeInvalid(t *testing.T) {
 	c := newRawCluster(t, 1)
 	_ = c.nodes[1].Campaign()
 	c.stabilize()
-	if err := c.proposeConfChange(1, eraftpb.ConfChangeType_AddLearnerNode, 2); !errors.Is(err, ErrInvalidConfChange) {
-		t.Fatalf("learner: err = %v", err)
+	if err := c.proposeConfChange(1, eraftpb.ConfChangeType_AddLearnerNode, 1); !errors.Is(err, ErrInvalidConfChange) {
+		t.Fatalf("demoting a voter to learner: err = %v", err)
 	}
 	if err := c.proposeConfChange(1, eraftpb.ConfChangeType_RemoveNode, 1); !errors.Is(err, ErrInvalidConfChange) {
 		t.Fatalf("remove last voter: err = %v", err)

@@ -16,7 +16,7 @@ and messages and carries out its decisions.
 	rn.Step(msg)                              // a message from a peer
 	rn.Campaign()                             // start an election now
 	rn.Propose(data)                          // ErrProposalDropped if impossible
-	rn.ProposeConfChange(cc)                  // add/remove one voter
+	rn.ProposeConfChange(cc)                  // add/remove/promote one member
 	rn.ApplyConfChange(cc) *eraftpb.ConfState // when the entry is committed
 	rn.TransferLeader(id)
 	rn.ReadIndex(ctx)                         // answer: Ready.ReadStates
@@ -40,6 +40,16 @@ A node starts from Storage: for a new cluster, seed it with a snapshot whose
 ConfState lists the initial voters (MemoryStorage.ApplySnapshot). A node
 joining an existing cluster starts with empty Storage and learns the
 configuration from the leader's snapshot.
+
+Membership changes are single-step (one ConfChange at a time). A new member
+should join as a learner (AddLearnerNode): it receives the log like a voter
+but is counted in no quorum (commit, election, check-quorum, ReadIndex), never
+campaigns, and cannot be the target of a leadership transfer. Once it has
+caught up (its Progress.Match in the leader's Status), AddNode of the
+learner promotes it to voter, keeping its progress. A voter cannot be demoted
+to learner; RemoveNode removes either. A learner answers vote requests like
+any node (a learner promoted by a change it has not applied yet must be able
+to help elect a leader), but only voters' answers are tallied.
 
 Then, in a loop: call Tick at a regular interval, Step every received
 message, and whenever HasReady is true, take rd := Ready() and handle it in

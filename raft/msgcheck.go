@@ -102,8 +102,8 @@ func checkSnapshotMsg(m eraftpb.Message) error {
 	if md.Index == math.MaxUint64 {
 		return malformedMsg("snapshot index %d leaves no room for a log", md.Index)
 	}
-	if cs := md.ConfState; cs != nil && slices.Contains(cs.Voters, None) {
-		return malformedMsg("snapshot voters %v include %d", cs.Voters, None)
+	if cs := md.ConfState; cs != nil && (slices.Contains(cs.Voters, None) || slices.Contains(cs.Learners, None)) {
+		return malformedMsg("snapshot members %s include %d", DescribeConfState(*cs), None)
 	}
 	return nil
 }

@@ -142,7 +142,7 @@ func newRaft(c *Config) (*raft, error) {
 		lazyCommit:                c.LazyCommit,
 		rand:                      c.Rand,
 	}
-	r.trk.SetVoters(cs.Voters, r.newProgress)
+	r.trk.SetConfig(cs.Voters, cs.Learners, r.newProgress)
 
 	if !IsEmptyHardState(hs) {
 		if err := r.loadState(hs); err != nil {
@@ -159,8 +159,12 @@ func newRaft(c *Config) (*raft, error) {
 	r.becomeFollower(r.Term, None)
 	r.startLease = c.StartInLease && c.CheckQuorum
 
-	r.logger.Infof("newRaft raft-id=%d term=%d peers=%v commit=%d applied=%d last-index=%d last-term=%d",
-		r.id, r.Term, r.trk.Voters(), r.raftLog.committed, r.raftLog.applied, r.raftLog.lastIndex(), r.raftLog.lastTerm())
+	peers := fmt.Sprint(r.trk.Voters())
+	if l := r.trk.Learners(); len(l) > 0 {
+		peers += fmt.Sprintf(" learners=%v", l)
+	}
+	r.logger.Infof("newRaft raft-id=%d term=%d peers=%s commit=%d applied=%d last-index=%d last-term=%d",
+		r.id, r.Term, peers, r.raftLog.committed, r.raftLog.applied, r.raftLog.lastIndex(), r.raftLog.lastTerm())
 	return r, nil
 }
 
@@ -237,6 +241,7 @@ func (r *raft) reset(term uint64) {
 		*pr = tracker.Progress{
 			Next:      lastIndex + 1,
 			Inflights: tracker.NewInflights(r.trk.MaxInflight),
+			IsLearner: pr.IsLearner,
 		}
 		if id == r.id {
 			pr.Match = lastIndex

@@ -85,6 +85,8 @@ type simStats struct {
 	reads         int
 	readsAnswered int
 	confChanges   int
+	learners      int // learners added
+	promotions    int // learners promoted to voters
 	livenessTicks int
 }
 
@@ -337,10 +339,18 @@ func (c *simCluster) checkStep() {
 	}
 }
 
-// proposeConfChange has node n propose adding a fresh node or removing a
-// voter, judged by the most recent configuration any node applied (a
-// proposal may still be stale by the time the leader takes it: the leader
-// arbitrates, so the size of the configuration drifts a little).
+// proposeConfChange has node n propose a membership change: add a fresh
+// node, mostly as a learner and sometimes directly as a voter; promote a
+// learner; remove a learner or a voter.
+//
+// Adding and removing voters is judged by the most recent configuration any
+// node applied (a proposal may still be stale by the time the leader takes
+// it: the leader arbitrates, so the size of the configuration drifts a
+// little). Promoting or removing a learner is proposed by the leader only,
+// judged by its own configuration, as a placement driver does through the
+// region's leader: a stale promotion forwarded from a follower could land
+// after the learner's removal and bring its ID back, which no application
+// does (a removed member's ID is never reused).
 func (c *simCluster) proposeConfChange(n *simNode) {
 	latest := n
 	for _, m := range c.nodes {
@@ -348,20 +358,38 @@ func (c *simCluster) proposeConfChange(n *simNode) {
 			latest = m
 		}
 	}
-	voters := latest.conf.Voters
+	voters, learners := latest.conf.Voters, latest.conf.Learners
 	if len(voters) == 0 {
 		return
 	}
-	var cc eraftpb.ConfChange
-	if len(voters) <= 3 || (len(voters) < 5 && c.rng.IntN(2) == 0) {
-		cc = eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_AddNode, NodeId: c.nextID}
+	fresh := func(t eraftpb.ConfChangeType) eraftpb.ConfChange {
 		c.nextID++
-	} else {
+		return eraftpb.ConfChange{ChangeType: t, NodeId: c.nextID - 1}
+	}
+	leads := n.rn.Status().SoftState.RaftState == raft.StateLeader
+	own := n.conf.Learners
+	var cc eraftpb.ConfChange
+	switch r := c.rng.IntN(10); {
+	case leads && len(own) > 0 && r < 5:
+		cc = eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_AddNode, NodeId: own[c.rng.IntN(len(own))]}
+	case leads && len(own) > 0 && (r < 6 || len(voters)+len(learners) >= 6):
+		cc = eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_RemoveNode, NodeId: own[c.rng.IntN(len(own))]}
+	case len(voters)+len(learners) >= 6:
+		return // room only for promotions and removals of learners
+	case len(voters) <= 3 || (len(voters) < 5 && r < 8):
+		if r%4 == 0 {
+			cc = fresh(eraftpb.ConfChangeType_AddNode)
+		} else {
+			cc = fresh(eraftpb.ConfChangeType_AddLearnerNode)
+		}
+	default:
 		cc = eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_RemoveNode, NodeId: voters[c.rng.IntN(len(voters))]}
 	}
 	err := n.rn.ProposeConfChange(cc)
 	c.tracef("node %d ProposeConfChange %s: %v", n.id, raft.DescribeConfChange(cc), err)
-	if err != nil && !errors.Is(err, raft.ErrProposalDropped) {
+	// A change judged against a configuration the leader has moved past
+	// may be invalid by now (removing the last voter): refused, not fatal.
+	if err != nil && !errors.Is(err, raft.ErrProposalDropped) && !errors.Is(err, raft.ErrInvalidConfChange) {
 		failf("node %d: ProposeConfChange %s: %v", n.id, raft.DescribeConfChange(cc), err)
 	}
 	n.observe()
@@ -369,12 +397,17 @@ func (c *simCluster) proposeConfChange(n *simNode) {
 
 // committedConfChange is called when a conf change entry is applied for the
 // first time anywhere, i.e. it is committed: start an added node (empty
-// storage, it learns everything from the leader's snapshot), stop a
-// removed one for good.
+// storage, it learns everything from the leader's snapshot; a promoted
+// learner runs already), stop a removed one for good.
 func (c *simCluster) committedConfChange(cc eraftpb.ConfChange) {
 	c.stats.confChanges++
 	switch cc.ChangeType {
-	case eraftpb.ConfChangeType_AddNode:
+	case eraftpb.ConfChangeType_AddNode, eraftpb.ConfChangeType_AddLearnerNode:
+		if cc.ChangeType == eraftpb.ConfChangeType_AddLearnerNode {
+			c.stats.learners++
+		} else if c.node(cc.NodeId) != nil {
+			c.stats.promotions++
+		}
 		if c.node(cc.NodeId) == nil {
 			c.tracef("start added node %d", cc.NodeId)
 			c.addNode(cc.NodeId).start()
@@ -496,8 +529,8 @@ func (c *simCluster) leader() *simNode {
 	return lead
 }
 
-// allApplied reports whether every voter of the latest configuration has
-// applied index i.
+// allApplied reports whether every voter and learner of the latest
+// configuration has applied index i (learners receive the log too).
 func (c *simCluster) allApplied(i uint64) bool {
 	var latest *simNode
 	for _, n := range c.nodes {
@@ -508,7 +541,7 @@ func (c *simCluster) allApplied(i uint64) bool {
 	if latest == nil {
 		return false
 	}
-	for _, id := range latest.conf.Voters {
+	for _, id := range append(slices.Clone(latest.conf.Voters), latest.conf.Learners...) {
 		n := c.node(id)
 		if n == nil || !n.up || n.smIndex < i {
 			return false

@@ -191,10 +191,16 @@ func (n *simNode) write(w *simWrite) {
 }
 
 // observe records the node's role after any call into raft (election
-// safety is checked at every transition, not only at Ready time).
+// safety is checked at every transition, not only at Ready time), and
+// checks that only a voter of its own configuration campaigns or leads: a
+// learner never does.
 func (n *simNode) observe() {
 	st := n.rn.Status()
 	n.c.hist.observeRole(n.id, st.HardState.Term, st.SoftState.RaftState)
+	if st.SoftState.RaftState != raft.StateFollower && !slices.Contains(n.conf.Voters, n.id) {
+		failf("node %d is %s in term %d but not a voter of its configuration %s",
+			n.id, st.SoftState.RaftState, st.HardState.Term, raft.DescribeConfState(n.conf))
+	}
 }
 
 func (n *simNode) tick() {
@@ -209,6 +215,9 @@ func (n *simNode) step(m eraftpb.Message) {
 	case err == nil:
 	case errors.Is(err, raft.ErrProposalDropped):
 		// A forwarded proposal that found no leader.
+	case errors.Is(err, raft.ErrInvalidConfChange) && m.MsgType == eraftpb.MessageType_MsgPropose:
+		// A forwarded conf change that the leader's configuration no
+		// longer allows.
 	case errors.Is(err, raft.ErrStepPeerNotFound):
 		// A response from a node no longer (or not yet) in our
 		// configuration.
@@ -367,13 +376,13 @@ func (n *simNode) apply(e *eraftpb.Entry) {
 	}
 	want := expectedConf(n.conf, cc)
 	cs := n.rn.ApplyConfChange(cc)
-	if !slices.Equal(cs.Voters, want.Voters) {
-		failf("node %d: ApplyConfChange %s on %v returned voters %v, want %v",
-			n.id, raft.DescribeConfChange(cc), n.conf.Voters, cs.Voters, want.Voters)
+	if !slices.Equal(cs.Voters, want.Voters) || !slices.Equal(cs.Learners, want.Learners) {
+		failf("node %d: ApplyConfChange %s on %s returned %s, want %s", n.id, raft.DescribeConfChange(cc),
+			raft.DescribeConfState(n.conf), raft.DescribeConfState(*cs), raft.DescribeConfState(want))
 	}
 	n.conf = cloneConf(cs)
-	c.tracef("node %d applied conf change %s at %d: voters %v", n.id, raft.DescribeConfChange(cc), e.Index, n.conf.Voters)
-	if cc.ChangeType == eraftpb.ConfChangeType_AddNode {
+	c.tracef("node %d applied conf change %s at %d: %s", n.id, raft.DescribeConfChange(cc), e.Index, raft.DescribeConfState(n.conf))
+	if cc.ChangeType != eraftpb.ConfChangeType_RemoveNode {
 		n.wantSnapshot = true
 	}
 	if first {
@@ -382,29 +391,49 @@ func (n *simNode) apply(e *eraftpb.Entry) {
 }
 
 // expectedConf is the single-step membership change rule, written
-// independently of the library: add or remove one voter; adding a voter
-// twice or removing an absent one changes nothing; the last voter stays.
+// independently of the library: add or remove one voter or learner; adding
+// a learner as voter promotes it; a voter is never demoted to learner;
+// adding a member twice or removing an absent one changes nothing; the
+// last voter stays.
 func expectedConf(cs eraftpb.ConfState, cc eraftpb.ConfChange) eraftpb.ConfState {
-	voters := slices.Clone(cs.Voters)
-	i, found := slices.BinarySearch(voters, cc.NodeId)
+	voters, learners := slices.Clone(cs.Voters), slices.Clone(cs.Learners)
+	isVoter, isLearner := slices.Contains(voters, cc.NodeId), slices.Contains(learners, cc.NodeId)
+	without := func(ids []uint64, id uint64) []uint64 {
+		return slices.DeleteFunc(ids, func(x uint64) bool { return x == id })
+	}
 	switch cc.ChangeType {
 	case eraftpb.ConfChangeType_AddNode:
-		if !found {
-			voters = slices.Insert(voters, i, cc.NodeId)
+		learners = without(learners, cc.NodeId)
+		if !isVoter {
+			voters = append(voters, cc.NodeId)
+		}
+	case eraftpb.ConfChangeType_AddLearnerNode:
+		if !isVoter && !isLearner {
+			learners = append(learners, cc.NodeId)
 		}
 	case eraftpb.ConfChangeType_RemoveNode:
-		if found && len(voters) > 1 {
-			voters = slices.Delete(voters, i, i+1)
+		if isVoter && len(voters) > 1 {
+			voters = without(voters, cc.NodeId)
 		}
+		learners = without(learners, cc.NodeId)
 	}
-	return eraftpb.ConfState{Voters: voters}
+	slices.Sort(voters)
+	slices.Sort(learners)
+	if len(learners) == 0 {
+		learners = nil
+	}
+	return eraftpb.ConfState{Voters: voters, Learners: learners}
 }
 
 func cloneConf(cs *eraftpb.ConfState) eraftpb.ConfState {
 	if cs == nil {
 		return eraftpb.ConfState{}
 	}
-	return eraftpb.ConfState{Voters: slices.Clone(cs.Voters)}
+	out := eraftpb.ConfState{Voters: slices.Clone(cs.Voters)}
+	if len(cs.Learners) > 0 {
+		out.Learners = slices.Clone(cs.Learners)
+	}
+	return out
 }
 
 // snapshot snapshots the state machine at its applied index and compacts
@@ -434,7 +463,7 @@ func (n *simNode) snapshot(keep uint64) {
 	n.pending = append(n.pending, w)
 	n.sync()
 	c.stats.snapshots++
-	c.tracef("node %d snapshot at %d, compacted to %d, voters %v", n.id, i, w.compact, conf.Voters)
+	c.tracef("node %d snapshot at %d, compacted to %d, %s", n.id, i, w.compact, raft.DescribeConfState(conf))
 }
 
 func (n *simNode) flushReports() {

@@ -14,7 +14,8 @@ import (
 // nodes that crash (losing unsynced writes) and restart from what their
 // disk kept, clients that propose and read, and applications that snapshot
 // and compact their logs, transfer leadership and (TestSimulationConfChange)
-// change membership. It checks, at every step and wherever the state in
+// change membership: adding voters, adding learners, promoting learners,
+// removing either. It checks, at every step and wherever the state in
 // question changes (every write, apply and role change):
 //
 //   - election safety: at most one leader per term, over the whole run;
@@ -30,9 +31,10 @@ import (
 //   - reads: a ReadIndex answer is at least the commit index known when the
 //     read was issued, whether a heartbeat round (ReadOnlySafe) or the
 //     leader lease (ReadOnlyLeaseBased) answered it;
+//   - learners: only a voter of its own configuration campaigns or leads;
 //
 // and, once all faults heal, that a leader is elected and a fresh proposal
-// is applied on every voter within ten election timeouts.
+// is applied on every voter and learner within ten election timeouts.
 //
 // Each seed also draws its own fault rates and raft configuration. A failure
 // prints its seed; -sim.seed replays it (add -sim.trace for every event and
@@ -77,6 +79,26 @@ func TestSimulationConfChange(t *testing.T) {
 	runSimSeeds(t, simVariant{nodes: 3, confChange: true, seeds: 250, steps: 5000})
 }
 
+// TestSimulationCoversLearners: runs with membership changes add learners
+// and promote them (the invariants of TestSimulationConfChange then hold
+// with learners in the configuration: a learner never campaigns or leads,
+// and every learner receives the log by the liveness check).
+func TestSimulationCoversLearners(t *testing.T) {
+	var learners, promotions int
+	for seed := uint64(1); seed <= 20; seed++ {
+		c, err := runSim(seed, simVariant{nodes: 3, confChange: true}, 3000, false)
+		if err != nil {
+			t.Fatalf("seed=%d: %v", seed, err)
+		}
+		learners += c.stats.learners
+		promotions += c.stats.promotions
+	}
+	if learners == 0 || promotions == 0 {
+		t.Fatalf("20 runs added %d learners and promoted %d", learners, promotions)
+	}
+	t.Logf("20 runs added %d learners and promoted %d", learners, promotions)
+}
+
 func runSimSeeds(t *testing.T, v simVariant) {
 	seeds, steps := v.seeds, v.steps
 	if testing.Short() {
@@ -108,8 +130,9 @@ func runSimSeeds(t *testing.T, v simVariant) {
 			}
 			if testing.Verbose() {
 				s := c.stats
-				t.Logf("seed=%d %s: committed=%d terms=%d crashes=%d snapshots=%d reads=%d/%d confchanges=%d liveness=%d ticks",
-					seed, c.p, s.committed, s.terms, s.crashes, s.snapshots, s.readsAnswered, s.reads, s.confChanges, s.livenessTicks)
+				t.Logf("seed=%d %s: committed=%d terms=%d crashes=%d snapshots=%d reads=%d/%d confchanges=%d learners=%d promotions=%d liveness=%d ticks",
+					seed, c.p, s.committed, s.terms, s.crashes, s.snapshots, s.readsAnswered, s.reads, s.confChanges,
+					s.learners, s.promotions, s.livenessTicks)
 			}
 		})
 	}

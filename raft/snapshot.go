@@ -67,12 +67,12 @@ func (r *raft) restore(s eraftpb.Snapshot) bool {
 	if s.Metadata.ConfState != nil {
 		cs = *s.Metadata.ConfState
 	}
-	if !slices.Contains(cs.Voters, r.id) {
+	if !slices.Contains(cs.Voters, r.id) && !slices.Contains(cs.Learners, r.id) {
 		// A snapshot from before we were added (or after we were
 		// removed). Installing it would leave us outside our own
 		// configuration; the leader will send a newer one.
-		r.logger.Warnf("ignore snapshot without us in its ConfState raft-id=%d term=%d conf-state=%v",
-			r.id, r.Term, cs.Voters)
+		r.logger.Warnf("ignore snapshot without us in its ConfState raft-id=%d term=%d conf-state=%s",
+			r.id, r.Term, DescribeConfState(cs))
 		return false
 	}
 	// If our log already has the snapshot's last entry, the log is a
@@ -85,7 +85,7 @@ func (r *raft) restore(s eraftpb.Snapshot) bool {
 	}
 	r.raftLog.restore(s)
 	r.trk = tracker.MakeProgressTracker(r.trk.MaxInflight)
-	r.trk.SetVoters(cs.Voters, r.newProgress)
+	r.trk.SetConfig(cs.Voters, cs.Learners, r.newProgress)
 	return true
 }
 

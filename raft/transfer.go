@@ -23,6 +23,11 @@ func (r *raft) handleTransferLeader(m eraftpb.Message, pr *tracker.Progress) {
 		r.logger.Debugf("already leader, ignore transfer to self raft-id=%d term=%d", r.id, r.Term)
 		return
 	}
+	if !r.trk.IsVoter(transferee) {
+		// A learner cannot campaign: the transfer could never finish.
+		r.logger.Infof("ignore transfer to a learner raft-id=%d term=%d transferee=%d", r.id, r.Term, transferee)
+		return
+	}
 	r.logger.Infof("starts to transfer leadership raft-id=%d term=%d transferee=%d", r.id, r.Term, transferee)
 	// The transfer must finish within one election timeout.
 	r.electionElapsed = 0

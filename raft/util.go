@@ -186,7 +186,10 @@ func DescribeSoftState(ss SoftState) string {
 
 // DescribeConfState renders a ConfState on one line.
 func DescribeConfState(cs eraftpb.ConfState) string {
-	return fmt.Sprintf("Voters:%v", cs.Voters)
+	if len(cs.Learners) == 0 {
+		return fmt.Sprintf("Voters:%v", cs.Voters)
+	}
+	return fmt.Sprintf("Voters:%v Learners:%v", cs.Voters, cs.Learners)
 }
 
 // DescribeSnapshot renders a snapshot's metadata on one line.

@@ -19,6 +19,10 @@ func (p *peer) execAdminLocally(req *raft_cmdpb.AdminRequest, cb Callback, term 
 			respondErr(cb, &errorpb.Error{Message: "transfer leader: unknown peer"}, term)
 			return true
 		}
+		if !isVoter(p.findPeer(to.Id)) {
+			respondErr(cb, &errorpb.Error{Message: "transfer leader: the peer is a learner"}, term)
+			return true
+		}
 		// Another peer may win an election soon: stop serving reads
 		// from the lease now.
 		p.leaseExpire = time.Time{}

@@ -155,7 +155,7 @@ func (w *applyWorker) run() {
 		w.mu.Unlock()
 		start := time.Now()
 		if !w.applyBatch(tasks) {
-			return // crashed
+			return // the store failed
 		}
 		w.store.cfg.Metrics.ApplyDuration.Observe(time.Since(start).Seconds())
 		clear(tasks)
@@ -173,7 +173,7 @@ func (w *applyWorker) takeLocked(buf []*applyTask, n int) []*applyTask {
 }
 
 // applyBatch applies tasks into one write batch; false if the store
-// crashed meanwhile.
+// failed.
 func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
 	for _, t := range tasks {
 		switch t.kind {
@@ -188,11 +188,11 @@ func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
 			if !w.flush() {
 				return false
 			}
-			err := w.applySnapshot(t)
-			if err != nil && !w.store.gate() {
+			if err := w.applySnapshot(t); err != nil {
+				w.store.fail("apply snapshot", err)
 				return false
 			}
-			t.snap.done(err)
+			t.snap.done()
 		case taskEntries:
 			w.store.cfg.Metrics.ApplyWait.Observe(time.Since(t.queuedAt).Seconds())
 			d := w.delegates[t.regionID]

@@ -13,7 +13,7 @@ import (
 )
 
 // execEntry applies one command entry into the batch and returns its
-// response. ok is false only if the store crashed during a flush.
+// response. ok is false only if the store failed during a flush.
 func (w *applyWorker) execEntry(d *applyDelegate, e *eraftpb.Entry) (*raft_cmdpb.RaftCmdResponse, bool) {
 	var req raft_cmdpb.RaftCmdRequest
 	if err := req.Unmarshal(e.Data); err != nil {
@@ -89,7 +89,8 @@ func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRang
 	}
 	keys, all, err := w.store.scanKeys(r.Cf, start, end, deleteRangeAtomicKeys)
 	if err != nil {
-		w.logger.Panic("delete range: scan", zap.Uint64("region-id", d.region.Id), zap.Error(err))
+		w.store.fail("delete range: scan", err)
+		return false
 	}
 	if all {
 		for _, k := range keys {
@@ -100,13 +101,7 @@ func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRang
 	}
 	w.store.fence.enter(d.region.Id)
 	w.fenced = append(w.fenced, d.region.Id)
-	if err := w.store.engines.DeleteRangeKV(r.Cf, start, end); err != nil {
-		if !w.store.gate() {
-			return false
-		}
-		w.logger.Panic("delete range", zap.Uint64("region-id", d.region.Id), zap.Error(err))
-	}
-	return true
+	return w.store.engineOp("delete range", func() error { return w.store.engines.DeleteRangeKV(r.Cf, start, end) })
 }
 
 // deleteRangeAtomicKeys bounds the DeleteRange that is applied in one batch

@@ -103,26 +103,24 @@ func (s *Store) runRaftWorker() {
 	)
 	for {
 		ids, flags = s.work.next(s.cfg.MaxRoundPeers, ids[:0], flags[:0])
-		if ids == nil {
+		if ids == nil || s.failed.Load() {
 			return
 		}
 		r := s.writer.newRound()
 		r.ids = append(r.ids[:0], ids...)
 		if !s.stepRound(r, flags) {
-			return // crashed
+			return // the store failed
 		}
 		if !r.wb.IsEmpty() {
 			s.writer.submit(r)
 			continue
 		}
-		if !s.finishRound(r) {
-			return
-		}
+		s.finishRound(r)
 	}
 }
 
 // stepRound runs steps 1-4 over the round's regions; false if the store
-// crashed.
+// failed.
 func (s *Store) stepRound(r *round, flags []uint8) bool {
 	now := s.now()
 	s.cfg.Metrics.RaftRounds.Inc()
@@ -219,9 +217,6 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 				rest = append(rest, m)
 			}
 		}
-		if !s.gate() {
-			return false
-		}
 		rp.p.send(apps)
 		rp.rd.Messages = rest
 	}
@@ -260,17 +255,14 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 }
 
 // finishRound runs steps 5-7 once the round's batch is durable, and
-// releases its regions; false if the store crashed.
-func (s *Store) finishRound(r *round) bool {
+// releases its regions.
+func (s *Store) finishRound(r *round) {
 	for _, path := range r.remove {
 		_ = os.Remove(path)
 	}
 	for i := range r.ready {
 		rp := &r.ready[i]
 		p := rp.p
-		if !s.gate() {
-			return false
-		}
 		p.send(rp.rd.Messages)
 		s.applyCommitted(p, rp.applyLater)
 		if len(rp.rd.ReadStates) > 0 {
@@ -282,7 +274,6 @@ func (s *Store) finishRound(r *round) bool {
 	clear(r.ready)
 	s.work.done(r.ids)
 	s.writer.freeRound(r)
-	return true
 }
 
 // durableBefore is the last log index whose entry is durable before a

@@ -9,7 +9,6 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
-	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // ErrNotBootstrapped: the store has no identity yet.
@@ -118,7 +117,7 @@ func (s *Store) bootstrap(ctx context.Context) error {
 			// the scheduler refuses the loser once the winner's metadata is
 			// in etcd, but reports the cluster bootstrapped only after it
 			// loaded the winner's region.
-			if again, _ := s.sched.IsBootstrapped(ctx); !again && !errors.Is(err, schedclient.ErrAlreadyBootstrapped) {
+			if again, _ := s.sched.IsBootstrapped(ctx); !again && !errors.Is(err, ErrAlreadyBootstrapped) {
 				return fmt.Errorf("raftstore: bootstrap cluster: %w", err)
 			}
 			// Another store won the race.

@@ -8,15 +8,14 @@ import (
 
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
-	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // lostBootstrapRace is a scheduler that refuses our bootstrap with
 // ALREADY_BOOTSTRAPPED while IsBootstrapped still says false (the winner's
 // region not yet loaded), as the real scheduler could.
 type lostBootstrapRace struct {
-	schedclient.Client // nil: bootstrap calls only the methods below
-	ids                uint64
+	SchedulerClient // nil: bootstrap calls only the methods below
+	ids             uint64
 }
 
 func (r *lostBootstrapRace) AllocID(context.Context) (uint64, error) {
@@ -27,7 +26,7 @@ func (*lostBootstrapRace) GetClusterID(context.Context) uint64 { return 1 }
 
 func (*lostBootstrapRace) IsBootstrapped(context.Context) (bool, error) { return false, nil }
 func (*lostBootstrapRace) Bootstrap(context.Context, *metapb.Store, *metapb.Region) error {
-	return schedclient.ErrAlreadyBootstrapped
+	return ErrAlreadyBootstrapped
 }
 
 // TestBootstrapLostRace: a store refused with ALREADY_BOOTSTRAPPED takes

@@ -61,6 +61,9 @@ func (r *ReadStats) Record(keys, bytes int) {
 	}
 }
 
+// pending reports whether anything was read since the last take.
+func (r *ReadStats) pending() bool { return r.keys.Load() > 0 || r.bytes.Load() > 0 }
+
 // take returns the counts and resets them.
 func (r *ReadStats) take() (keys, bytes uint64) {
 	return r.keys.Swap(0), r.bytes.Swap(0)

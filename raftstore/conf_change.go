@@ -17,9 +17,12 @@ import (
 	"github.com/regionkv/regionkv/raft/tracker"
 )
 
-// Membership change: one voter added or removed at a time (raft's
+// Membership change: one peer added, promoted or removed at a time (raft's
 // single-step change, Raft thesis §4.1) through the ChangePeer admin
-// command. The leader proposes an EntryConfChange whose context is the
+// command. A peer can join as a learner (AddLearnerNode: it receives the
+// log but does not vote or count in a quorum), catch up, and be promoted
+// (AddNode of the learner): the quorum never waits for a peer that has
+// no data yet. The leader proposes an EntryConfChange whose context is the
 // whole RaftCmdRequest (so the apply side knows the peer's store); every
 // replica applies it to its region (peers, epoch.conf_ver+1) in the same kv
 // batch as its apply state, and the raft worker then installs it in raft
@@ -45,40 +48,80 @@ func errConfChange(msg string) *errorpb.Error {
 	return &errorpb.Error{Message: "conf change: " + msg}
 }
 
+// changedRegion returns region with cp applied (a copy; epoch unchanged):
+// AddNode adds a voter, or promotes the store's learner of the same peer
+// ID; AddLearnerNode adds a learner; RemoveNode removes a voter or a
+// learner. The leader checks a proposal with it and every replica applies
+// the entry with it, so they agree.
+func changedRegion(region *metapb.Region, cp *raft_cmdpb.ChangePeerRequest) (*metapb.Region, *errorpb.Error) {
+	if cp == nil || cp.Peer == nil || cp.Peer.Id == 0 || cp.Peer.StoreId == 0 {
+		return nil, errConfChange("missing peer")
+	}
+	r := cloneRegion(region)
+	held := storePeer(r, cp.Peer.StoreId)
+	switch cp.ChangeType {
+	case eraftpb.ConfChangeType_AddNode:
+		switch {
+		case held == nil:
+			np := *cp.Peer
+			np.Role = metapb.PeerRole_Voter
+			r.Peers = append(r.Peers, &np)
+		case held.Id == cp.Peer.Id && held.Role == metapb.PeerRole_Learner:
+			held.Role = metapb.PeerRole_Voter // promotion
+		default:
+			return nil, errConfChange("store already holds a peer of the region")
+		}
+	case eraftpb.ConfChangeType_AddLearnerNode:
+		if held != nil {
+			return nil, errConfChange("store already holds a peer of the region")
+		}
+		np := *cp.Peer
+		np.Role = metapb.PeerRole_Learner
+		r.Peers = append(r.Peers, &np)
+	case eraftpb.ConfChangeType_RemoveNode:
+		kept := r.Peers[:0]
+		for _, pr := range r.Peers {
+			if pr.Id != cp.Peer.Id {
+				kept = append(kept, pr)
+			}
+		}
+		if len(kept) == len(r.Peers) {
+			return nil, errConfChange("peer not in region")
+		}
+		r.Peers = kept
+	default:
+		return nil, errConfChange("unsupported change type " + cp.ChangeType.String())
+	}
+	return r, nil
+}
+
+func isVoter(p *metapb.Peer) bool { return p.Role != metapb.PeerRole_Learner }
+
 // checkChangePeer validates a ChangePeer proposal on the leader.
 func (p *peer) checkChangePeer(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error {
-	if cp == nil || cp.Peer == nil || cp.Peer.Id == 0 || cp.Peer.StoreId == 0 {
-		return errConfChange("missing peer")
-	}
 	if p.ps.applied < p.confChangeBarrier {
 		// raft accepts a new change once the previous one is handed to
 		// apply; we wait until our region reflects it, so that the checks
 		// below see the current membership.
 		return errServerIsBusy("a membership change is pending")
 	}
-	switch cp.ChangeType {
-	case eraftpb.ConfChangeType_AddNode:
-		if storePeer(p.region, cp.Peer.StoreId) != nil {
-			return errConfChange("store already holds a peer of the region")
-		}
-	case eraftpb.ConfChangeType_RemoveNode:
-		found := false
-		for _, pr := range p.region.Peers {
-			found = found || pr.Id == cp.Peer.Id
-		}
-		if !found {
-			return errConfChange("peer not in region")
-		}
-		if cp.Peer.Id == p.meta.Id {
-			return errConfChange("cannot remove the leader; transfer leadership first")
-		}
-		if len(p.region.Peers) == 1 {
-			return errConfChange("cannot remove the last peer")
-		}
-	default:
-		return errConfChange("unsupported change type " + cp.ChangeType.String())
+	after, err := changedRegion(p.region, cp)
+	if err != nil {
+		return err
 	}
-	return p.checkConfChangeSafe(cp)
+	if cp.ChangeType == eraftpb.ConfChangeType_RemoveNode && cp.Peer.Id == p.meta.Id {
+		return errConfChange("cannot remove the leader; transfer leadership first")
+	}
+	voters := 0
+	for _, pr := range after.Peers {
+		if isVoter(pr) {
+			voters++
+		}
+	}
+	if voters == 0 {
+		return errConfChange("cannot remove the last voter")
+	}
+	return p.checkConfChangeSafe(cp, after)
 }
 
 // checkConfChangeSafe refuses a membership change after which too few
@@ -91,7 +134,7 @@ func (p *peer) checkChangePeer(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error 
 // up), so adding is refused only while the existing peers could not reach
 // a quorum even with it. The scheduler's view of peer health lags; the
 // leader's is current.
-func (p *peer) checkConfChangeSafe(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Error {
+func (p *peer) checkConfChangeSafe(cp *raft_cmdpb.ChangePeerRequest, region *metapb.Region) *errorpb.Error {
 	st := p.rn.Status()
 	now := p.store.now()
 	cfg := &p.store.cfg
@@ -105,20 +148,17 @@ func (p *peer) checkConfChangeSafe(cp *raft_cmdpb.ChangePeerRequest) *errorpb.Er
 		return ok && heardOK && pr.State != tracker.StateSnapshot && pr.Match >= p.ps.truncated.Index &&
 			now.Sub(heard) <= window
 	}
+	// The voters after the change; a voter added directly (not promoted)
+	// counts as one that will catch up.
+	newVoter := cp.ChangeType == eraftpb.ConfChangeType_AddNode && storePeer(p.region, cp.Peer.StoreId) == nil
 	var after []uint64
-	for _, pr := range p.region.Peers {
-		if cp.ChangeType == eraftpb.ConfChangeType_RemoveNode && pr.Id == cp.Peer.Id {
+	n := 0
+	for _, pr := range region.Peers {
+		if !isVoter(pr) {
 			continue
 		}
 		after = append(after, pr.Id)
-	}
-	n := 0
-	if cp.ChangeType == eraftpb.ConfChangeType_AddNode {
-		after = append(after, cp.Peer.Id)
-		n++ // the new peer, once it catches up
-	}
-	for _, id := range after {
-		if id != cp.Peer.Id && healthy(id) {
+		if (newVoter && pr.Id == cp.Peer.Id) || healthy(pr.Id) {
 			n++
 		}
 	}
@@ -165,30 +205,12 @@ func (w *applyWorker) execConfChange(d *applyDelegate, e *eraftpb.Entry) *raft_c
 	if ep := req.Header.GetRegionEpoch(); ep == nil || ep.ConfVer != d.region.RegionEpoch.GetConfVer() {
 		return errResp(errEpochNotMatch(d.region))
 	}
-	region := cloneRegion(d.region)
-	switch cp.ChangeType {
-	case eraftpb.ConfChangeType_AddNode:
-		if storePeer(region, cp.Peer.StoreId) != nil {
-			return errResp(errConfChange("store already holds a peer"))
-		}
-		np := *cp.Peer
-		region.Peers = append(region.Peers, &np)
-	case eraftpb.ConfChangeType_RemoveNode:
-		kept := region.Peers[:0]
-		for _, pr := range region.Peers {
-			if pr.Id != cp.Peer.Id {
-				kept = append(kept, pr)
-			}
-		}
-		if len(kept) == len(region.Peers) {
-			return errResp(errConfChange("peer not in region"))
-		}
-		region.Peers = kept
-		if cp.Peer.StoreId == w.store.storeID {
-			w.stopped[region.Id] = true
-		}
-	default:
-		return errResp(errConfChange("unsupported change type"))
+	region, rerr := changedRegion(d.region, cp)
+	if rerr != nil {
+		return errResp(rerr)
+	}
+	if cp.ChangeType == eraftpb.ConfChangeType_RemoveNode && cp.Peer.StoreId == w.store.storeID {
+		w.stopped[region.Id] = true
 	}
 	region.RegionEpoch.ConfVer++
 	if err := w.wb.SetMeta(engine.RegionStateKey(region.Id), &rspb.RegionLocalState{State: rspb.PeerState_Normal, Region: region}); err != nil {

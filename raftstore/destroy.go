@@ -110,11 +110,8 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	if !ok {
 		return false
 	}
-	if err := s.clearRegion(r.Id, pending.Region, nil); err != nil {
-		if !s.gate() {
-			return false
-		}
-		w.logger.Panic("destroy region", zap.Uint64("region-id", r.Id), zap.Error(err))
+	if !s.engineOp("destroy region", func() error { return s.clearRegion(r.Id, pending.Region, nil) }) {
+		return false
 	}
 	s.snaps.forget(r.Id)
 	s.meta.mu.Lock()
@@ -128,7 +125,7 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 }
 
 // writeTombstone runs step 1 of a destroy and returns the PendingDestroy
-// record it wrote; false if the store crashed.
+// record it wrote; false if the store failed.
 func (s *Store) writeTombstone(r *metapb.Region, initialized bool) (*rspb.RegionLocalState, bool) {
 	var wb engine.WriteBatch
 	pending := &rspb.RegionLocalState{State: rspb.PeerState_Tombstone}
@@ -323,11 +320,10 @@ func (p *peer) maybeCheckStale() {
 	s.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		r, err := s.sched.GetRegionByID(ctx, regionID)
-		if err != nil || r == nil || r.Meta == nil {
+		meta, err := s.sched.GetRegionByID(ctx, regionID)
+		if err != nil || meta == nil {
 			return
 		}
-		meta := r.Meta
 		if !epochConfStale(epoch, meta.RegionEpoch) {
 			return
 		}

@@ -440,7 +440,20 @@ func (e *explorer) changeMembership() {
 	p := ls[e.rng.IntN(len(ls))]
 	r := p.region
 	var req *raft_cmdpb.RaftCmdRequest
-	if len(r.Peers) == 3 {
+	var learner *metapb.Peer
+	voters := 0
+	for _, pr := range r.Peers {
+		if isVoter(pr) {
+			voters++
+		} else {
+			learner = pr
+		}
+	}
+	switch {
+	case learner != nil && e.rng.IntN(4) != 0:
+		e.h.tracef("promote learner %d (store %d) of region %d", learner.Id, learner.StoreId, r.Id)
+		req = changePeerCmd(r.Id, eraftpb.ConfChangeType_AddNode, &metapb.Peer{Id: learner.Id, StoreId: learner.StoreId})
+	case voters+btoi(learner != nil) >= 3:
 		var others []*metapb.Peer
 		for _, pr := range r.Peers {
 			if pr.Id != p.meta.Id {
@@ -450,7 +463,7 @@ func (e *explorer) changeMembership() {
 		victim := others[e.rng.IntN(len(others))]
 		e.h.tracef("remove peer %d (store %d) of region %d", victim.Id, victim.StoreId, r.Id)
 		req = changePeerCmd(r.Id, eraftpb.ConfChangeType_RemoveNode, victim)
-	} else {
+	default:
 		var free []uint64
 		for _, id := range e.h.ids {
 			if storePeer(r, id) == nil {
@@ -462,8 +475,12 @@ func (e *explorer) changeMembership() {
 		}
 		id, _ := e.h.sched.AllocID(context.Background())
 		np := &metapb.Peer{Id: id, StoreId: free[e.rng.IntN(len(free))]}
-		e.h.tracef("add peer %d (store %d) to region %d", np.Id, np.StoreId, r.Id)
-		req = changePeerCmd(r.Id, eraftpb.ConfChangeType_AddNode, np)
+		typ := eraftpb.ConfChangeType_AddLearnerNode
+		if e.rng.IntN(3) == 0 {
+			typ = eraftpb.ConfChangeType_AddNode
+		}
+		e.h.tracef("add peer %d (store %d) to region %d as %s", np.Id, np.StoreId, r.Id, typ)
+		req = changePeerCmd(r.Id, typ, np)
 	}
 	e.h.propose(p.meta.StoreId, req)
 }
@@ -620,4 +637,11 @@ func (e *explorer) checkWrites() {
 			h.fatalf("key %s ends as %q, which no write that was not overwritten explains: %v", key, *final, hist)
 		}
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
-	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // The interleaving harness: a cluster of stores in one goroutine, whose raft
@@ -36,7 +35,7 @@ import (
 // drops the Store with everything in memory and builds a new one over the
 // same engines (a process crash: whatever the engines committed stays); a
 // crash can also be armed to hit between two writes inside a step
-// (crashAfterWrites), through the engines' BeforeWrite hook.
+// (crashAt), through the engines' BeforeWrite hook.
 
 const harnessTick = 100 * time.Millisecond
 
@@ -164,9 +163,6 @@ func (hs *hStore) beforeWrite(db engine.DB) error {
 	}
 	if hs.crashAt > 0 && hs.writes >= hs.crashAt {
 		hs.crashed = true
-		if hs.s != nil {
-			hs.s.crashed.Store(true)
-		}
 		hs.h.tracef("store %d crashes before write %d (%s db)", hs.id, hs.writes, db)
 		return errFenced
 	}
@@ -212,7 +208,6 @@ func (hs *hStore) crash() {
 	if hs.s == nil {
 		return
 	}
-	hs.s.crashed.Store(true)
 	hs.s = nil
 	hs.crashed = true
 	hs.h.tracef("store %d crashed", hs.id)
@@ -271,9 +266,7 @@ func (hs *hStore) raftWrite() bool {
 	hs.h.tracef("store %d raft write of %d rounds", hs.id, len(rounds))
 	if s.writeRounds(rounds) {
 		for _, r := range rounds {
-			if !s.finishRound(r) {
-				break
-			}
+			s.finishRound(r)
 		}
 	}
 	hs.drainHeartbeats()
@@ -555,14 +548,14 @@ func (f *harnessScheduler) ReportBatchSplit(_ context.Context, regions []*metapb
 	}
 	return nil
 }
-func (f *harnessScheduler) GetRegionByID(_ context.Context, id uint64) (*schedclient.Region, error) {
+func (f *harnessScheduler) GetRegionByID(_ context.Context, id uint64) (*metapb.Region, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.regions[id]
 	if r == nil {
 		return nil, errors.New("harness: region not found")
 	}
-	return &schedclient.Region{Meta: cloneRegion(r)}, nil
+	return cloneRegion(r), nil
 }
 
 func (f *harnessScheduler) learn(r *metapb.Region) {
@@ -773,6 +766,18 @@ func (h *harness) propose(storeID uint64, req *raft_cmdpb.RaftCmdRequest) *outco
 	}
 	hs.s.Propose(req, func(r *raft_cmdpb.RaftCmdResponse) { o.done, o.resp = true, r })
 	return o
+}
+
+// operatorStep hands store's peer of the region one operator step, the way
+// the scheduler's heartbeat response does, with the epoch that peer knows.
+func (h *harness) operatorStep(storeID, regionID uint64, typ eraftpb.ConfChangeType, peer *metapb.Peer) {
+	hs := h.store(storeID)
+	p := hs.peer(regionID)
+	if p == nil {
+		h.fatalf("store %d has no peer of region %d", storeID, regionID)
+	}
+	hs.s.router.send(regionID, peerMsg{kind: msgOperator, op: &pdpb.RegionHeartbeatResponse{RegionId: regionID,
+		RegionEpoch: p.region.RegionEpoch, ChangePeer: &pdpb.ChangePeer{ChangeType: typ, Peer: peer}}})
 }
 
 func putCmd(regionID uint64, key, value string) *raft_cmdpb.RaftCmdRequest {

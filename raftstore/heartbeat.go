@@ -145,7 +145,10 @@ func (p *peer) onOperator(op *pdpb.RegionHeartbeatResponse) {
 		}
 		p.logger.Info("executing operator: change peer", zap.Stringer("type", cp.ChangeType), zap.Uint64("peer", cp.Peer.GetId()),
 			zap.Uint64("store", cp.Peer.GetStoreId()))
-		if cp.ChangeType != eraftpb.ConfChangeType_AddNode && cp.ChangeType != eraftpb.ConfChangeType_RemoveNode {
+		switch cp.ChangeType {
+		case eraftpb.ConfChangeType_AddNode, eraftpb.ConfChangeType_AddLearnerNode, eraftpb.ConfChangeType_RemoveNode:
+		default:
+			p.logger.Warn("operator step of unknown conf change type ignored", zap.Stringer("type", cp.ChangeType))
 			return
 		}
 		p.proposeCommands([]*command{{req: &raft_cmdpb.RaftCmdRequest{Header: hdr,
@@ -224,12 +227,17 @@ func (s *Store) goBackground(f func(ctx context.Context)) {
 // changePeerDone reports whether region already reflects cp: the peer added
 // is there, or the peer removed is gone.
 func changePeerDone(region *metapb.Region, cp *pdpb.ChangePeer) bool {
-	present := false
+	present, voter := false, false
 	for _, pr := range region.GetPeers() {
-		present = present || pr.Id == cp.Peer.GetId()
+		if pr.Id == cp.Peer.GetId() {
+			present, voter = true, isVoter(pr)
+		}
 	}
 	switch cp.ChangeType {
 	case eraftpb.ConfChangeType_AddNode:
+		// A learner with this ID is not done: the step promotes it.
+		return voter
+	case eraftpb.ConfChangeType_AddLearnerNode:
 		return present
 	case eraftpb.ConfChangeType_RemoveNode:
 		return !present

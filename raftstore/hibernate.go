@@ -195,8 +195,14 @@ func (p *peer) maybeHibernate() {
 	}
 }
 
-// sleep stops ticking.
+// sleep stops ticking. A leader first reports the traffic it saw since its
+// last heartbeat: the heartbeat it keeps sending while asleep carries none,
+// so that traffic would otherwise never reach the scheduler (whose key
+// visualizer would show a burst of writes followed by sleep as nothing).
 func (p *peer) sleep() {
+	if p.isLeader() && (p.stats.bytesWritten > 0 || p.stats.keysWritten > 0 || p.reads.pending()) {
+		p.heartbeatScheduler()
+	}
 	p.hib.asleep = true
 	s := p.store
 	s.hib.mu.Lock()
@@ -270,9 +276,6 @@ func (s *Store) runProber() {
 		case <-s.stopCh:
 			return
 		case <-t.C:
-		}
-		if !s.gate() {
-			return
 		}
 		now := time.Now()
 		s.hib.storesMu.RLock()

@@ -96,20 +96,11 @@ func (s *Store) startSnapshot(rp *readyPeer) {
 	regionID := p.region.Id
 	sa := &snapApply{region: data.Region, oldRegion: p.region, index: md.Index, term: md.Term,
 		path: s.snaps.receivedFile(regionID, md.Term, md.Index)}
-	sa.done = func(err error) { s.onSnapshotApplied(regionID, err) }
+	sa.done = func() { s.work.resume(regionID) }
 	held := *rp
 	held.snap = sa
 	p.pendingSnap = &held
 	s.applier.schedule(&applyTask{kind: taskSnapshot, regionID: regionID, snap: sa})
-}
-
-// onSnapshotApplied resumes a region whose snapshot's kv side is done
-// (apply worker).
-func (s *Store) onSnapshotApplied(regionID uint64, err error) {
-	if err != nil {
-		s.logger.Panic("apply snapshot", zap.Uint64("region-id", regionID), zap.Error(err))
-	}
-	s.work.resume(regionID)
 }
 
 // installSnapshot persists the raft side of a snapshot whose kv side is

@@ -783,3 +783,78 @@ func TestLifecycleUnsafeConfChangeRefused(t *testing.T) {
 	h.ticks(4)
 	h.removePeer(1, 1, 3, nil)
 }
+
+// Learners: a peer joins as a learner (it receives the log, catches up by
+// snapshot, but does not vote), cannot be made leader, counts in no quorum,
+// and is then promoted to a voter; every replica agrees on the roles.
+func TestLifecycleLearnerJoinsAndIsPromoted(t *testing.T) {
+	h := newHarness(t, 4, 3, lagTune)
+	h.checkData = true
+	h.elect(1, 1)
+	o := h.propose(1, putCmd(1, "x", "v0"))
+	h.settle()
+	h.ticks(2)
+	if e := o.err(); e != nil {
+		h.fatalf("put: %s", *e)
+	}
+	// Both steps arrive as the scheduler sends them: operator steps.
+	h.operatorStep(1, 1, eraftpb.ConfChangeType_AddLearnerNode, &metapb.Peer{Id: 5000, StoreId: 4})
+	h.settle()
+	h.ticks(4)
+	if v, ok := h.store(4).get("x"); !ok || v != "v0" {
+		h.fatalf("the learner did not catch up: x = %q %t", v, ok)
+	}
+	for _, id := range h.ids {
+		pr := storePeer(h.store(id).peer(1).region, 4)
+		if pr == nil || pr.Role != metapb.PeerRole_Learner {
+			h.fatalf("store %d sees store 4's peer as %v, want a learner", id, pr)
+		}
+	}
+	if v, l := raftMembers(h.store(1).peer(1)); v != 3 || l != 1 {
+		h.fatalf("raft knows %d voters and %d learners, want 3 and 1", v, l)
+	}
+	// A learner cannot lead.
+	tr := h.propose(1, transferCmd(1, storePeer(h.store(1).peer(1).region, 4)))
+	h.settle()
+	if e := tr.err(); e == nil || !strings.Contains(*e, "learner") {
+		h.fatalf("transfer to a learner: %v, want refused", tr.err())
+	}
+	// With one voter down, removing a healthy voter stays unsafe: the
+	// learner counts for nothing.
+	h.store(3).crash()
+	h.ticks(2 * h.cfg.ElectionTicks)
+	rm := h.propose(1, changePeerCmd(1, eraftpb.ConfChangeType_RemoveNode, storePeer(h.store(1).peer(1).region, 2)))
+	h.settle()
+	if e := rm.err(); e == nil || !strings.Contains(*e, "unsafe") {
+		h.fatalf("removing a healthy voter with a learner and a down voter: %v, want unsafe", rm.err())
+	}
+	h.store(3).start()
+	h.ticks(4)
+	// Promotion.
+	h.operatorStep(1, 1, eraftpb.ConfChangeType_AddNode, &metapb.Peer{Id: 5000, StoreId: 4, Role: metapb.PeerRole_Learner})
+	h.settle()
+	h.ticks(2)
+	for _, id := range h.ids {
+		pr := storePeer(h.store(id).peer(1).region, 4)
+		if pr == nil || pr.Role != metapb.PeerRole_Voter {
+			h.fatalf("store %d sees store 4's peer as %v after promotion, want a voter", id, pr)
+		}
+	}
+	if v, l := raftMembers(h.store(1).peer(1)); v != 4 || l != 0 {
+		h.fatalf("raft knows %d voters and %d learners after promotion, want 4 and 0", v, l)
+	}
+	h.checkAll()
+	h.checkSettled()
+}
+
+// raftMembers counts the voters and learners a leader's raft tracks.
+func raftMembers(p *peer) (voters, learners int) {
+	for _, pr := range p.rn.Status().Progress {
+		if pr.IsLearner {
+			learners++
+		} else {
+			voters++
+		}
+	}
+	return voters, learners
+}

@@ -80,9 +80,9 @@ func (w *raftWriter) take(into []*round) []*round {
 }
 
 // runRaftWriter persists queued rounds, as few writes as badger allows,
-// then finishes them in the order they were queued. After a crash it drops
-// what it takes, without writing or sending anything, until the workers
-// are gone.
+// then finishes them in the order they were queued. After a failure it
+// drops what it takes, without writing or sending anything, until the
+// workers are gone.
 func (s *Store) runRaftWriter() {
 	var rounds []*round
 	for {
@@ -90,11 +90,11 @@ func (s *Store) runRaftWriter() {
 		if rounds == nil {
 			return
 		}
+		// After a failure nothing is written or finished: a later round
+		// could depend on a state the failed write did not persist.
 		if s.writeRounds(rounds) {
 			for _, r := range rounds {
-				if !s.finishRound(r) {
-					break
-				}
+				s.finishRound(r)
 			}
 		}
 		clear(rounds)

@@ -134,7 +134,7 @@ func (g *snapshotGen) generate(regionID uint64) {
 // of an entry that the apply worker writes in several batches.
 func (g *snapshotGen) build(regionID uint64) (*eraftpb.Snapshot, string, error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		if !g.store.gate() {
+		if g.store.failed.Load() {
 			return nil, "", ErrStopped
 		}
 		view, ok, err := g.store.fence.snapshot(g.engines, regionID)
@@ -347,9 +347,9 @@ type snapApply struct {
 	oldRegion   *metapb.Region // the peer's before it (nil or no peers: none)
 	index, term uint64
 	path        string
-	// done reports the outcome on the apply worker (nil: nobody waits,
-	// as when a restart replays the snapshot).
-	done func(error)
+	// done reports, on the apply worker, that the kv side is applied
+	// (nil: nobody waits, as when a restart replays the snapshot).
+	done func()
 }
 
 // applySnapshotKV replaces the region's kv state by the snapshot. Crash
@@ -380,9 +380,6 @@ func applySnapshotKV(s *Store, sa *snapApply) error {
 		}
 		for _, cf := range engine.CFs {
 			if err := e.DeleteRangeKV(cf, r.StartKey, r.EndKey); err != nil {
-				if !s.gate() {
-					return ErrStopped
-				}
 				return err
 			}
 		}

@@ -44,7 +44,13 @@ type Store struct {
 	metrics Metrics
 
 	createMu sync.Mutex
-	crashed  atomic.Bool
+	// failed is set once an engine operation failed (fail): the workers
+	// stop taking work and nothing more is acknowledged; the owner of the
+	// store sees Failed and stops it.
+	failed   atomic.Bool
+	failOnce sync.Once
+	failErr  error
+	failCh   chan struct{}
 	tickRate atomic.Int32 // test fault: see SetTickRate (fault.go)
 	stopOnce sync.Once
 	stopCh   chan struct{}
@@ -92,7 +98,7 @@ func NewStore(cfg Config, e *engine.Engines, sched SchedulerClient, trans Transp
 	}
 	s := &Store{cfg: cfg, engines: e, sched: sched, trans: trans, logger: cfg.Logger,
 		work: newWorkScheduler(), writer: newRaftWriter(cfg.RaftWorkers), stopCh: make(chan struct{}), hbCh: make(chan *pdpb.RegionHeartbeatRequest, 1024),
-		now: time.Now, spawn: func(f func()) { go f() }}
+		now: time.Now, spawn: func(f func()) { go f() }, failCh: make(chan struct{})}
 	s.router = newRouter(s.work, cfg.MailboxCapacity)
 	s.meta = newStoreMeta()
 	s.splitCheck = newSplitChecker(s)
@@ -305,14 +311,32 @@ func (s *Store) heartbeatRegion(p *peer) { p.heartbeatScheduler() }
 // callbacks are answered with errors. The engines stay open.
 func (s *Store) Stop() { s.stop() }
 
-// Crash stops the store as kill -9 would: from now on nothing is written
-// to either engine and no message leaves; whatever the engines committed
-// stays (badger's writes survive a process crash), everything in memory is
-// lost. Callers waiting on the store get errors. See tests/cluster for the
-// crash model.
-func (s *Store) Crash() {
-	s.crashed.Store(true)
-	s.stop()
+// Failed is closed once the store failed on an engine error (a full disk,
+// a broken device: not a broken invariant): from then on its workers take
+// no work and nothing more is acknowledged, and its owner should Stop it.
+// Err says why.
+func (s *Store) Failed() <-chan struct{} { return s.failCh }
+
+// Err is the engine error the store failed on, or nil.
+func (s *Store) Err() error {
+	select {
+	case <-s.failCh:
+		return s.failErr
+	default:
+		return nil
+	}
+}
+
+// fail records an engine failure (any goroutine). A write that failed was
+// not acknowledged, and nothing after it will be, so nothing acknowledged
+// is lost; what is in memory goes, as in a crash.
+func (s *Store) fail(op string, err error) {
+	s.failOnce.Do(func() {
+		s.failErr = fmt.Errorf("raftstore: %s: %w", op, err)
+		s.failed.Store(true)
+		s.logger.Error("engine failed; the store stops taking work", zap.String("op", op), zap.Error(err))
+		close(s.failCh)
+	})
 }
 
 func (s *Store) stop() {
@@ -345,7 +369,7 @@ func (s *Store) stop() {
 			w.queue = nil
 		}
 		s.bgWG.Wait()
-		s.logger.Info("store stopped", zap.Bool("crash", s.crashed.Load()))
+		s.logger.Info("store stopped", zap.Bool("failed", s.failed.Load()))
 	})
 }
 
@@ -358,45 +382,28 @@ func failMsg(m peerMsg) {
 	}
 }
 
-// gate reports whether the store may still write and send: false once
-// crashed.
-func (s *Store) gate() bool { return !s.crashed.Load() }
+// writeKV, syncKV and writeRaft run an engine operation; false if it
+// failed (the store failed: fail) or the store had failed before.
 
 func (s *Store) writeKV(wb *engine.WriteBatch) bool {
-	if !s.gate() {
-		return false
-	}
-	if err := s.engines.WriteKV(wb, false); err != nil {
-		if !s.gate() {
-			return false
-		}
-		s.logger.Panic("write kv db", zap.Error(err))
-	}
-	return true
+	return s.engineOp("write kv db", func() error { return s.engines.WriteKV(wb, false) })
 }
 
 func (s *Store) syncKV() bool {
-	if !s.gate() {
-		return false
-	}
-	if err := s.engines.SyncKV(); err != nil {
-		if !s.gate() {
-			return false
-		}
-		s.logger.Panic("sync kv db", zap.Error(err))
-	}
-	return true
+	return s.engineOp("sync kv db", s.engines.SyncKV)
 }
 
 func (s *Store) writeRaft(wb *engine.WriteBatch, sync bool) bool {
-	if !s.gate() {
+	return s.engineOp("write raft db", func() error { return s.engines.WriteRaft(wb, sync) })
+}
+
+func (s *Store) engineOp(op string, f func() error) bool {
+	if s.failed.Load() {
 		return false
 	}
-	if err := s.engines.WriteRaft(wb, sync); err != nil {
-		if !s.gate() {
-			return false
-		}
-		s.logger.Panic("write raft db", zap.Error(err))
+	if err := f(); err != nil {
+		s.fail(op, err)
+		return false
 	}
 	return true
 }
@@ -426,7 +433,7 @@ func (s *Store) Read(header *raft_cmdpb.RaftRequestHeader, cb ReadCallback) {
 
 // HandleRaftMessage implements MessageHandler.
 func (s *Store) HandleRaftMessage(msg *rspb.RaftMessage) error {
-	if s.crashed.Load() || msg.ToPeer.GetStoreId() != s.storeID {
+	if s.failed.Load() || msg.ToPeer.GetStoreId() != s.storeID {
 		return nil
 	}
 	s.hib.heardFrom(msg.FromPeer.GetStoreId())
@@ -491,7 +498,7 @@ func (s *Store) maybeCreatePeer(msg *rspb.RaftMessage) bool {
 
 // HandleSnapshot implements MessageHandler.
 func (s *Store) HandleSnapshot(msg *rspb.RaftMessage, r io.Reader) error {
-	if s.crashed.Load() {
+	if s.failed.Load() {
 		return ErrStopped
 	}
 	if msg.Message.GetMsgType() != eraftpb.MessageType_MsgSnapshot {

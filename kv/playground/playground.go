@@ -34,6 +34,7 @@ import (
 	"github.com/regionkv/regionkv/proto/common/logging"
 	"github.com/regionkv/regionkv/proto/common/security"
 	schedconfig "github.com/regionkv/regionkv/scheduler/config"
+	"github.com/regionkv/regionkv/scheduler/dashboard"
 	schedserver "github.com/regionkv/regionkv/scheduler/server"
 )
 
@@ -54,6 +55,10 @@ type Config struct {
 	// Host is the address every member listens on and is reached at: an
 	// address of this machine (127.0.0.1 by default).
 	Host string
+	// StoreConfig is a TOML file read by every store (e.g. its
+	// [raftstore] table); the playground sets each store's addresses,
+	// data dir and scheduler over it. Empty: the defaults.
+	StoreConfig string
 	// SchedulerAddr is the scheduler's address, gRPC and HTTP API alike;
 	// its embedded etcd listens on the two ports above. Port 0 picks free
 	// ports for all of them. Empty means Host:2379.
@@ -119,7 +124,10 @@ func NewCommand(logger logging.Factory) *cobra.Command {
 		Short: "Run a scheduler and N stores on loopback, in one process",
 		Long: `Run a whole cluster on this machine: a scheduler (with an embedded etcd) and
 --stores Raft stores on loopback, in this one process. It prints the
-addresses and how to connect with 'regionkv kv' and 'regionkv ctl'.
+dashboard's URL, the addresses and how to connect with 'regionkv kv' and
+'regionkv ctl'. --store-config gives every store settings from a TOML file
+(e.g. a shorter [raftstore] region-heartbeat-interval, for a livelier key
+visualizer).
 
 Data lives in a temporary directory removed on exit, or in --data-dir, kept
 (run the playground again on it to continue). Ctrl-C or SIGTERM stops the
@@ -156,6 +164,8 @@ and prints the flags the tools need.`,
 	f.IntVar(&cfg.Stores, "stores", cfg.Stores, "number of stores")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "keep data here (default: a temporary directory removed on exit)")
 	f.StringVar(&cfg.Host, "host", cfg.Host, "address of this machine every member listens on")
+	f.StringVar(&cfg.StoreConfig, "store-config", cfg.StoreConfig,
+		"TOML file of store settings for every store, e.g. its [raftstore] table (addresses and data dirs are the playground's)")
 	f.StringVar(&cfg.SchedulerAddr, "scheduler", cfg.SchedulerAddr,
 		"scheduler address, gRPC and HTTP API (default: --host:2379); etcd on its port +1 and +2 (port 0: free ports)")
 	cli.Alias(f, "scheduler-addr", "scheduler")
@@ -232,6 +242,12 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	}()
 	start := func(i int) error {
 		kcfg := kvconfig.Default()
+		if cfg.StoreConfig != "" {
+			if err := kcfg.Load(cfg.StoreConfig); err != nil {
+				return err
+			}
+		}
+		kcfg.AdvertiseAddr, kcfg.StatusAddr, kcfg.Standalone = "", "", false
 		kcfg.Addr = net.JoinHostPort(cfg.Host, "0")
 		if cfg.StorePort != 0 {
 			kcfg.Addr = net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.StorePort+i))
@@ -287,7 +303,8 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	slices.SortFunc(stores, func(a, b kvserver.Started) int { return cmp.Compare(a.StoreID, b.StoreID) })
 	cl := Cluster{DataDir: dir, SchedulerAddr: sched.Addr(), Stores: stores, Client: certs.Client}
 	printUsage(out, cl, cfg.DataDir == "")
-	logger.Info("playground started", zap.String("addr", cl.SchedulerAddr), zap.Int("stores", len(cl.Stores)),
+	logger.Info("playground started", zap.String("addr", cl.SchedulerAddr), zap.String("dashboard", cl.DashboardURL()),
+		zap.Int("stores", len(cl.Stores)),
 		zap.String("data-dir", dir))
 	if ready != nil {
 		ready(cl)
@@ -302,13 +319,25 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	}
 }
 
+// scheme is the URL scheme of the cluster's HTTP endpoints.
+func (cl Cluster) scheme() string {
+	if cl.Client.Enabled() {
+		return "https"
+	}
+	return "http"
+}
+
+// DashboardURL is the web page of the cluster's scheduler. With TLS on,
+// the browser must present a certificate of the cluster's CA.
+func (cl Cluster) DashboardURL() string {
+	return cl.scheme() + "://" + cl.SchedulerAddr + dashboard.Path
+}
+
 func printUsage(out io.Writer, cl Cluster, temporary bool) {
 	tls := cl.Client.Enabled()
-	scheme := "http"
-	if tls {
-		scheme = "https"
-	}
+	scheme := cl.scheme()
 	fmt.Fprintf(out, "regionkv playground is up.\n\n")
+	fmt.Fprintf(out, "  dashboard   %s\n", cl.DashboardURL())
 	fmt.Fprintf(out, "  scheduler   %-21s  (gRPC, HTTP API, /metrics)\n", cl.SchedulerAddr)
 	for _, s := range cl.Stores {
 		fmt.Fprintf(out, "  store %-4d  %-21s  (status: %s://%s/metrics)\n", s.StoreID, s.Addr, scheme, s.StatusAddr)

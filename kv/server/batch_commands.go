@@ -40,17 +40,12 @@ func (s *Server) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) error {
 	defer cancel()
 	b := &batchStream{
 		s:      s,
+		cancel: cancel,
 		out:    make(chan batchAnswer, batchMaxInflight),
 		window: make(chan struct{}, batchMaxInflight),
 	}
 	sent := make(chan error, 1)
-	go func() {
-		err := b.sendLoop(ctx, stream)
-		if err != nil {
-			cancel() // unblock handlers waiting to hand over an answer
-		}
-		sent <- err
-	}()
+	go func() { sent <- b.sendLoop(ctx, stream) }()
 	err := b.recvLoop(ctx, stream)
 	if errors.Is(err, io.EOF) || errors.Is(err, errDraining) {
 		// The client is done sending, or the store is stopping: answer what
@@ -67,6 +62,7 @@ func (s *Server) BatchCommands(stream tikvpb.Tikv_BatchCommandsServer) error {
 	}
 	cancel()
 	b.handlers.Wait()
+	close(b.out)
 	<-sent // gRPC forbids Send after the handler returns
 	return err
 }
@@ -99,9 +95,10 @@ type batchAnswer struct {
 
 type batchStream struct {
 	s        *Server
-	out      chan batchAnswer // answers for sendLoop; closed once all handlers are done
-	window   chan struct{}    // a token per sub-request in flight
-	handlers sync.WaitGroup   // sub-request goroutines
+	cancel   context.CancelFunc // ends the stream's handlers
+	out      chan batchAnswer   // answers for sendLoop; closed once all handlers are done
+	window   chan struct{}      // a token per sub-request in flight
+	handlers sync.WaitGroup     // sub-request goroutines
 }
 
 // recvLoop starts a handler per sub-request until the stream's receive side
@@ -132,31 +129,41 @@ func (b *batchStream) recvLoop(ctx context.Context, stream tikvpb.Tikv_BatchComm
 	}
 }
 
-// serve answers one sub-request and hands the answer to the sender.
+// serve answers one sub-request and hands the answer to the sender. The
+// sub-request stays counted in flight (inflight) until the sender has sent
+// its answer: a draining store must not close the stream between the two,
+// or a write that was applied would reach the client as a lost answer.
 func (b *batchStream) serve(ctx context.Context, id uint64, req *tikvpb.BatchCommandsRequest_Request) {
 	defer b.handlers.Done()
 	defer func() { <-b.window }()
-	defer b.s.inflight.done()
 	resp := b.s.serveBatchCommand(ctx, req)
 	// out has room for a whole window, so this only waits if the stream died.
 	select {
 	case b.out <- batchAnswer{id: id, resp: resp}:
 	case <-ctx.Done():
+		b.s.inflight.done()
 	}
 }
 
-// sendLoop packs ready answers into frames until out is closed.
+// sendLoop packs ready answers into frames until out is closed, and ends
+// the in-flight count of each answer once it is sent (or can no longer be:
+// the stream failed or ended).
 func (b *batchStream) sendLoop(ctx context.Context, stream tikvpb.Tikv_BatchCommandsServer) error {
+	var failed error
 	for {
 		var first batchAnswer
 		select {
 		case a, ok := <-b.out:
 			if !ok {
-				return nil
+				return failed
 			}
 			first = a
 		case <-ctx.Done():
-			return nil
+			// Stop sending; what is still handed over is only counted out.
+			for range b.out {
+				b.s.inflight.done()
+			}
+			return failed
 		}
 		frame := &tikvpb.BatchCommandsResponse{}
 		add := func(a batchAnswer) int {
@@ -179,11 +186,19 @@ func (b *batchStream) sendLoop(ctx context.Context, stream tikvpb.Tikv_BatchComm
 				break fill
 			}
 		}
-		if err := stream.Send(frame); err != nil {
-			return err
+		if failed == nil {
+			if err := stream.Send(frame); err != nil {
+				failed = err
+				// Unblock the handlers; keep draining out so that every
+				// answer is counted out.
+				b.cancel()
+			}
+		}
+		for range frame.Responses {
+			b.s.inflight.done()
 		}
 		if closed {
-			return nil
+			return failed
 		}
 	}
 }

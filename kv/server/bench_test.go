@@ -45,3 +45,29 @@ func BenchmarkRawGetGRPC(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLatchesParallel: acquiring and releasing the latch of one key,
+// from parallel goroutines over 100k keys, with the occasional range (one in
+// 1,000) in a region's worth of keys. What every write pays.
+func BenchmarkLatchesParallel(b *testing.B) {
+	l := newLatches()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			var sp span
+			if i%1000 == 0 {
+				sp = rangeSpan([]byte(fmt.Sprintf("k%05d", i%100000)), []byte(fmt.Sprintf("k%05d~", i%100000)))
+			} else {
+				sp = pointSpan([]byte(fmt.Sprintf("k%05d", (i*7919)%100000)))
+			}
+			release, err := l.acquire(ctx, sp)
+			if err != nil {
+				b.Fatal(err)
+			}
+			release()
+		}
+	})
+}

@@ -282,7 +282,8 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	}
 	defer status.Close()
 	security.WarnIfExposed(logger, cfg.Security, "store", g.Addr(), status.Addr())
-	trans := grpctransport.New(grpctransport.SchedulerResolver{Sched: sched}, logger,
+	rsched := grpctransport.Scheduler(sched)
+	trans := grpctransport.New(grpctransport.SchedulerResolver{Sched: rsched}, logger,
 		grpctransport.WithCredentials(sec.TransportCredentials()))
 	defer trans.Close()
 	v := version.Get()
@@ -295,7 +296,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	rcfg.Version, rcfg.GitHash, rcfg.StartTimestamp = v.Version, v.Revision, startedAt.Unix()
 	rcfg.Logger = logger
 	rcfg.Metrics = raftstore.NewStoreMetrics(reg)
-	store, err := raftstore.NewStore(rcfg, eng, sched, trans)
+	store, err := raftstore.NewStore(rcfg, eng, rsched, trans)
 	if err != nil {
 		g.closeUnserved()
 		return err
@@ -326,6 +327,14 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 			logger.Warn("requests still in flight after the drain timeout", zap.Duration("timeout", drainTimeout))
 		}
 		err = <-served
+	case <-store.Failed():
+		// An engine failed (a full disk, a broken device): stop serving at
+		// once; nothing more can be acknowledged. The process exits with
+		// the error.
+		logger.Error("store server stopping: its storage failed", zap.Uint64("store-id", store.StoreID()), zap.Error(store.Err()))
+		g.Drain(0)
+		<-served
+		err = store.Err()
 	case err = <-served:
 	}
 	return err

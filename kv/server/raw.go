@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/kv/storage"
@@ -19,6 +20,8 @@ import (
 
 // RawGet reads one key.
 func (s *Server) RawGet(ctx context.Context, req *kvrpcpb.RawGetRequest) (*kvrpcpb.RawGetResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawGetResponse{}
 	if err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), s.checkKey(req.Key)); err != nil {
 		resp.Error = err.Error()
@@ -45,6 +48,8 @@ func (s *Server) RawGet(ctx context.Context, req *kvrpcpb.RawGetRequest) (*kvrpc
 // RawBatchGet reads many keys from one consistent view. Only keys that exist
 // are returned, in request order; a key asked for twice is returned twice.
 func (s *Server) RawBatchGet(ctx context.Context, req *kvrpcpb.RawBatchGetRequest) (*kvrpcpb.RawBatchGetResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawBatchGetResponse{}
 	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf))
 	for _, k := range req.Keys {
@@ -83,19 +88,23 @@ func (s *Server) RawBatchGet(ctx context.Context, req *kvrpcpb.RawBatchGetReques
 
 // RawPut writes one key.
 func (s *Server) RawPut(ctx context.Context, req *kvrpcpb.RawPutRequest) (*kvrpcpb.RawPutResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawPutResponse{}
 	if err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), checkTTL(req.Ttl),
 		s.checkKey(req.Key), s.checkValue(req.Value)); err != nil {
 		resp.Error = err.Error()
 		return resp, nil
 	}
-	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, [][]byte{req.Key}, storage.NewPut(req.Cf, req.Key, req.Value))
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, pointSpans(req.Key), storage.NewPut(req.Cf, req.Key, req.Value))
 	return resp, nil
 }
 
 // RawBatchPut writes many keys atomically. When a key appears more than once,
 // the last pair wins.
 func (s *Server) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutRequest) (*kvrpcpb.RawBatchPutResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawBatchPutResponse{}
 	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), checkTTL(req.Ttl))
 	for _, ttl := range req.Ttls {
@@ -124,23 +133,27 @@ func (s *Server) RawBatchPut(ctx context.Context, req *kvrpcpb.RawBatchPutReques
 	if len(mods) == 0 {
 		return resp, nil
 	}
-	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, keys, mods...)
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, pointSpans(keys...), mods...)
 	return resp, nil
 }
 
 // RawDelete deletes one key; deleting a missing key succeeds.
 func (s *Server) RawDelete(ctx context.Context, req *kvrpcpb.RawDeleteRequest) (*kvrpcpb.RawDeleteResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawDeleteResponse{}
 	if err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), s.checkKey(req.Key)); err != nil {
 		resp.Error = err.Error()
 		return resp, nil
 	}
-	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, [][]byte{req.Key}, storage.NewDelete(req.Cf, req.Key))
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, pointSpans(req.Key), storage.NewDelete(req.Cf, req.Key))
 	return resp, nil
 }
 
 // RawBatchDelete deletes many keys atomically.
 func (s *Server) RawBatchDelete(ctx context.Context, req *kvrpcpb.RawBatchDeleteRequest) (*kvrpcpb.RawBatchDeleteResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawBatchDeleteResponse{}
 	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf))
 	mods := make([]storage.Modify, 0, len(req.Keys))
@@ -158,13 +171,15 @@ func (s *Server) RawBatchDelete(ctx context.Context, req *kvrpcpb.RawBatchDelete
 	if len(mods) == 0 {
 		return resp, nil
 	}
-	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, req.Keys, mods...)
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, pointSpans(req.Keys...), mods...)
 	return resp, nil
 }
 
 // RawDeleteRange deletes [start_key, end_key) of one CF. An empty bound is
 // open: an empty end_key deletes to the end of the key space.
 func (s *Server) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRangeRequest) (*kvrpcpb.RawDeleteRangeResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawDeleteRangeResponse{}
 	err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf),
 		s.checkBound(req.StartKey), s.checkBound(req.EndKey))
@@ -175,11 +190,8 @@ func (s *Server) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRange
 		resp.Error = err.Error()
 		return resp, nil
 	}
-	release := s.latches.acquireAll()
-	defer release()
-	if err := s.storage.Write(ctx, req.Context, []storage.Modify{storage.NewDeleteRange(req.Cf, req.StartKey, req.EndKey)}); err != nil {
-		resp.RegionError, resp.Error = writeErr(err)
-	}
+	resp.RegionError, resp.Error = s.writeKeys(ctx, req.Context, []span{rangeSpan(req.StartKey, req.EndKey)},
+		storage.NewDeleteRange(req.Cf, req.StartKey, req.EndKey))
 	return resp, nil
 }
 
@@ -187,6 +199,8 @@ func (s *Server) RawDeleteRange(ctx context.Context, req *kvrpcpb.RawDeleteRange
 // [start_key, end_key); with reverse set it scans downward from start_key
 // (exclusive) to end_key (inclusive), as TiKV does. An empty bound is open.
 func (s *Server) RawScan(ctx context.Context, req *kvrpcpb.RawScanRequest) (*kvrpcpb.RawScanResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawScanResponse{}
 	lower, upper := req.StartKey, req.EndKey
 	if req.Reverse {
@@ -271,14 +285,21 @@ func checkScanStart(region *metapb.Region, start []byte, reverse bool) *errorpb.
 // read and the write hold the key's latch, so no other write of the key can
 // land between them. The response reports what the key held before.
 func (s *Server) RawCompareAndSwap(ctx context.Context, req *kvrpcpb.RawCASRequest) (*kvrpcpb.RawCASResponse, error) {
+	ctx, cancel := s.bound(ctx, req.Context)
+	defer cancel()
 	resp := &kvrpcpb.RawCASResponse{}
 	if err := firstErr(s.checkContext(req.Context), engine.ValidateCF(req.Cf), checkTTL(req.Ttl),
 		s.checkKey(req.Key), s.checkValue(req.Value)); err != nil {
 		resp.Error = err.Error()
 		return resp, nil
 	}
-	release := s.latches.acquire(req.Key)
-	defer release()
+	release, err := s.latches.acquire(ctx, pointSpan(req.Key))
+	if err != nil {
+		resp.RegionError = latchBusy(err)
+		return resp, nil
+	}
+	var werr error
+	defer func() { releaseWhenSettled(release, werr) }()
 	r, err := s.storage.Reader(ctx, req.Context)
 	if err != nil {
 		resp.RegionError, resp.Error = splitErr(err)
@@ -306,8 +327,8 @@ func (s *Server) RawCompareAndSwap(ctx context.Context, req *kvrpcpb.RawCASReque
 	if req.PreviousNotExist != (cur == nil) || (cur != nil && !bytes.Equal(cur, req.PreviousValue)) {
 		return resp, nil
 	}
-	if err := s.storage.Write(ctx, wctx, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); err != nil {
-		resp.RegionError, resp.Error = writeErr(err)
+	if werr = s.storage.Write(ctx, wctx, []storage.Modify{storage.NewPut(req.Cf, req.Key, req.Value)}); werr != nil {
+		resp.RegionError, resp.Error = writeErr(werr)
 		return resp, nil
 	}
 	resp.Succeed = true
@@ -323,15 +344,61 @@ func regionErr(err error) *errorpb.Error {
 	return nil
 }
 
-// writeKeys writes mods under the latches of keys and sorts a failure into
+// writeKeys writes mods under the latches of spans and sorts a failure into
 // a response's region_error and error fields.
-func (s *Server) writeKeys(ctx context.Context, kvctx *kvrpcpb.Context, keys [][]byte, mods ...storage.Modify) (*errorpb.Error, string) {
-	release := s.latches.acquire(keys...)
-	defer release()
-	if err := s.storage.Write(ctx, kvctx, mods); err != nil {
+func (s *Server) writeKeys(ctx context.Context, kvctx *kvrpcpb.Context, spans []span, mods ...storage.Modify) (*errorpb.Error, string) {
+	release, err := s.latches.acquire(ctx, spans...)
+	if err != nil {
+		return latchBusy(err), ""
+	}
+	err = s.storage.Write(ctx, kvctx, mods)
+	releaseWhenSettled(release, err)
+	if err != nil {
 		return writeErr(err)
 	}
 	return nil, ""
+}
+
+// releaseWhenSettled releases a write's latches once its outcome is known.
+// A write answered as undetermined may still apply: until its proposal is
+// applied or dropped, its keys stay latched, so that a later write of them
+// is not overtaken by it and a compare-and-swap does not read around it.
+// The latches of a write stuck for good (a region that lost its quorum)
+// stay taken; other writes of those keys are refused when their own wait
+// ends, which they would be anyway.
+func releaseWhenSettled(release func(), err error) {
+	var u *storage.UnsettledError
+	if errors.As(err, &u) {
+		u.Settlement.Then(release)
+		return
+	}
+	release()
+}
+
+// latchBusy answers a write that gave up waiting for the latches of its
+// keys: it wrote nothing, so the client may send it again.
+func latchBusy(err error) *errorpb.Error {
+	msg := "server: keys latched by a write whose outcome is not known yet: " + err.Error()
+	return &errorpb.Error{Message: msg, ServerIsBusy: &errorpb.ServerIsBusy{Reason: msg}}
+}
+
+func pointSpans(keys ...[]byte) []span {
+	out := make([]span, len(keys))
+	for i, k := range keys {
+		out[i] = pointSpan(k)
+	}
+	return out
+}
+
+// bound limits ctx by the request's max_execution_duration_ms and by the
+// store's own bound, whichever ends first, so that no wait on the store
+// outlives the request.
+func (s *Server) bound(ctx context.Context, kvctx *kvrpcpb.Context) (context.Context, context.CancelFunc) {
+	d := s.maxWait
+	if ms := kvctx.GetMaxExecutionDurationMs(); ms > 0 && time.Duration(ms) < d/time.Millisecond {
+		d = time.Duration(ms) * time.Millisecond
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // writeErr is splitErr for a write that may have been proposed: if the

@@ -24,9 +24,13 @@ import (
 	"github.com/regionkv/regionkv/raftstore"
 )
 
-// latchSlots bounds the latch table; collisions only make unrelated keys
-// wait for each other briefly.
-const latchSlots = 4096
+// defaultMaxRequestWait bounds how long a request may wait on the store
+// (for latches, a read index, a proposal to commit) when neither its
+// deadline nor its max_execution_duration_ms bounds it sooner. Without it
+// a write to a region that lost its quorum, sent without a deadline (a
+// BatchCommands sub-request, a client that set none), would wait for ever,
+// holding its goroutine and the latches of its keys.
+const defaultMaxRequestWait = time.Minute
 
 // Server implements tikvpb.TikvServer. The methods it does not serve answer
 // with the gRPC Unimplemented status.
@@ -36,6 +40,8 @@ type Server struct {
 	cfg     config.Config
 	storage storage.Storage
 	latches *latches
+	// maxWait is defaultMaxRequestWait (tests shorten it).
+	maxWait time.Duration
 	logger  *zap.Logger
 	raft    raftstore.MessageHandler
 
@@ -48,7 +54,7 @@ func New(cfg config.Config, st storage.Storage, logger *zap.Logger) *Server {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Server{cfg: cfg, storage: st, latches: newLatches(latchSlots), logger: logger}
+	return &Server{cfg: cfg, storage: st, latches: newLatches(), maxWait: defaultMaxRequestWait, logger: logger}
 }
 
 // RegisterMetrics registers the request metrics with reg and starts

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/proto/pkg/errorpb"
@@ -42,7 +43,8 @@ type Storage interface {
 	//
 	// kvctx is the request's routing context (region, epoch, peer, term);
 	// standalone ignores it, the Raft storage routes by it. A request the
-	// region cannot take fails with a *RegionError.
+	// region cannot take fails with a *RegionError. When ctx ends first and
+	// the write may still apply, the error is an *UnsettledError.
 	Write(ctx context.Context, kvctx *kvrpcpb.Context, batch []Modify) error
 	// Reader returns a consistent read view taken at the call: it sees every
 	// write acknowledged before it and none after. Close it when done.
@@ -60,6 +62,71 @@ type RegionError struct {
 func (e *RegionError) Error() string {
 	return "storage: region error: " + e.Err.String()
 }
+
+// UnsettledError is Write's answer when ctx ended while the write may still
+// apply (a Raft proposal waiting to commit): the caller learns nothing of
+// its outcome. Settlement tells when the outcome is known, applied or
+// definitely dropped; until then the caller keeps the write's keys from
+// other writers (a write of the same key issued after this answer must
+// not be overtaken by this one, nor a compare-and-swap read around it).
+// It wraps ctx's error.
+type UnsettledError struct {
+	Err        error
+	Settlement *Settlement
+}
+
+func (e *UnsettledError) Error() string { return "storage: write outcome unknown: " + e.Err.Error() }
+
+// Unwrap returns the context's error.
+func (e *UnsettledError) Unwrap() error { return e.Err }
+
+// Settlement is the moment a write's outcome becomes known. It costs no
+// goroutine: what waits for it is run by whoever settles it. A write that
+// is never settled (its store crashed) keeps its waiters for ever, which
+// is what a crashed store's keys get anyway.
+type Settlement struct {
+	mu      sync.Mutex
+	settled bool
+	then    []func()
+	done    chan struct{}
+}
+
+// NewSettlement returns an unsettled Settlement.
+func NewSettlement() *Settlement { return &Settlement{done: make(chan struct{})} }
+
+// Settle marks the outcome known and runs the functions given to Then, on
+// the caller's goroutine. Later calls do nothing.
+func (s *Settlement) Settle() {
+	s.mu.Lock()
+	if s.settled {
+		s.mu.Unlock()
+		return
+	}
+	s.settled = true
+	fns := s.then
+	s.then = nil
+	close(s.done)
+	s.mu.Unlock()
+	for _, f := range fns {
+		f()
+	}
+}
+
+// Then runs f once the outcome is known: at once if it is, else from
+// Settle. f must not block.
+func (s *Settlement) Then(f func()) {
+	s.mu.Lock()
+	if !s.settled {
+		s.then = append(s.then, f)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	f()
+}
+
+// Done is closed once the outcome is known.
+func (s *Settlement) Done() <-chan struct{} { return s.done }
 
 // RegionReader is implemented by readers bound to one region (the Raft
 // storage): reads outside Region fail with KeyNotInRegion and iterators are

@@ -119,7 +119,8 @@ func (s *snapOverrideStorage) Snapshot() (eraftpb.Snapshot, error) {
 	if err != nil {
 		return eraftpb.Snapshot{}, err
 	}
-	cs := eraftpb.ConfState{Voters: append([]uint64(nil), s.n.confState.Voters...)}
+	cs := eraftpb.ConfState{Voters: append([]uint64(nil), s.n.confState.Voters...),
+		Learners: append([]uint64(nil), s.n.confState.Learners...)}
 	return eraftpb.Snapshot{
 		Data:     encodeValues(s.n.values, applied),
 		Metadata: &eraftpb.SnapshotMetadata{Index: applied, Term: term, ConfState: &cs},

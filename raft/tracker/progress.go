@@ -48,6 +48,10 @@ type Progress struct {
 
 	// Inflights bounds the MsgApp messages outstanding in StateReplicate.
 	Inflights *Inflights
+
+	// IsLearner is set for learners: they are replicated to like voters
+	// but never counted in a quorum.
+	IsLearner bool
 }
 
 // resetState switches to state, clearing the per-state fields.
@@ -157,6 +161,9 @@ func (pr Progress) String() string {
 	fmt.Fprintf(&b, "%s match=%d next=%d", pr.State, pr.Match, pr.Next)
 	if pr.State == StateSnapshot {
 		fmt.Fprintf(&b, " pending-snap=%d", pr.PendingSnapshot)
+	}
+	if pr.IsLearner {
+		b.WriteString(" learner")
 	}
 	if !pr.RecentActive {
 		b.WriteString(" inactive")

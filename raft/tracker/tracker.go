@@ -4,8 +4,16 @@
 // win?").
 //
 // regionkv uses single-step membership changes (Raft paper §6 / thesis
-// §4.1): a configuration is one majority set of voters. Learners and joint
-// consensus are not supported.
+// §4.1): a configuration is one majority set of voters, plus learners.
+// Joint consensus is not supported.
+//
+// Learners (thesis §4.2.1, "catching up new servers") receive the log like
+// voters but never count: not in the commit quorum, not in elections (they
+// do not campaign, and their votes are not tallied), not in check-quorum or
+// ReadIndex confirmations. A new member joins as a learner, catches up, and
+// is then promoted to voter by a second change, so that the quorum never
+// includes a member that cannot yet acknowledge entries. A voter cannot be
+// demoted to learner.
 package tracker
 
 import (
@@ -40,12 +48,14 @@ func (v VoteResult) String() string {
 	return fmt.Sprintf("VoteResult(%d)", uint8(v))
 }
 
-// ProgressTracker tracks the voters, their Progress and the current votes.
+// ProgressTracker tracks the voters and learners, their Progress and the
+// current votes.
 type ProgressTracker struct {
-	// voters is sorted ascending so that iteration (and therefore message
-	// order) is deterministic.
+	// voters and learners are sorted ascending so that iteration (and
+	// therefore message order) is deterministic. Invariant: disjoint.
 	voters   []uint64
-	Progress map[uint64]*Progress
+	learners []uint64
+	Progress map[uint64]*Progress // voters' and learners'
 	Votes    map[uint64]bool
 
 	MaxInflight int
@@ -64,9 +74,19 @@ func MakeProgressTracker(maxInflight int) ProgressTracker {
 // the slice.
 func (t *ProgressTracker) Voters() []uint64 { return t.voters }
 
+// Learners returns the learner IDs in ascending order. The caller must not
+// modify the slice.
+func (t *ProgressTracker) Learners() []uint64 { return t.learners }
+
 // IsVoter reports whether id is a voter.
 func (t *ProgressTracker) IsVoter(id uint64) bool {
 	_, ok := slices.BinarySearch(t.voters, id)
+	return ok
+}
+
+// IsLearner reports whether id is a learner.
+func (t *ProgressTracker) IsLearner(id uint64) bool {
+	_, ok := slices.BinarySearch(t.learners, id)
 	return ok
 }
 
@@ -75,11 +95,26 @@ func (t *ProgressTracker) IsSingleton() bool { return len(t.voters) == 1 }
 
 // ConfState returns the configuration as a ConfState.
 func (t *ProgressTracker) ConfState() eraftpb.ConfState {
-	return eraftpb.ConfState{Voters: slices.Clone(t.voters)}
+	return eraftpb.ConfState{Voters: slices.Clone(t.voters), Learners: slices.Clone(t.learners)}
 }
 
-// Visit calls f for every tracked peer in ascending ID order.
+// Visit calls f for every tracked peer, voters and learners, in ascending
+// ID order: everyone the leader replicates to.
 func (t *ProgressTracker) Visit(f func(id uint64, pr *Progress)) {
+	i, j := 0, 0
+	for i < len(t.voters) || j < len(t.learners) {
+		var id uint64
+		if j == len(t.learners) || (i < len(t.voters) && t.voters[i] < t.learners[j]) {
+			id, i = t.voters[i], i+1
+		} else {
+			id, j = t.learners[j], j+1
+		}
+		f(id, t.Progress[id])
+	}
+}
+
+// VisitVoters calls f for every voter in ascending ID order.
+func (t *ProgressTracker) VisitVoters(f func(id uint64, pr *Progress)) {
 	for _, id := range t.voters {
 		f(id, t.Progress[id])
 	}
@@ -176,55 +211,95 @@ func (t *ProgressTracker) VoteResult(votes map[uint64]bool) VoteResult {
 	}
 }
 
-// ApplyConfChange validates a single-step change against the current voters
-// and returns the new voter set. It does not modify t; the caller installs the
-// result with SetVoters. Adding an existing voter or removing an absent one is
+// ApplyConfChange validates a single-step change against the current
+// configuration and returns the new voters and learners. It does not modify
+// t; the caller installs the result with SetConfig.
+//
+//   - AddNode adds a voter, or promotes a learner to voter.
+//   - AddLearnerNode adds a learner; a voter cannot be demoted.
+//   - RemoveNode removes a voter or a learner, never the last voter.
+//
+// Adding an existing member in the same role or removing an absent one is
 // a no-op, not an error, because a change may be applied more than once
 // across restarts.
-func (t *ProgressTracker) ApplyConfChange(cc eraftpb.ConfChange) ([]uint64, error) {
-	voters := slices.Clone(t.voters)
+func (t *ProgressTracker) ApplyConfChange(cc eraftpb.ConfChange) (voters, learners []uint64, err error) {
+	voters, learners = slices.Clone(t.voters), slices.Clone(t.learners)
+	if cc.NodeId == 0 && cc.ChangeType != eraftpb.ConfChangeType_RemoveNode {
+		return nil, nil, fmt.Errorf("tracker: cannot add node 0")
+	}
+	vi, isVoter := slices.BinarySearch(voters, cc.NodeId)
+	li, isLearner := slices.BinarySearch(learners, cc.NodeId)
 	switch cc.ChangeType {
 	case eraftpb.ConfChangeType_AddNode:
-		if cc.NodeId == 0 {
-			return nil, fmt.Errorf("tracker: cannot add node 0")
+		if isLearner {
+			learners = slices.Delete(learners, li, li+1)
 		}
-		if i, ok := slices.BinarySearch(voters, cc.NodeId); !ok {
-			voters = slices.Insert(voters, i, cc.NodeId)
+		if !isVoter {
+			voters = slices.Insert(voters, vi, cc.NodeId)
+		}
+	case eraftpb.ConfChangeType_AddLearnerNode:
+		if isVoter {
+			return nil, nil, fmt.Errorf("tracker: cannot demote voter %d to learner", cc.NodeId)
+		}
+		if !isLearner {
+			learners = slices.Insert(learners, li, cc.NodeId)
 		}
 	case eraftpb.ConfChangeType_RemoveNode:
-		if i, ok := slices.BinarySearch(voters, cc.NodeId); ok {
+		if isVoter {
 			if len(voters) == 1 {
-				return nil, fmt.Errorf("tracker: cannot remove the last voter %d", cc.NodeId)
+				return nil, nil, fmt.Errorf("tracker: cannot remove the last voter %d", cc.NodeId)
 			}
-			voters = slices.Delete(voters, i, i+1)
+			voters = slices.Delete(voters, vi, vi+1)
+		}
+		if isLearner {
+			learners = slices.Delete(learners, li, li+1)
 		}
 	default:
-		return nil, fmt.Errorf("tracker: unsupported conf change type %s", cc.ChangeType)
+		return nil, nil, fmt.Errorf("tracker: unsupported conf change type %s", cc.ChangeType)
 	}
-	return voters, nil
+	return voters, learners, nil
 }
 
-// SetVoters installs a voter set. Progress of removed voters is dropped; new
-// voters get a Progress from newProgress.
-func (t *ProgressTracker) SetVoters(voters []uint64, newProgress func(id uint64) *Progress) {
-	voters = slices.Clone(voters)
-	slices.Sort(voters)
-	voters = slices.Compact(voters)
-	t.voters = voters
+// SetConfig installs a configuration. Progress of removed members is
+// dropped; a promoted learner keeps its Progress (its log is already
+// there); new members get a Progress from newProgress. A member listed as
+// both voter and learner is a voter.
+func (t *ProgressTracker) SetConfig(voters, learners []uint64, newProgress func(id uint64) *Progress) {
+	voters = slices.Compact(slices.Sorted(slices.Values(voters)))
+	learners = slices.Compact(slices.Sorted(slices.Values(learners)))
+	learners = slices.DeleteFunc(learners, func(id uint64) bool {
+		_, ok := slices.BinarySearch(voters, id)
+		return ok
+	})
+	t.voters, t.learners = voters, learners
+	member := func(id uint64) (tracked, learner bool) {
+		if _, ok := slices.BinarySearch(voters, id); ok {
+			return true, false
+		}
+		_, ok := slices.BinarySearch(learners, id)
+		return ok, ok
+	}
 	for id := range t.Progress {
-		if _, ok := slices.BinarySearch(voters, id); !ok {
+		if tracked, _ := member(id); !tracked {
 			delete(t.Progress, id)
 			delete(t.Votes, id)
 		}
 	}
-	for _, id := range voters {
-		if _, ok := t.Progress[id]; !ok {
-			t.Progress[id] = newProgress(id)
+	t.Visit(func(id uint64, pr *Progress) {
+		if pr == nil {
+			pr = newProgress(id)
+			t.Progress[id] = pr
 		}
-	}
+		_, pr.IsLearner = member(id)
+	})
 }
 
-// String prints one line per voter, for tests and debugging.
+// SetVoters installs a configuration of voters only (no learners).
+func (t *ProgressTracker) SetVoters(voters []uint64, newProgress func(id uint64) *Progress) {
+	t.SetConfig(voters, nil, newProgress)
+}
+
+// String prints one line per member, for tests and debugging.
 func (t *ProgressTracker) String() string {
 	var b strings.Builder
 	t.Visit(func(id uint64, pr *Progress) {

@@ -124,23 +124,81 @@ func TestVoteResult(t *testing.T) {
 func TestApplyConfChange(t *testing.T) {
 	tr := newTracker(map[uint64]uint64{1: 0, 2: 0, 3: 0})
 	add := eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_AddNode, NodeId: 4}
-	voters, err := tr.ApplyConfChange(add)
-	if err != nil || !slices.Equal(voters, []uint64{1, 2, 3, 4}) {
-		t.Fatalf("add: %v %v", voters, err)
+	voters, learners, err := tr.ApplyConfChange(add)
+	if err != nil || !slices.Equal(voters, []uint64{1, 2, 3, 4}) || len(learners) != 0 {
+		t.Fatalf("add: %v %v %v", voters, learners, err)
 	}
 	if !slices.Equal(tr.Voters(), []uint64{1, 2, 3}) {
 		t.Fatal("ApplyConfChange modified the tracker")
 	}
 	rm := eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_RemoveNode, NodeId: 2}
-	if voters, _ = tr.ApplyConfChange(rm); !slices.Equal(voters, []uint64{1, 3}) {
+	if voters, _, _ = tr.ApplyConfChange(rm); !slices.Equal(voters, []uint64{1, 3}) {
 		t.Fatalf("remove: %v", voters)
 	}
 	single := newTracker(map[uint64]uint64{1: 0})
-	if _, err := single.ApplyConfChange(eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_RemoveNode, NodeId: 1}); err == nil {
+	if _, _, err := single.ApplyConfChange(eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_RemoveNode, NodeId: 1}); err == nil {
 		t.Fatal("removing the last voter should fail")
 	}
-	if _, err := tr.ApplyConfChange(eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_AddLearnerNode, NodeId: 5}); err == nil {
-		t.Fatal("learners are unsupported")
+
+	// Learners: add, promote (keeping the learner's progress), remove; a
+	// voter is never demoted.
+	learner := eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_AddLearnerNode, NodeId: 5}
+	voters, learners, err = tr.ApplyConfChange(learner)
+	if err != nil || !slices.Equal(voters, []uint64{1, 2, 3}) || !slices.Equal(learners, []uint64{5}) {
+		t.Fatalf("add learner: %v %v %v", voters, learners, err)
+	}
+	tr.SetConfig(voters, learners, func(uint64) *Progress { return &Progress{Match: 7, Inflights: NewInflights(4)} })
+	if !tr.IsLearner(5) || tr.IsVoter(5) || !tr.Progress[5].IsLearner || tr.Progress[1].IsLearner {
+		t.Fatalf("after adding learner 5: %s", tr.String())
+	}
+	var visited []uint64
+	tr.Visit(func(id uint64, _ *Progress) { visited = append(visited, id) })
+	if !slices.Equal(visited, []uint64{1, 2, 3, 5}) {
+		t.Fatalf("Visit = %v, want voters and learners in order", visited)
+	}
+	if _, _, err := tr.ApplyConfChange(eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_AddLearnerNode, NodeId: 2}); err == nil {
+		t.Fatal("demoting voter 2 to learner should fail")
+	}
+	voters, learners, err = tr.ApplyConfChange(eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_AddNode, NodeId: 5})
+	if err != nil || !slices.Equal(voters, []uint64{1, 2, 3, 5}) || len(learners) != 0 {
+		t.Fatalf("promote: %v %v %v", voters, learners, err)
+	}
+	pr := tr.Progress[5]
+	tr.SetConfig(voters, learners, func(uint64) *Progress { t.Fatal("a promoted learner got a new Progress"); return nil })
+	if tr.Progress[5] != pr || pr.IsLearner || pr.Match != 7 {
+		t.Fatalf("promoted learner's progress: %v", tr.Progress[5])
+	}
+	if _, _, err := tr.ApplyConfChange(learner); err == nil {
+		t.Fatal("demoting the promoted learner 5 back to learner should fail")
+	}
+	tr.SetConfig([]uint64{1, 2, 3}, []uint64{5}, func(uint64) *Progress { return &Progress{Inflights: NewInflights(4)} })
+	voters, learners, _ = tr.ApplyConfChange(eraftpb.ConfChange{ChangeType: eraftpb.ConfChangeType_RemoveNode, NodeId: 5})
+	if !slices.Equal(voters, []uint64{1, 2, 3}) || len(learners) != 0 {
+		t.Fatalf("remove learner: %v %v", voters, learners)
+	}
+}
+
+// TestLearnersDoNotCount: a learner's match index, activity and vote count
+// in no quorum.
+func TestLearnersDoNotCount(t *testing.T) {
+	tr := MakeProgressTracker(4)
+	tr.SetConfig([]uint64{1, 2, 3}, []uint64{4, 5}, func(uint64) *Progress { return &Progress{Inflights: NewInflights(4)} })
+	tr.Progress[1].Match, tr.Progress[4].Match, tr.Progress[5].Match = 10, 10, 10
+	if c := tr.Committed(); c != 0 {
+		t.Fatalf("committed %d with one voter and two learners at 10", c)
+	}
+	tr.Progress[2].Match = 10
+	if c := tr.Committed(); c != 10 {
+		t.Fatalf("committed %d with two voters at 10", c)
+	}
+	for _, id := range []uint64{1, 2, 3, 4, 5} {
+		tr.Progress[id].RecentActive = id == 1 || id >= 4
+	}
+	if tr.QuorumActive() {
+		t.Fatal("quorum active with one voter and two learners")
+	}
+	if r := tr.VoteResult(map[uint64]bool{1: true, 4: true, 5: true}); r != VotePending {
+		t.Fatalf("one voter's and two learners' grants: %s", r)
 	}
 }
 

@@ -7,16 +7,16 @@ package schedulertest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/raftstore"
-	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // ErrBootstrapped: a second Bootstrap.
-var ErrBootstrapped = errors.New("schedulertest: cluster already bootstrapped")
+var ErrBootstrapped = fmt.Errorf("schedulertest: %w", raftstore.ErrAlreadyBootstrapped)
 
 // ErrNotFound: an unknown store.
 var ErrNotFound = errors.New("schedulertest: not found")
@@ -197,14 +197,14 @@ func (f *Fake) ReportBatchSplit(_ context.Context, regions []*metapb.Region) err
 }
 
 // GetRegionByID returns the region as last reported (ErrNotFound if never).
-func (f *Fake) GetRegionByID(_ context.Context, id uint64) (*schedclient.Region, error) {
+func (f *Fake) GetRegionByID(_ context.Context, id uint64) (*metapb.Region, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.regions[id]
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return &schedclient.Region{Meta: r.Region, Leader: r.Leader, PendingPeers: r.PendingPeers, DownPeers: r.DownPeers}, nil
+	return r.Region, nil
 }
 
 // Heartbeat returns the last heartbeat (or split report) of a region.

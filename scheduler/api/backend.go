@@ -13,6 +13,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/config"
+	"github.com/regionkv/regionkv/scheduler/keyviz"
 	"github.com/regionkv/regionkv/scheduler/operator"
 	"github.com/regionkv/regionkv/scheduler/schedulers"
 )
@@ -38,6 +39,7 @@ type Leader interface {
 	OperatorAPI
 	SchedulerAPI
 	ConfigAPI
+	KeyVizAPI
 }
 
 // StoreAPI reads and changes stores.
@@ -90,7 +92,18 @@ type SchedulerAPI interface {
 // ConfigAPI shows and sets the schedule config.
 type ConfigAPI interface {
 	Schedule() config.Schedule
-	SetSchedule(ctx context.Context, key string, value json.RawMessage) error
+	// SetSchedule changes the knobs named in changes (JSON values), all or
+	// none.
+	SetSchedule(ctx context.Context, changes map[string]json.RawMessage) error
+}
+
+// KeyVizAPI answers the key visualizer's heatmaps.
+type KeyVizAPI interface {
+	// KeyViz answers q; errors wrapping keyviz.ErrBadQuery are the
+	// caller's.
+	KeyViz(q keyviz.Query) (*keyviz.Matrix, error)
+	// KeyVizConfig is the history's bounds.
+	KeyVizConfig() keyviz.Config
 }
 
 // StoreView is a store as the API shows it.
@@ -151,6 +164,11 @@ type RegionView struct {
 	PendingPeers    []PeerView `json:"pending-peers,omitempty"`
 	ApproximateSize uint64     `json:"approximate-size"`
 	ApproximateKeys uint64     `json:"approximate-keys"`
+	// Traffic in the leader's last heartbeat period.
+	WrittenBytes uint64 `json:"written-bytes"`
+	ReadBytes    uint64 `json:"read-bytes"`
+	WrittenKeys  uint64 `json:"written-keys"`
+	ReadKeys     uint64 `json:"read-keys"`
 }
 
 func peerView(p *metapb.Peer) PeerView {
@@ -162,6 +180,7 @@ func regionView(r *cluster.RegionInfo) RegionView {
 		ID: r.ID(), StartKey: hex.EncodeToString(r.StartKey()), EndKey: hex.EncodeToString(r.EndKey()),
 		ConfVer: r.Epoch().ConfVer, Version: r.Epoch().Version,
 		ApproximateSize: r.ApproximateSize, ApproximateKeys: r.ApproximateKeys,
+		WrittenBytes: r.BytesWritten, ReadBytes: r.BytesRead, WrittenKeys: r.KeysWritten, ReadKeys: r.KeysRead,
 	}
 	for _, p := range r.Peers() {
 		v.Peers = append(v.Peers, peerView(p))
@@ -194,4 +213,40 @@ func memberView(m *pdpb.Member) *MemberView {
 		return nil
 	}
 	return &MemberView{Name: m.Name, MemberID: m.MemberId, ClientURLs: m.ClientUrls, PeerURLs: m.PeerUrls}
+}
+
+// KeyVizView is a key visualizer heatmap as GET /api/v1/keyviz answers it:
+// Values[c][r] is the metric's total during column c, the time
+// [Times[c], Times[c] + ColumnSeconds), over the key range [Keys[r],
+// Keys[r+1]). Keys are hex; the first is empty for -infinity, the last for
+// +infinity.
+type KeyVizView struct {
+	Metric        string     `json:"metric"`
+	ColumnSeconds float64    `json:"column-seconds"`
+	Times         []int64    `json:"times"` // unix seconds
+	OpenColumn    int        `json:"open-column"`
+	Keys          []string   `json:"keys"`
+	Values        [][]uint64 `json:"values"`
+	Max           uint64     `json:"max"`
+	// RetainedFrom is the start of the oldest data held (unix seconds, 0
+	// when none); RetentionSeconds the longest window a query may ask for.
+	RetainedFrom     int64 `json:"retained-from"`
+	RetentionSeconds int64 `json:"retention-seconds"`
+}
+
+func keyVizView(m *keyviz.Matrix, cfg keyviz.Config) KeyVizView {
+	v := KeyVizView{Metric: m.Metric.String(), ColumnSeconds: m.ColumnWidth.Seconds(), OpenColumn: m.Open,
+		Values: m.Values, Max: m.Max, RetentionSeconds: int64(cfg.Retention / time.Second)}
+	if !m.RetainedFrom.IsZero() {
+		v.RetainedFrom = m.RetainedFrom.Unix()
+	}
+	v.Times = make([]int64, len(m.Values))
+	for c := range v.Times {
+		v.Times[c] = m.From.Add(time.Duration(c) * m.ColumnWidth).Unix()
+	}
+	v.Keys = make([]string, len(m.Keys))
+	for i, k := range m.Keys {
+		v.Keys[i] = hex.EncodeToString(k)
+	}
+	return v
 }

@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/scheduler/dashboard"
+	"github.com/regionkv/regionkv/scheduler/schedulers"
 )
 
 // Prefix is the path prefix of every endpoint.
@@ -53,6 +55,8 @@ func NewHandler(b Backend, logger *zap.Logger) http.Handler {
 	m.HandleFunc("POST "+Prefix+"/config", h.leader(h.setConfig))
 	m.HandleFunc("GET "+Prefix+"/config/running", h.runningConfig)
 	m.HandleFunc("GET "+Prefix+"/metrics/targets", h.metricsTargets)
+	m.HandleFunc("GET "+Prefix+"/keyviz", h.leader(h.keyViz))
+	dashboard.Register(m)
 	return m
 }
 
@@ -61,11 +65,17 @@ type errorBody struct {
 	Leader *MemberView `json:"leader,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON answers v indented, for people reading it.
+func writeJSON(w http.ResponseWriter, code int, v any) { encodeJSON(w, code, v, "  ") }
+
+// writeCompactJSON answers v without indentation, for large answers.
+func writeCompactJSON(w http.ResponseWriter, code int, v any) { encodeJSON(w, code, v, "") }
+
+func encodeJSON(w http.ResponseWriter, code int, v any, indent string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	enc.SetIndent("", indent)
 	_ = enc.Encode(v)
 }
 
@@ -364,6 +374,12 @@ func (h *handler) pauseScheduler(w http.ResponseWriter, r *http.Request, l Leade
 	if !decode(w, r, &body) {
 		return
 	}
+	// Checked before converting: a huge number of seconds overflows a
+	// time.Duration into a negative one, which would resume instead.
+	if maxSec := schedulers.MaxPause.Seconds(); !(body.Seconds >= 0 && body.Seconds <= maxSec) {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("seconds must be in [0, %.0f], got %v", maxSec, body.Seconds))
+		return
+	}
 	if err := l.PauseScheduler(r.PathValue("name"), time.Duration(body.Seconds*float64(time.Second))); err != nil {
 		writeErr(w, errCode(err), err)
 		return
@@ -375,16 +391,15 @@ func (h *handler) config(w http.ResponseWriter, _ *http.Request, l Leader) {
 	writeJSON(w, http.StatusOK, l.Schedule())
 }
 
+// setConfig changes every key of the body or none.
 func (h *handler) setConfig(w http.ResponseWriter, r *http.Request, l Leader) {
 	var body map[string]json.RawMessage
 	if !decode(w, r, &body) {
 		return
 	}
-	for k, v := range body {
-		if err := l.SetSchedule(r.Context(), k, v); err != nil {
-			writeErr(w, errCode(err), err)
-			return
-		}
+	if err := l.SetSchedule(r.Context(), body); err != nil {
+		writeErr(w, errCode(err), err)
+		return
 	}
 	writeJSON(w, http.StatusOK, l.Schedule())
 }

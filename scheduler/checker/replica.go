@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/filter"
 	"github.com/regionkv/regionkv/scheduler/operator"
@@ -26,7 +27,7 @@ const (
 )
 
 // ReplicaChecker keeps every region at max-replicas healthy replicas:
-// replicas on Down stores (or reported down for longer than max-store-down-
+// a learner left behind is promoted or removed first, then replicas on Down stores (or reported down for longer than max-store-down-
 // time) are replaced first, then replicas on Offline stores, then missing
 // replicas are added, then extra ones removed.
 type ReplicaChecker struct {
@@ -41,6 +42,9 @@ func (rc *ReplicaChecker) Check(o *filter.Options, r *cluster.RegionInfo) (*oper
 	if r.Leader() == nil {
 		return nil, "region has no known leader"
 	}
+	if op, why, done := rc.settleLearners(o, r); done {
+		return op, why
+	}
 	if op, why, done := rc.replaceUnhealthy(o, r); done {
 		return op, why
 	}
@@ -54,6 +58,45 @@ func (rc *ReplicaChecker) Check(o *filter.Options, r *cluster.RegionInfo) (*oper
 	return nil, ReasonHealthy
 }
 
+// settleLearners handles a learner no operator is finishing (its operator
+// timed out, was cancelled, or the scheduler leader changed between its
+// steps): it counts in no quorum, so it is either promoted, when the region
+// lacks a voter and the learner is healthy, or removed. One that is still
+// catching up is waited for. done is false when the region has no learner.
+func (rc *ReplicaChecker) settleLearners(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string, bool) {
+	voters := 0
+	for _, p := range r.Peers() {
+		if p.Role != metapb.PeerRole_Learner {
+			voters++
+		}
+	}
+	health := rc.Health(o, r)
+	for _, p := range r.Peers() {
+		if p.Role != metapb.PeerRole_Learner {
+			continue
+		}
+		unhealthy := rc.peerIs(o, r, p.Id, p.StoreId, "down") || rc.peerIs(o, r, p.Id, p.StoreId, "offline") ||
+			health(p) == operator.PeerDead
+		if unhealthy || voters >= o.MaxReplicas {
+			desc, prio := "remove-extra-learner", operator.PriorityNormal
+			if unhealthy {
+				desc, prio = "remove-unhealthy-learner", operator.PriorityHigh
+			}
+			op, err := operator.CreateRemovePeer(desc, r, p.StoreId, operator.KindReplica, prio)
+			if err != nil {
+				return nil, err.Error(), true
+			}
+			return op, "", true
+		}
+		if health(p) == operator.PeerLagging {
+			return nil, fmt.Sprintf("learner %d on store %d is catching up", p.Id, p.StoreId), true
+		}
+		return operator.New("promote-learner", r, operator.KindReplica, operator.PriorityNormal,
+			operator.PromoteLearner{ToStore: p.StoreId, PeerID: p.Id}), "", true
+	}
+	return nil, "", false
+}
+
 // replaceUnhealthy handles down peers, then offline peers. done is false
 // when the region has neither.
 func (rc *ReplicaChecker) replaceUnhealthy(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string, bool) {
@@ -62,15 +105,13 @@ func (rc *ReplicaChecker) replaceUnhealthy(o *filter.Options, r *cluster.RegionI
 			if !rc.peerIs(o, r, p.Id, p.StoreId, kind) {
 				continue
 			}
-			desc := "replace-" + kind + "-replica"
 			if len(r.Peers()) > o.MaxReplicas {
-				// Already over: removing is the repair.
-				op, err := operator.CreateRemovePeer("remove-"+kind+"-replica", r, p.StoreId, operator.KindReplica, operator.PriorityHigh)
-				if err != nil {
-					return nil, err.Error(), true
-				}
-				return op, "", true
+				// Already over: removing is the repair, unhealthy peers
+				// first (removeExtra's order).
+				op, why := rc.removeExtra(o, r)
+				return op, why, true
 			}
+			desc := "replace-" + kind + "-replica"
 			target, why := rc.bestTarget(o, r)
 			if target == 0 {
 				return nil, fmt.Sprintf("cannot replace %s peer %d on store %d: %s", kind, p.Id, p.StoreId, why), true
@@ -87,6 +128,20 @@ func (rc *ReplicaChecker) replaceUnhealthy(o *filter.Options, r *cluster.RegionI
 		}
 	}
 	return nil, "", false
+}
+
+// Health judges r's peers with everything the scheduler knows: the
+// leader's report (down, pending) and the liveness of each peer's store (a
+// peer on a silent store is dead before its leader reports it down, which
+// takes minutes).
+func (rc *ReplicaChecker) Health(o *filter.Options, r *cluster.RegionInfo) operator.Health {
+	reported := operator.ReportedHealth(r)
+	return func(p *metapb.Peer) operator.PeerHealth {
+		if s := rc.cluster.GetStore(p.StoreId); s == nil || !s.Alive(o.Now, o.Thresholds) {
+			return operator.PeerDead
+		}
+		return reported(p)
+	}
 }
 
 func (rc *ReplicaChecker) peerIs(o *filter.Options, r *cluster.RegionInfo, peerID, storeID uint64, kind string) bool {
@@ -122,33 +177,62 @@ func (rc *ReplicaChecker) addMissing(o *filter.Options, r *cluster.RegionInfo) (
 	return operator.CreateAddPeer("add-replica", r, target, id, operator.KindReplica, operator.PriorityNormal), ""
 }
 
-// removeExtra removes the replica on the worst store: a store that is not
-// Up first, then the one with the highest region score.
+// removeExtra removes the worst replica: a dead one first (reported down by
+// the leader, or on a store not heard from; the one silent longest), then a
+// lagging one (pending),
+// then one on a store that is not Up (Offline), then the one on the store
+// with the highest region score. Choosing by store state and score alone would
+// remove a healthy replica while others are down, and lowering
+// max-replicas 5 -> 3 with two peers down would leave 2 healthy of 4.
+// The removal is refused when it would leave fewer healthy voters than a
+// quorum (operator.CheckRemovable).
 func (rc *ReplicaChecker) removeExtra(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string) {
-	var worst *cluster.StoreInfo
-	worse := func(a, b *cluster.StoreInfo) bool {
-		au, bu := a.State(o.Now, o.Thresholds) == cluster.StateUp, b.State(o.Now, o.Thresholds) == cluster.StateUp
-		if au != bu {
-			return !au
+	health := rc.Health(o, r)
+	type cand struct {
+		p       *metapb.Peer
+		s       *cluster.StoreInfo
+		trouble int // higher is removed first
+	}
+	var worst *cand
+	worse := func(a, b *cand) bool {
+		if a.trouble != b.trouble {
+			return a.trouble > b.trouble
 		}
-		if as, bs := a.RegionScore(0), b.RegionScore(0); as != bs {
+		// Of two dead ones, the one silent longer: a store that only missed
+		// a few heartbeats (a busy machine) may well be alive.
+		if la, lb := a.s.LastHeartbeat, b.s.LastHeartbeat; a.trouble == 3 && !la.Equal(lb) {
+			return la.Before(lb)
+		}
+		if as, bs := a.s.RegionScore(0), b.s.RegionScore(0); as != bs {
 			return as > bs
 		}
-		return a.ID() > b.ID()
+		return a.s.ID() > b.s.ID()
 	}
 	for _, p := range r.Peers() {
 		s := rc.cluster.GetStore(p.StoreId)
 		if s == nil {
 			continue
 		}
-		if worst == nil || worse(s, worst) {
-			worst = s
+		c := &cand{p: p, s: s}
+		switch h := health(p); {
+		case h == operator.PeerDead:
+			c.trouble = 3
+		case h == operator.PeerLagging:
+			c.trouble = 2
+		case s.State(o.Now, o.Thresholds) != cluster.StateUp:
+			c.trouble = 1
+		}
+		if worst == nil || worse(c, worst) {
+			worst = c
 		}
 	}
 	if worst == nil {
 		return nil, "no known store holds the region's extra replica"
 	}
-	op, err := operator.CreateRemovePeer("remove-extra-replica", r, worst.ID(), operator.KindReplica, operator.PriorityNormal)
+	if err := operator.CheckRemovable(r, worst.s.ID(), health); err != nil {
+		return nil, err.Error()
+	}
+	op, err := operator.CreateRemovePeer("remove-extra-replica", r, worst.s.ID(), operator.KindReplica, operator.PriorityNormal)
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -42,6 +42,9 @@ type Cluster struct {
 	// Per-store ordered sets of region IDs, for picking regions of a store.
 	leaders map[uint64]*btree.BTreeG[uint64]
 	peers   map[uint64]*btree.BTreeG[uint64]
+	// leaderless counts the regions whose leader is unknown: loaded from
+	// storage or reported by a split, not yet heartbeated by a leader.
+	leaderless int
 }
 
 // New returns an empty cluster reading time from now (time.Now if nil).
@@ -77,7 +80,9 @@ func (c *Cluster) PutStore(meta *metapb.Store) (*metapb.Store, error) {
 	old, ok := c.stores[meta.Id]
 	if !ok {
 		meta.State, meta.NodeState = metapb.StoreState_Up, metapb.NodeState_Serving
-		c.stores[meta.Id] = c.recountLocked(newStoreInfo(meta, c.now()))
+		s := newStoreInfo(meta, c.now())
+		s.Reported = true // it is talking to us
+		c.stores[meta.Id] = c.recountLocked(s)
 		return meta, nil
 	}
 	if old.Meta.State == metapb.StoreState_Tombstone {
@@ -87,7 +92,7 @@ func (c *Cluster) PutStore(meta *metapb.Store) (*metapb.Store, error) {
 	meta.NodeState = old.Meta.NodeState
 	s := old.clone()
 	s.Meta = meta
-	s.SilentSinceLoad = false
+	s.LastHeartbeat, s.Reported = c.now(), true
 	c.stores[meta.Id] = s
 	return meta, nil
 }
@@ -97,8 +102,7 @@ func (c *Cluster) PutStore(meta *metapb.Store) (*metapb.Store, error) {
 func (c *Cluster) LoadStore(meta *metapb.Store) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := newStoreInfo(meta, c.now())
-	s.SilentSinceLoad = true
+	s := newStoreInfo(meta, c.now()) // not Reported: silent until it talks
 	c.stores[meta.Id] = c.recountLocked(s)
 }
 
@@ -172,7 +176,7 @@ func (c *Cluster) HandleStoreHeartbeat(stats *pdpb.StoreStats) (*StoreInfo, erro
 	s := old.clone()
 	s.Stats = stats
 	s.LastHeartbeat = c.now()
-	s.SilentSinceLoad = false
+	s.Reported = true
 	meta := cloneStore(s.Meta)
 	meta.LastHeartbeat = s.LastHeartbeat.UnixNano()
 	s.Meta = meta
@@ -337,6 +341,9 @@ func (c *Cluster) accountLocked(r *RegionInfo, sign int) {
 		}
 		c.stores[p.StoreId] = s
 	}
+	if r.leader == nil {
+		c.leaderless += sign
+	}
 	if ls := r.LeaderStoreID(); ls != 0 {
 		if sign > 0 {
 			c.set(c.leaders, ls).ReplaceOrInsert(r.ID())
@@ -385,6 +392,13 @@ func (c *Cluster) RegionCount() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.regions)
+}
+
+// LeaderlessCount is the number of regions whose leader is unknown.
+func (c *Cluster) LeaderlessCount() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.leaderless
 }
 
 // RegionsOfStore lists the IDs of regions with a peer on store, in ID order.

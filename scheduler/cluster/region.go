@@ -18,8 +18,11 @@ type RegionInfo struct {
 
 	ApproximateSize uint64 // bytes
 	ApproximateKeys uint64
-	BytesWritten    uint64
-	BytesRead       uint64
+	// Traffic since the leader's previous heartbeat.
+	BytesWritten uint64
+	BytesRead    uint64
+	KeysWritten  uint64
+	KeysRead     uint64
 }
 
 // NewRegionInfo wraps meta with leader (which may be nil).
@@ -40,6 +43,8 @@ func RegionFromHeartbeat(req *pdpb.RegionHeartbeatRequest) *RegionInfo {
 	r.ApproximateKeys = req.ApproximateKeys
 	r.BytesWritten = req.BytesWritten
 	r.BytesRead = req.BytesRead
+	r.KeysWritten = req.KeysWritten
+	r.KeysRead = req.KeysRead
 	return r
 }
 

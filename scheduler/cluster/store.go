@@ -40,12 +40,14 @@ type StoreInfo struct {
 	// learned of the store, whichever is later: a new leader must not think
 	// every store is down just because it has not heard from them yet.
 	LastHeartbeat time.Time
-	// SilentSinceLoad marks a store this leader loaded from storage and
-	// has not heard from since (no heartbeat, no registration): it may
-	// well be stopped, so it shows Disconnected rather than Up.
-	SilentSinceLoad bool
-	LeaderWeight    float64
-	RegionWeight    float64
+	// Reported is set once the store talks to this model (registers or
+	// heartbeats). A store loaded from storage by a new leader has no
+	// stats yet (zero capacity, looks empty) and may have been dead for
+	// long: until it reports, it is no target for replicas or leaders,
+	// and it shows Disconnected.
+	Reported     bool
+	LeaderWeight float64
+	RegionWeight float64
 
 	LeaderCount  int
 	RegionCount  int
@@ -82,10 +84,17 @@ func (s *StoreInfo) State(now time.Time, th Thresholds) StoreState {
 	switch {
 	case since >= th.Down:
 		return StateDown
-	case since >= th.Disconnect, s.SilentSinceLoad:
+	case since >= th.Disconnect, !s.Reported:
 		return StateDisconnected
 	}
 	return StateUp
+}
+
+// Alive reports whether the store was heard from within the disconnect
+// threshold (a Tombstone is never alive): its peers can be counted on to
+// acknowledge writes. Unlike State, an Offline store can be alive.
+func (s *StoreInfo) Alive(now time.Time, th Thresholds) bool {
+	return s.Meta.GetState() != metapb.StoreState_Tombstone && now.Sub(s.LastHeartbeat) < th.Disconnect
 }
 
 // IsBusy reports the store's own busy flag.

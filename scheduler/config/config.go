@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -209,11 +210,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.LeaderLease.Duration < time.Second {
-		return fmt.Errorf("%w: leader-lease must be at least 1s", ErrInvalid)
+	if l := c.LeaderLease.Duration; l < time.Second || l > time.Minute {
+		return fmt.Errorf("%w: leader-lease %s is outside [1s, 1m]", ErrInvalid, l)
 	}
-	if c.TSOSaveInterval.Duration < 10*time.Millisecond {
-		return fmt.Errorf("%w: tso-save-interval must be at least 10ms", ErrInvalid)
+	if d := c.TSOSaveInterval.Duration; d < 10*time.Millisecond || d > time.Minute {
+		return fmt.Errorf("%w: tso-save-interval %s is outside [10ms, 1m]", ErrInvalid, d)
 	}
 	if err := c.Log.Validate(); err != nil {
 		return fmt.Errorf("%w: [log]: %v", ErrInvalid, err)
@@ -229,23 +230,85 @@ func (c *Config) PeerScheme() string {
 	return "http"
 }
 
+// Ranges of the schedule knobs. A value outside them is refused with an
+// error naming the key and its range: none of them makes sense there, and
+// some would hurt (a down time of a millisecond rebuilds every replica of
+// a store that missed one heartbeat; a patrol interval of a nanosecond
+// spins a core).
+const (
+	MinStoreDownTime       = time.Second
+	MaxStoreDownTime       = 30 * 24 * time.Hour
+	MinStoreDisconnectTime = 100 * time.Millisecond
+	MinInterval            = time.Millisecond // patrol and schedule intervals
+	MaxInterval            = time.Hour
+	MinOperatorTimeout     = time.Second
+	MaxOperatorTimeout     = 7 * 24 * time.Hour
+	MaxMaxReplicas         = 10
+	MaxPatrolBatch         = 100000
+	MaxScheduleLimit       = 10000 // per kind and per store
+)
+
 // Validate reports the first problem with s.
 func (s *Schedule) Validate() error {
+	durations := []struct {
+		key      string
+		v        time.Duration
+		min, max time.Duration
+	}{
+		{"max-store-down-time", s.MaxStoreDownTime.Duration, MinStoreDownTime, MaxStoreDownTime},
+		{"store-disconnect-time", s.StoreDisconnectTime.Duration, MinStoreDisconnectTime, MaxStoreDownTime},
+		{"patrol-interval", s.PatrolInterval.Duration, MinInterval, MaxInterval},
+		{"schedule-interval", s.ScheduleInterval.Duration, MinInterval, MaxInterval},
+		{"operator-timeout", s.OperatorTimeout.Duration, MinOperatorTimeout, MaxOperatorTimeout},
+	}
+	for _, d := range durations {
+		if d.v < d.min || d.v > d.max {
+			return fmt.Errorf("%w: %s %s is outside [%s, %s]", ErrInvalid, d.key, d.v, d.min, d.max)
+		}
+	}
+	counts := []struct {
+		key      string
+		v        int
+		min, max int
+	}{
+		{"max-replicas", s.MaxReplicas, 1, MaxMaxReplicas},
+		{"patrol-batch", s.PatrolBatch, 1, MaxPatrolBatch},
+		{"leader-schedule-limit", s.LeaderScheduleLimit, 0, MaxScheduleLimit},
+		{"region-schedule-limit", s.RegionScheduleLimit, 0, MaxScheduleLimit},
+		{"replica-schedule-limit", s.ReplicaScheduleLimit, 0, MaxScheduleLimit},
+		{"store-limit", s.StoreLimit, 1, MaxScheduleLimit},
+	}
+	for _, c := range counts {
+		if c.v < c.min || c.v > c.max {
+			return fmt.Errorf("%w: %s %d is outside [%d, %d]", ErrInvalid, c.key, c.v, c.min, c.max)
+		}
+	}
 	switch {
-	case s.MaxReplicas < 1:
-		return fmt.Errorf("%w: max-replicas must be positive", ErrInvalid)
-	case s.MaxStoreDownTime.Duration <= 0 || s.StoreDisconnectTime.Duration <= 0:
-		return fmt.Errorf("%w: store down and disconnect times must be positive", ErrInvalid)
-	case s.PatrolInterval.Duration <= 0 || s.ScheduleInterval.Duration <= 0 || s.PatrolBatch <= 0:
-		return fmt.Errorf("%w: patrol and schedule intervals and patrol-batch must be positive", ErrInvalid)
-	case s.LeaderScheduleLimit < 0 || s.RegionScheduleLimit < 0 || s.ReplicaScheduleLimit < 0 || s.StoreLimit < 1:
-		return fmt.Errorf("%w: schedule limits must not be negative and store-limit must be positive", ErrInvalid)
-	case s.OperatorTimeout.Duration <= 0:
-		return fmt.Errorf("%w: operator-timeout must be positive", ErrInvalid)
-	case s.Tolerance < 0 || s.Tolerance > 1:
-		return fmt.Errorf("%w: tolerance must be in [0, 1]", ErrInvalid)
-	case s.LowSpaceRatio <= 0 || s.LowSpaceRatio > 1:
-		return fmt.Errorf("%w: low-space-ratio must be in (0, 1]", ErrInvalid)
+	case s.StoreDisconnectTime.Duration >= s.MaxStoreDownTime.Duration:
+		return fmt.Errorf("%w: store-disconnect-time %s must be shorter than max-store-down-time %s",
+			ErrInvalid, s.StoreDisconnectTime, s.MaxStoreDownTime)
+	case !(s.Tolerance >= 0 && s.Tolerance <= 1):
+		return fmt.Errorf("%w: tolerance %v is outside [0, 1]", ErrInvalid, s.Tolerance)
+	case !(s.LowSpaceRatio > 0 && s.LowSpaceRatio <= 1):
+		return fmt.Errorf("%w: low-space-ratio %v is outside (0, 1]", ErrInvalid, s.LowSpaceRatio)
+	}
+	seen := map[string]bool{}
+	for _, n := range s.Schedulers {
+		if seen[n] {
+			return fmt.Errorf("%w: scheduler %q is listed twice", ErrInvalid, n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// CheckSchedulers reports the first name in s.Schedulers that is not in
+// known (the config package does not know which schedulers exist).
+func (s *Schedule) CheckSchedulers(known []string) error {
+	for _, n := range s.Schedulers {
+		if !slices.Contains(known, n) {
+			return fmt.Errorf("%w: unknown scheduler %q (known: %s)", ErrInvalid, n, strings.Join(known, ", "))
+		}
 	}
 	return nil
 }
@@ -258,19 +321,36 @@ func (s Schedule) Clone() Schedule {
 
 // Set changes one knob by its JSON name, with the value in JSON.
 func (s *Schedule) Set(key string, value json.RawMessage) error {
+	return s.SetAll(map[string]json.RawMessage{key: value})
+}
+
+// SetAll changes several knobs by their JSON names, all or none: the
+// result is validated as a whole, and on any error s is left as it was.
+func (s *Schedule) SetAll(changes map[string]json.RawMessage) error {
 	m := map[string]json.RawMessage{}
 	cur, _ := json.Marshal(s)
 	if err := json.Unmarshal(cur, &m); err != nil {
 		return err
 	}
-	if _, ok := m[key]; !ok {
-		return fmt.Errorf("%w: unknown schedule key %q", ErrInvalid, key)
+	keys := make([]string, 0, len(changes))
+	for k := range changes {
+		keys = append(keys, k)
 	}
-	m[key] = value
+	slices.Sort(keys) // the first error reported does not depend on map order
+	for _, key := range keys {
+		if _, ok := m[key]; !ok {
+			return fmt.Errorf("%w: unknown schedule key %q", ErrInvalid, key)
+		}
+		one := DefaultSchedule()
+		if err := json.Unmarshal([]byte(`{"`+key+`":`+string(changes[key])+`}`), &one); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalid, key, err)
+		}
+		m[key] = changes[key]
+	}
 	b, _ := json.Marshal(m)
 	next := DefaultSchedule()
 	if err := json.Unmarshal(b, &next); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalid, key, err)
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if err := next.Validate(); err != nil {
 		return err

@@ -85,3 +85,54 @@ func TestReadableDurationsAndLog(t *testing.T) {
 		t.Fatalf("defaults as JSON: %s", b)
 	}
 }
+
+// TestScheduleRanges: every knob has a range, and a change of several
+// knobs is applied whole or not at all.
+func TestScheduleRanges(t *testing.T) {
+	for _, tc := range []struct {
+		key, value string
+	}{
+		{"max-store-down-time", `"1ms"`},
+		{"store-disconnect-time", `"1h"`}, // above max-store-down-time (30m)
+		{"store-disconnect-time", `"1ns"`},
+		{"patrol-interval", `"1ns"`},
+		{"schedule-interval", `"2h"`},
+		{"operator-timeout", `"0s"`},
+		{"max-replicas", `0`},
+		{"max-replicas", `11`},
+		{"patrol-batch", `0`},
+		{"store-limit", `0`},
+		{"leader-schedule-limit", `-1`},
+		{"region-schedule-limit", `100000`},
+		{"tolerance", `1.5`},
+		{"low-space-ratio", `0`},
+		{"schedulers", `["balance-leader", "balance-leader"]`},
+		{"max-replicas", `"3"`},
+		{"max-replicas", `3.5`},
+	} {
+		s := DefaultSchedule()
+		if err := s.Set(tc.key, json.RawMessage(tc.value)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s = %s: %v, want refused", tc.key, tc.value, err)
+		}
+	}
+	s := DefaultSchedule()
+	err := s.SetAll(map[string]json.RawMessage{
+		"max-replicas": json.RawMessage(`5`), "tolerance": json.RawMessage(`0.2`), "patrol-interval": json.RawMessage(`"1ns"`),
+	})
+	if !errors.Is(err, ErrInvalid) || s.MaxReplicas != 3 || s.Tolerance != 0.05 {
+		t.Fatalf("half-bad change: %v, max-replicas %d tolerance %v (want nothing applied)", err, s.MaxReplicas, s.Tolerance)
+	}
+	if err := s.SetAll(map[string]json.RawMessage{"max-replicas": json.RawMessage(`5`), "tolerance": json.RawMessage(`0.2`)}); err != nil ||
+		s.MaxReplicas != 5 || s.Tolerance != 0.2 {
+		t.Fatalf("good change: %v, %+v", err, s)
+	}
+	if err := s.CheckSchedulers([]string{"balance-region"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unknown scheduler balance-leader: %v", err)
+	}
+	c := Default()
+	c.DataDir = "/tmp/x"
+	c.LeaderLease = D(time.Hour)
+	if err := c.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("leader-lease 1h: %v", err)
+	}
+}

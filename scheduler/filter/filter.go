@@ -29,6 +29,16 @@ func Up(o *Options, s *cluster.StoreInfo) (bool, string) {
 	return true, ""
 }
 
+// Reported keeps stores that have heartbeated since this scheduler became
+// leader: one only loaded from storage looks empty and Up, and may have been
+// dead for long.
+func Reported(_ *Options, s *cluster.StoreInfo) (bool, string) {
+	if !s.Reported {
+		return false, fmt.Sprintf("store %d has not reported to this scheduler leader yet", s.ID())
+	}
+	return true, ""
+}
+
 // NotBusy keeps stores that do not report themselves busy.
 func NotBusy(_ *Options, s *cluster.StoreInfo) (bool, string) {
 	if s.IsBusy() {
@@ -61,10 +71,10 @@ func Exclude(ids ...uint64) Filter {
 var Source = []Filter{Up, NotBusy}
 
 // LeaderTarget filters apply to stores that receive leaders.
-var LeaderTarget = []Filter{Up, NotBusy}
+var LeaderTarget = []Filter{Up, Reported, NotBusy}
 
 // RegionTarget filters apply to stores that receive replicas.
-var RegionTarget = []Filter{Up, NotBusy, HasSpace}
+var RegionTarget = []Filter{Up, Reported, NotBusy, HasSpace}
 
 // Apply keeps the stores passing every filter; reasons lists why each
 // dropped store was dropped.

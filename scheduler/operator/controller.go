@@ -77,6 +77,25 @@ type Controller struct {
 	order   []uint64
 
 	onFinish func(View) // called with mu held; must be quick (metrics)
+	// health judges a region's peers for removals; the leader's report
+	// alone (ReportedHealth) unless SetHealth gives more.
+	health func(*cluster.RegionInfo) Health
+}
+
+// SetHealth installs how removal steps judge a region's peers when they
+// are due: with store liveness, a removal is refused while another peer's
+// store has gone silent even before its leader reports the peer down.
+func (c *Controller) SetHealth(f func(*cluster.RegionInfo) Health) {
+	c.mu.Lock()
+	c.health = f
+	c.mu.Unlock()
+}
+
+func (c *Controller) healthOf(r *cluster.RegionInfo) Health {
+	if c.health == nil {
+		return ReportedHealth(r)
+	}
+	return c.health(r)
 }
 
 // SetOnFinish installs f, called with every operator that finishes
@@ -120,7 +139,7 @@ func (c *Controller) Add(op *Operator, r *cluster.RegionInfo) error {
 	if err := c.admitLocked(op); err != nil {
 		return err
 	}
-	step, stale := op.check(r)
+	step, stale := op.check(r, c.healthOf(r))
 	if stale {
 		return ErrStale
 	}
@@ -205,7 +224,7 @@ func (c *Controller) Dispatch(r *cluster.RegionInfo) *pdpb.RegionHeartbeatRespon
 		c.finishLocked(e, Timeout)
 		return nil
 	}
-	step, stale := e.op.check(r)
+	step, stale := e.op.check(r, c.healthOf(r))
 	switch {
 	case stale:
 		c.finishLocked(e, Expired)
@@ -255,7 +274,7 @@ func (c *Controller) CheckTimeouts() {
 		if now.Sub(e.sentAt) < StepResendInterval || c.send == nil {
 			continue
 		}
-		step, stale := e.op.check(e.region)
+		step, stale := e.op.check(e.region, c.healthOf(e.region))
 		switch {
 		case stale:
 			c.finishLocked(e, Expired)

@@ -10,9 +10,11 @@ import (
 // ErrNoTarget: no peer can take over leadership for the removal.
 var ErrNoTarget = errors.New("operator: no follower can take leadership")
 
-// CreateAddPeer adds a new peer (newPeerID) on store.
+// CreateAddPeer adds a new voter (newPeerID) on store, through a learner
+// that catches up before it is promoted, so the region's quorum never
+// waits for a peer without data.
 func CreateAddPeer(desc string, r *cluster.RegionInfo, store, newPeerID uint64, kind Kind, prio Priority) *Operator {
-	return New(desc, r, kind, prio, AddPeer{ToStore: store, PeerID: newPeerID})
+	return New(desc, r, kind, prio, AddViaLearner(store, newPeerID)...)
 }
 
 // CreateRemovePeer removes r's peer on store, first moving leadership away
@@ -35,14 +37,15 @@ func CreateRemovePeer(desc string, r *cluster.RegionInfo, store uint64, kind Kin
 	return New(desc, r, kind, prio, steps...), nil
 }
 
-// CreateMovePeer replaces r's peer on from by a new peer on to: add, then
-// (if from leads) transfer leadership to the new peer, then remove.
+// CreateMovePeer replaces r's peer on from by a new peer on to: add (as a
+// learner, then promoted), then (if from leads) transfer leadership to the
+// new peer, then remove.
 func CreateMovePeer(desc string, r *cluster.RegionInfo, from, to, newPeerID uint64, kind Kind, prio Priority) (*Operator, error) {
 	p := r.StorePeer(from)
 	if p == nil {
 		return nil, fmt.Errorf("operator: region %d has no peer on store %d", r.ID(), from)
 	}
-	steps := []Step{AddPeer{ToStore: to, PeerID: newPeerID}}
+	steps := AddViaLearner(to, newPeerID)
 	if r.LeaderStoreID() == from {
 		steps = append(steps, TransferLeader{FromStore: from, ToStore: to})
 		kind |= KindLeader

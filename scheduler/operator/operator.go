@@ -109,24 +109,31 @@ func (o *Operator) timedOut(now time.Time) bool {
 // check advances past every step r shows finished and returns the current
 // step, or nil when all are done. stale is true when r's epoch moved in a
 // way the operator's own steps cannot explain; then the operator must stop.
-func (o *Operator) check(r *cluster.RegionInfo) (step Step, stale bool) {
+//
+// Only what r shows of the steps up to the current one explains a change:
+// a step not yet sent cannot have moved the epoch. Counting every step of
+// the operator instead would let a change made by someone else (a removal
+// sent by the operator this one replaced, landing late) pass for one of
+// ours, and the operator would go on to remove another peer of a region
+// that has already lost one.
+//
+// health judges r's peers for removal steps (RemovePeer.unsafe).
+func (o *Operator) check(r *cluster.RegionInfo, health Health) (step Step, stale bool) {
 	for o.cur < len(o.steps) && o.steps[o.cur].IsFinished(r) {
 		o.cur++
 	}
 	if o.cur == len(o.steps) {
 		return nil, false
 	}
-	var confChanges, splits uint64
-	for _, s := range o.steps {
-		if s.ConfChange() {
-			confChanges++
-		}
-		if _, ok := s.(SplitRegion); ok {
-			splits++
-		}
+	var confVer, version uint64
+	for _, s := range o.steps[:o.cur+1] {
+		c, v := s.shownIn(r)
+		confVer, version = confVer+c, version+v
 	}
-	e := r.Epoch()
-	if e.Version > o.epoch.Version+splits || e.ConfVer > o.epoch.ConfVer+confChanges {
+	if e := r.Epoch(); e.Version > o.epoch.Version+version || e.ConfVer > o.epoch.ConfVer+confVer {
+		return nil, true
+	}
+	if rm, ok := o.steps[o.cur].(RemovePeer); ok && rm.unsafe(r, health) {
 		return nil, true
 	}
 	if s, ok := o.steps[o.cur].(interface {

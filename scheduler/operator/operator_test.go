@@ -13,6 +13,10 @@ import (
 
 func peer(id, store uint64) *metapb.Peer { return &metapb.Peer{Id: id, StoreId: store} }
 
+func learner(id, store uint64) *metapb.Peer {
+	return &metapb.Peer{Id: id, StoreId: store, Role: metapb.PeerRole_Learner}
+}
+
 // reg builds region 1 over [start, end) led by the peer on leaderStore.
 func reg(start, end string, confVer, version, leaderStore uint64, peers ...*metapb.Peer) *cluster.RegionInfo {
 	m := &metapb.Region{Id: 1, StartKey: []byte(start), EndKey: []byte(end),
@@ -110,10 +114,11 @@ func TestControllerRunsMoveToSuccess(t *testing.T) {
 		r    *cluster.RegionInfo
 		want string
 	}{
-		{r, "AddNode"},
-		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), "TransferLeader"},
-		{reg("", "", 2, 1, 3, peer(11, 1), peer(12, 2), peer(13, 3)), "RemoveNode"},
-		{reg("", "", 3, 1, 3, peer(12, 2), peer(13, 3)), ""},
+		{r, "AddLearnerNode"},
+		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), learner(13, 3)), "AddNode"},
+		{reg("", "", 3, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), "TransferLeader"},
+		{reg("", "", 3, 1, 3, peer(11, 1), peer(12, 2), peer(13, 3)), "RemoveNode"},
+		{reg("", "", 4, 1, 3, peer(12, 2), peer(13, 3)), ""},
 	} {
 		resp := c.Dispatch(tc.r)
 		got := ""
@@ -135,7 +140,7 @@ func TestControllerRunsMoveToSuccess(t *testing.T) {
 	if v, _ := c.Get(1); v.Status != "success" {
 		t.Fatalf("status %s", v.Status)
 	}
-	if len(*sent) != 1 || (*sent)[0] != eraftpb.ConfChangeType_AddNode.String() {
+	if len(*sent) != 1 || (*sent)[0] != eraftpb.ConfChangeType_AddLearnerNode.String() {
 		t.Fatalf("pushed on add: %v", *sent)
 	}
 }
@@ -228,7 +233,7 @@ func TestControllerTimeoutExpireReplaceLimits(t *testing.T) {
 	}
 	clk.t = clk.t.Add(time.Millisecond)
 	c.CheckTimeouts()
-	if len(*sent) != n+1 || (*sent)[n] != "AddNode" || op.Status() != Started {
+	if len(*sent) != n+1 || (*sent)[n] != "AddLearnerNode" || op.Status() != Started {
 		t.Fatalf("after the resend interval: sent %v, status %s", (*sent)[n:], op.Status())
 	}
 	clk.t = clk.t.Add(2 * time.Minute)
@@ -262,5 +267,163 @@ func TestControllerTimeoutExpireReplaceLimits(t *testing.T) {
 	}
 	if !c2.Cancel(1) || c2.Has(1) {
 		t.Fatal("cancel")
+	}
+}
+
+// TestOperatorNoticesRemovalItDidNotMake: a balance move has sent "remove
+// the peer on store 2"; a higher-priority repair replaces it and wants to
+// remove the peer on store 3. The replaced operator's removal lands first.
+// The repair must see a membership change it did not make and stop, not
+// send its own removal on top (that would leave two of four peers).
+func TestOperatorNoticesRemovalItDidNotMake(t *testing.T) {
+	clk := &fakeClock{time.Unix(1000, 0)}
+	c, _ := newCtl(clk, defaultLimits)
+	// The balance move already added store 4 (conf_ver 2) and is removing 2.
+	r := reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4))
+	move := New("balance", r, KindRegion, PriorityLow, AddPeer{ToStore: 4, PeerID: 14}, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(move, r); err != nil {
+		t.Fatal(err)
+	}
+	if resp := c.Dispatch(r); resp.GetChangePeer().GetPeer().GetStoreId() != 2 {
+		t.Fatalf("balance move sent %v, want the removal of store 2", resp)
+	}
+	// The repair, built from the same view, removes store 3's replica.
+	repair := New("repair", r, KindReplica, PriorityHigh, RemovePeer{FromStore: 3, PeerID: 13})
+	if err := c.Add(repair, r); err != nil {
+		t.Fatal(err)
+	}
+	if move.Status() != Replaced {
+		t.Fatalf("balance move status %s, want replaced", move.Status())
+	}
+	// The in-flight removal of store 2 lands: conf_ver 3.
+	landed := reg("", "", 3, 1, 1, peer(11, 1), peer(13, 3), peer(14, 4))
+	if resp := c.Dispatch(landed); resp != nil {
+		t.Fatalf("repair sent %v after a removal it did not make", resp)
+	}
+	if repair.Status() != Expired {
+		t.Fatalf("repair status %s, want expired", repair.Status())
+	}
+
+	// A step that shows before it finishes (a peer added, still catching
+	// up) explains its own conf_ver change: the operator goes on.
+	base := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2))
+	add := New("add", base, KindReplica, PriorityNormal, AddPeer{ToStore: 3, PeerID: 13}, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(add, base); err != nil {
+		t.Fatal(err)
+	}
+	pending := reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)).WithPendingPeers([]*metapb.Peer{peer(13, 3)})
+	if resp := c.Dispatch(pending); resp.GetChangePeer().GetChangeType() != eraftpb.ConfChangeType_AddNode || add.Status() != Started {
+		t.Fatalf("added peer still pending: resp %v, status %s", resp, add.Status())
+	}
+}
+
+// TestRemovePeerKeepsHealthyQuorum: a removal is judged against the
+// health the leader reports when the step is due, not when the operator
+// was built.
+func TestRemovePeerKeepsHealthyQuorum(t *testing.T) {
+	five := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4), peer(15, 5))
+	down := func(r *cluster.RegionInfo, ids ...uint64) *cluster.RegionInfo {
+		var ds []*pdpb.PeerStats
+		for _, id := range ids {
+			ds = append(ds, &pdpb.PeerStats{Peer: peer(id, id-10), DownSeconds: 60})
+		}
+		return r.WithDownPeers(ds)
+	}
+	for _, tc := range []struct {
+		name  string
+		r     *cluster.RegionInfo
+		store uint64
+		ok    bool
+	}{
+		{"all healthy", five, 3, true},
+		{"two of five down: removing a healthy one leaves 2 of 4", down(five, 14, 15), 3, false},
+		{"two of five down: removing a down one leaves 3 of 4", down(five, 14, 15), 4, true},
+		{"one of five down: removing a healthy one leaves 3 of 4", down(five, 15), 3, true},
+		{"pending counts as unhealthy", five.WithPendingPeers([]*metapb.Peer{peer(14, 4), peer(15, 5)}), 2, false},
+		// {1, 2 down, 3 pending}: removing the lagging peer would leave the
+		// dead one, which never catches up.
+		{"a lagging peer is not removed in favour of a dead one",
+			down(reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), 12).WithPendingPeers([]*metapb.Peer{peer(13, 3)}), 3, false},
+		{"a learner's removal is always safe", reg("", "", 1, 1, 1, peer(11, 1), &metapb.Peer{Id: 12, StoreId: 2, Role: metapb.PeerRole_Learner}).
+			WithDownPeers([]*pdpb.PeerStats{{Peer: peer(11, 1)}}), 2, true},
+	} {
+		err := CheckRemovable(tc.r, tc.store, ReportedHealth(tc.r))
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrUnsafeRemoval)) {
+			t.Errorf("%s: CheckRemovable(store %d) = %v, want ok=%t", tc.name, tc.store, err, tc.ok)
+		}
+	}
+
+	// A balance move built while all were healthy: by the time its removal
+	// is due, two other peers are down; the operator ends instead.
+	clk := &fakeClock{time.Unix(1000, 0)}
+	c, _ := newCtl(clk, defaultLimits)
+	four := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4))
+	move := New("move", four, KindRegion, PriorityLow, AddPeer{ToStore: 5, PeerID: 15}, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(move, four); err != nil {
+		t.Fatal(err)
+	}
+	if resp := c.Dispatch(down(five, 13, 14)); resp != nil || move.Status() != Expired {
+		t.Fatalf("removal with 2 of 5 down: resp %v, status %s", resp, move.Status())
+	}
+
+	// The controller's health also knows stores: a removal is unsafe while
+	// another peer's store is silent, before its leader reports it down.
+	silent := map[uint64]bool{3: true}
+	c.SetHealth(func(r *cluster.RegionInfo) Health {
+		return func(p *metapb.Peer) PeerHealth {
+			if silent[p.StoreId] {
+				return PeerDead
+			}
+			return ReportedHealth(r)(p)
+		}
+	})
+	three := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3))
+	rm := New("rm", three, KindReplica, PriorityNormal, RemovePeer{FromStore: 2, PeerID: 12})
+	if err := c.Add(rm, three); !errors.Is(err, ErrStale) {
+		t.Fatalf("removal while store 3 is silent: %v, want refused", err)
+	}
+}
+
+// TestAddViaLearner: the add-learner -> promote steps, run by the
+// controller against regions reported step by step.
+func TestAddViaLearner(t *testing.T) {
+	clk := &fakeClock{time.Unix(1000, 0)}
+	c, _ := newCtl(clk, defaultLimits)
+	r := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2))
+	op := New("add-via-learner", r, KindReplica, PriorityNormal, AddViaLearner(3, 13)...)
+	if err := c.Add(op, r); err != nil {
+		t.Fatal(err)
+	}
+	learner := &metapb.Peer{Id: 13, StoreId: 3, Role: metapb.PeerRole_Learner}
+	for i, tc := range []struct {
+		r        *cluster.RegionInfo
+		wantType eraftpb.ConfChangeType
+		wantRole metapb.PeerRole
+		done     bool
+	}{
+		{r, eraftpb.ConfChangeType_AddLearnerNode, metapb.PeerRole_Learner, false},
+		// Added, still catching up: the learner step is not finished.
+		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), learner).WithPendingPeers([]*metapb.Peer{learner}),
+			eraftpb.ConfChangeType_AddLearnerNode, metapb.PeerRole_Learner, false},
+		// Caught up: promote.
+		{reg("", "", 2, 1, 1, peer(11, 1), peer(12, 2), learner), eraftpb.ConfChangeType_AddNode, metapb.PeerRole_Voter, false},
+		{reg("", "", 3, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3)), 0, 0, true},
+	} {
+		resp := c.Dispatch(tc.r)
+		if tc.done {
+			if resp != nil || op.Status() != Success {
+				t.Fatalf("heartbeat %d: resp %v, status %s", i, resp, op.Status())
+			}
+			continue
+		}
+		cp := resp.GetChangePeer()
+		if cp.GetChangeType() != tc.wantType || cp.GetPeer().GetRole() != tc.wantRole || cp.GetPeer().GetId() != 13 {
+			t.Fatalf("heartbeat %d: sent %v, want %s of a %s", i, resp, tc.wantType, tc.wantRole)
+		}
+	}
+	// A learner removed by someone else cannot be promoted: the operator ends.
+	op2 := New("add-via-learner", r, KindReplica, PriorityNormal, PromoteLearner{ToStore: 3, PeerID: 13})
+	if err := c.Add(op2, r); !errors.Is(err, ErrStale) {
+		t.Fatalf("promoting a learner the region lacks: %v", err)
 	}
 }

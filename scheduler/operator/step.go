@@ -22,6 +22,10 @@ type Step interface {
 	IsFinished(r *cluster.RegionInfo) bool
 	// ConfChange reports whether the step changes membership (conf_ver).
 	ConfChange() bool
+	// shownIn is how much of the step's epoch change r already shows:
+	// conf_ver and version. A step may show before it is finished (a peer
+	// added but still catching up).
+	shownIn(r *cluster.RegionInfo) (confVer, version uint64)
 	// Influence adds the step's effect on store loads to inf.
 	Influence(inf Influence, r *cluster.RegionInfo)
 	// fill writes the step's command into resp for region r.
@@ -47,6 +51,13 @@ func (s AddPeer) IsFinished(r *cluster.RegionInfo) bool {
 // ConfChange implements Step.
 func (AddPeer) ConfChange() bool { return true }
 
+func (s AddPeer) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if p := r.StorePeer(s.ToStore); p != nil && p.Id == s.PeerID {
+		return 1, 0
+	}
+	return 0, 0
+}
+
 // infeasible: another peer already sits on the target store (e.g. added by
 // an operator this one replaced), so this step can never finish.
 func (s AddPeer) infeasible(r *cluster.RegionInfo) bool {
@@ -62,13 +73,85 @@ func (s AddPeer) Influence(inf Influence, r *cluster.RegionInfo) {
 }
 
 func (s AddPeer) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
-	resp.ChangePeer = &pdpb.ChangePeer{
-		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.ToStore, Role: metapb.PeerRole_Voter},
-		ChangeType: eraftpb.ConfChangeType_AddNode,
-	}
+	resp.ChangePeer = changePeer(s.PeerID, s.ToStore, metapb.PeerRole_Voter, eraftpb.ConfChangeType_AddNode)
 }
 
 func (s AddPeer) stores() []uint64 { return []uint64{s.ToStore} }
+
+// AddLearner adds a learner with PeerID on ToStore: it receives the log
+// but counts in no quorum. Finished when the learner is in the region and
+// not pending (caught up), so that PromoteLearner makes a voter that can
+// acknowledge writes at once (the add-learner -> promote shape).
+type AddLearner struct{ ToStore, PeerID uint64 }
+
+func (s AddLearner) String() string {
+	return fmt.Sprintf("add learner %d on store %d", s.PeerID, s.ToStore)
+}
+
+// IsFinished implements Step: added, and caught up.
+func (s AddLearner) IsFinished(r *cluster.RegionInfo) bool { return AddPeer(s).IsFinished(r) }
+
+// ConfChange implements Step.
+func (AddLearner) ConfChange() bool { return true }
+
+func (s AddLearner) shownIn(r *cluster.RegionInfo) (uint64, uint64) { return AddPeer(s).shownIn(r) }
+
+// infeasible: another peer already sits on the target store.
+func (s AddLearner) infeasible(r *cluster.RegionInfo) bool { return AddPeer(s).infeasible(r) }
+
+// Influence implements Step.
+func (s AddLearner) Influence(inf Influence, r *cluster.RegionInfo) { AddPeer(s).Influence(inf, r) }
+
+func (s AddLearner) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
+	resp.ChangePeer = changePeer(s.PeerID, s.ToStore, metapb.PeerRole_Learner, eraftpb.ConfChangeType_AddLearnerNode)
+}
+
+func (s AddLearner) stores() []uint64 { return []uint64{s.ToStore} }
+
+// PromoteLearner makes the learner PeerID on ToStore a voter. Finished
+// when that peer is in the region as a voter.
+type PromoteLearner struct{ ToStore, PeerID uint64 }
+
+func (s PromoteLearner) String() string {
+	return fmt.Sprintf("promote learner %d on store %d", s.PeerID, s.ToStore)
+}
+
+// IsFinished implements Step.
+func (s PromoteLearner) IsFinished(r *cluster.RegionInfo) bool {
+	p := r.StorePeer(s.ToStore)
+	return p != nil && p.Id == s.PeerID && isVoter(p)
+}
+
+// ConfChange implements Step.
+func (PromoteLearner) ConfChange() bool { return true }
+
+func (s PromoteLearner) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if s.IsFinished(r) {
+		return 1, 0
+	}
+	return 0, 0
+}
+
+// infeasible: the learner is gone (removed, or replaced by another peer).
+func (s PromoteLearner) infeasible(r *cluster.RegionInfo) bool {
+	p := r.StorePeer(s.ToStore)
+	return p == nil || p.Id != s.PeerID
+}
+
+// Influence implements Step: the data is on the store already.
+func (PromoteLearner) Influence(Influence, *cluster.RegionInfo) {}
+
+func (s PromoteLearner) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
+	resp.ChangePeer = changePeer(s.PeerID, s.ToStore, metapb.PeerRole_Voter, eraftpb.ConfChangeType_AddNode)
+}
+
+func (PromoteLearner) stores() []uint64 { return nil }
+
+// AddViaLearner is the steps that add a voter through a learner: add it as
+// a learner, wait until it has caught up, promote it.
+func AddViaLearner(toStore, peerID uint64) []Step {
+	return []Step{AddLearner{ToStore: toStore, PeerID: peerID}, PromoteLearner{ToStore: toStore, PeerID: peerID}}
+}
 
 // RemovePeer removes the region's peer on FromStore. Finished when the
 // region has no peer on that store.
@@ -84,6 +167,13 @@ func (s RemovePeer) IsFinished(r *cluster.RegionInfo) bool { return r.StorePeer(
 // ConfChange implements Step.
 func (RemovePeer) ConfChange() bool { return true }
 
+func (s RemovePeer) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if s.IsFinished(r) {
+		return 1, 0
+	}
+	return 0, 0
+}
+
 // infeasible: the peer to remove leads the region. Stores refuse to remove
 // their leader ("transfer leadership first"), so the step would be resent
 // on every heartbeat until the operator timed out, blocking the region's
@@ -95,6 +185,15 @@ func (s RemovePeer) infeasible(r *cluster.RegionInfo) bool {
 	return l != nil && l.StoreId == s.FromStore && l.Id == s.PeerID
 }
 
+// unsafe: removing the peer now would leave the region without a healthy
+// quorum. Peers can go down or fall behind after the operator was built:
+// the removal is judged again when it is due, and an operator whose
+// removal became unsafe ends; the checkers then remove the unhealthy peer
+// instead (or wait).
+func (s RemovePeer) unsafe(r *cluster.RegionInfo, health Health) bool {
+	return CheckRemovable(r, s.FromStore, health) != nil
+}
+
 // Influence implements Step.
 func (s RemovePeer) Influence(inf Influence, r *cluster.RegionInfo) {
 	i := inf.store(s.FromStore)
@@ -103,10 +202,7 @@ func (s RemovePeer) Influence(inf Influence, r *cluster.RegionInfo) {
 }
 
 func (s RemovePeer) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionInfo) {
-	resp.ChangePeer = &pdpb.ChangePeer{
-		Peer:       &metapb.Peer{Id: s.PeerID, StoreId: s.FromStore, Role: metapb.PeerRole_Voter},
-		ChangeType: eraftpb.ConfChangeType_RemoveNode,
-	}
+	resp.ChangePeer = changePeer(s.PeerID, s.FromStore, metapb.PeerRole_Voter, eraftpb.ConfChangeType_RemoveNode)
 }
 
 func (s RemovePeer) stores() []uint64 { return []uint64{s.FromStore} }
@@ -124,6 +220,8 @@ func (s TransferLeader) IsFinished(r *cluster.RegionInfo) bool { return r.Leader
 
 // ConfChange implements Step.
 func (TransferLeader) ConfChange() bool { return false }
+
+func (TransferLeader) shownIn(*cluster.RegionInfo) (uint64, uint64) { return 0, 0 }
 
 // Influence implements Step.
 func (s TransferLeader) Influence(inf Influence, _ *cluster.RegionInfo) {
@@ -156,6 +254,13 @@ func (s SplitRegion) IsFinished(r *cluster.RegionInfo) bool {
 
 // ConfChange implements Step.
 func (SplitRegion) ConfChange() bool { return false }
+
+func (s SplitRegion) shownIn(r *cluster.RegionInfo) (uint64, uint64) {
+	if s.IsFinished(r) {
+		return 0, 1
+	}
+	return 0, 0
+}
 
 // infeasible: the region still has the range the step splits, and the keys
 // cannot split it (stores refuse them, see CheckSplitKeys). Without this
@@ -197,6 +302,10 @@ func (s SplitRegion) fill(resp *pdpb.RegionHeartbeatResponse, _ *cluster.RegionI
 }
 
 func (SplitRegion) stores() []uint64 { return nil }
+
+func changePeer(id, store uint64, role metapb.PeerRole, typ eraftpb.ConfChangeType) *pdpb.ChangePeer {
+	return &pdpb.ChangePeer{Peer: &metapb.Peer{Id: id, StoreId: store, Role: role}, ChangeType: typ}
+}
 
 // StoreInfluence is the pending effect of operators on one store.
 type StoreInfluence struct {

@@ -30,6 +30,21 @@ func (b *balanceRegion) Schedule(c Cluster, inf operator.Influence, o *filter.Op
 	if len(sources) == 0 || len(targets) == 0 {
 		return nil, fmt.Sprintf("no source or target store: %v", why)
 	}
+	alive := map[uint64]bool{}
+	for _, s := range stores {
+		alive[s.ID()] = s.Alive(o.Now, o.Thresholds)
+	}
+	// A region with a replica on a silent store is not moved for balance:
+	// its leader may not report that peer down for minutes, and removing
+	// a healthy replica meanwhile could leave it without a quorum.
+	silentPeer := func(r *cluster.RegionInfo) bool {
+		for _, p := range r.Peers() {
+			if !alive[p.StoreId] {
+				return true
+			}
+		}
+		return false
+	}
 	srcRank, dstRank := rank(sources, score, true), rank(targets, score, false)
 	avg := mean(dstRank)
 	lastWhy := ""
@@ -39,7 +54,7 @@ func (b *balanceRegion) Schedule(c Cluster, inf operator.Influence, o *filter.Op
 		}
 		for _, r := range c.RandPeerRegions(src.s.ID(), regionSample, b.rng) {
 			if c.HasOperator(r.ID()) || len(r.PendingPeers()) > 0 || len(r.DownPeers()) > 0 ||
-				len(r.Peers()) != o.MaxReplicas || r.Leader() == nil {
+				len(r.Peers()) != o.MaxReplicas || r.Leader() == nil || silentPeer(r) {
 				continue
 			}
 			unit := float64(r.SizeMiB()) / src.s.RegionWeight

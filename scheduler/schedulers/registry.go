@@ -11,10 +11,15 @@ import (
 
 // Registry errors.
 var (
-	ErrUnknown = errors.New("schedulers: unknown scheduler")
-	ErrExists  = errors.New("schedulers: scheduler already running")
-	ErrAbsent  = errors.New("schedulers: scheduler not running")
+	ErrUnknown  = errors.New("schedulers: unknown scheduler")
+	ErrExists   = errors.New("schedulers: scheduler already running")
+	ErrAbsent   = errors.New("schedulers: scheduler not running")
+	ErrBadPause = errors.New("schedulers: pause duration out of range")
 )
+
+// MaxPause is the longest pause; longer ones are refused rather than
+// overflowing into the past (which would resume the scheduler).
+const MaxPause = 30 * 24 * time.Hour
 
 // Factory builds a scheduler drawing randomness from rng.
 type Factory func(rng *rand.Rand) Scheduler
@@ -98,15 +103,19 @@ func (r *Registry) Remove(name string) error {
 	return nil
 }
 
-// Pause stops the named scheduler from running until now+d; d <= 0 resumes.
+// Pause stops the named scheduler from running until now+d; d == 0
+// resumes. d must be in [0, MaxPause].
 func (r *Registry) Pause(name string, now time.Time, d time.Duration) error {
+	if d < 0 || d > MaxPause {
+		return fmt.Errorf("%w: %s is outside [0, %s]", ErrBadPause, d, MaxPause)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.running[name]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrAbsent, name)
 	}
-	if d <= 0 {
+	if d == 0 {
 		e.status.PausedUntil = time.Time{}
 	} else {
 		e.status.PausedUntil = now.Add(d)

@@ -1,6 +1,7 @@
 package schedulers
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -121,7 +122,7 @@ func TestBalanceRegion(t *testing.T) {
 		{
 			name: "new empty store receives a replica", stores: up4,
 			regions: regions(1, 8, 1, 2, 3),
-			want:    "add peer 1001 on store 4",
+			want:    "add learner 1001 on store 4",
 		},
 		{
 			name:    "low-space store receives nothing",
@@ -150,6 +151,16 @@ func TestBalanceRegion(t *testing.T) {
 		{
 			name: "unhealthy regions are not moved", stores: up4,
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3}, Pending: []uint64{2}}, {ID: 2, Stores: []uint64{1, 2, 3}, Down: []uint64{3}}, {ID: 3, Stores: []uint64{1, 2}}},
+			why:     "no movable region",
+		},
+		{
+			// Store 3 went silent a few seconds ago; the regions' leaders do
+			// not report its peers down yet. Moving one of their other
+			// replicas away from the loaded store 1 could leave them one
+			// live replica of two.
+			name:    "regions with a replica on a silent store are not moved",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "disconnected"}, {ID: 4}, {ID: 5}},
+			regions: regions(1, 6, 1, 2, 3),
 			why:     "no movable region",
 		},
 		{
@@ -196,5 +207,21 @@ func TestRegistry(t *testing.T) {
 	}
 	if got := r.Names(); len(got) != 1 || got[0] != "balance-region" {
 		t.Fatalf("names %v", got)
+	}
+}
+
+func TestRegistryPauseBounds(t *testing.T) {
+	r := NewRegistry(Builtin(), 1)
+	if err := r.Add(BalanceLeaderName); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	for _, d := range []time.Duration{-time.Second, MaxPause + time.Second} {
+		if err := r.Pause(BalanceLeaderName, now, d); !errors.Is(err, ErrBadPause) {
+			t.Fatalf("pause %s: %v", d, err)
+		}
+	}
+	if err := r.Pause(BalanceLeaderName, now, MaxPause); err != nil || len(r.Runnable(now.Add(MaxPause-time.Second))) != 0 {
+		t.Fatalf("pause for MaxPause: %v", err)
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/api"
 )
 
@@ -208,5 +211,107 @@ func TestHTTPAPI(t *testing.T) {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestAPIRefusesNonsense: admin operations against stores that cannot take
+// them, a removal that would cost a region its quorum, taking a store
+// offline when too few would remain, config values out of range (and a
+// POST /config with one bad key changes nothing), a pause that would
+// overflow, and an unbounded split count are all refused.
+func TestAPIRefusesNonsense(t *testing.T) {
+	cfg := testConfig(t, "s1")
+	cfg.Schedule.Schedulers = nil
+	s := startServer(t, cfg)
+	waitLeader(t, s)
+	h := newHTTP(t, s)
+	sc := startSim(t, s, threeReplicaRegions(1), 1, 2, 3, 4, 5)
+
+	// Store 5 goes offline and, holding nothing, becomes a Tombstone;
+	// store 4 dies.
+	if code := h.do("POST", "/stores/5/state", map[string]string{"state": "Offline"}, nil); code != 200 {
+		t.Fatalf("offline store 5: %d", code)
+	}
+	sc.kill(4)
+	var st api.StoreView
+	waitFor(t, 10*time.Second, "store 5 tombstone and store 4 not up", func() bool {
+		h.do("GET", "/stores/5", nil, &st)
+		var s4 api.StoreView
+		h.do("GET", "/stores/4", nil, &s4)
+		return st.State == "Tombstone" && s4.State != "Up"
+	})
+	type refused struct {
+		name string
+		req  api.OperatorRequest
+		want string
+	}
+	for _, tc := range []refused{
+		{"add on a tombstone", api.OperatorRequest{Name: "add-peer", RegionID: 100, ToStore: 5}, "store 5"},
+		{"add on a silent store", api.OperatorRequest{Name: "add-peer", RegionID: 100, ToStore: 4}, "store 4"},
+		{"move to a silent store", api.OperatorRequest{Name: "move-peer", RegionID: 100, FromStore: 2, ToStore: 4}, "store 4"},
+		{"add on an unknown store", api.OperatorRequest{Name: "add-peer", RegionID: 100, ToStore: 9}, "store 9"},
+	} {
+		var body map[string]any
+		if code := h.do("POST", "/operators", tc.req, &body); code != 400 || !strings.Contains(fmt.Sprint(body["error"]), tc.want) {
+			t.Errorf("%s: %d %v, want 400 naming %s", tc.name, code, body, tc.want)
+		}
+	}
+
+	// Store 3 dies too: region 100 (stores 1, 2, 3) has 2 healthy of 3.
+	// Removing the peer on store 2 would leave 1 healthy of 2.
+	sc.kill(3)
+	waitFor(t, 10*time.Second, "store 3's peer reported down", func() bool {
+		r := s.leader.Load().cluster.GetRegion(100)
+		return r != nil && len(r.DownPeers()) == 1
+	})
+	var body map[string]any
+	if code := h.do("POST", "/operators", api.OperatorRequest{Name: "remove-peer", RegionID: 100, FromStore: 2}, &body); code != 400 ||
+		!strings.Contains(fmt.Sprint(body["error"]), "healthy quorum") {
+		t.Fatalf("unsafe remove-peer: %d %v", code, body)
+	}
+	// Removing the down one is fine.
+	if code := h.do("POST", "/operators", api.OperatorRequest{Name: "remove-peer", RegionID: 100, FromStore: 3}, &body); code != 200 {
+		t.Fatalf("remove-peer of the down replica: %d %v", code, body)
+	}
+	// Stores 1 and 2 are the only Up ones: none may go offline (max-replicas 3).
+	if code := h.do("POST", "/stores/1/state", map[string]string{"state": "Offline"}, &body); code != 400 {
+		t.Fatalf("offline with too few Up stores left: %d %v", code, body)
+	}
+
+	// Config: one bad key changes nothing; unknown schedulers are refused.
+	if code := h.do("POST", "/config", map[string]any{"max-replicas": 5, "patrol-interval": "1ns"}, &body); code != 400 {
+		t.Fatalf("patrol-interval 1ns: %d %v", code, body)
+	}
+	if code := h.do("POST", "/config", map[string]any{"max-store-down-time": "1s", "store-disconnect-time": "5s"}, &body); code != 400 {
+		t.Fatalf("disconnect time above down time: %d %v", code, body)
+	}
+	if code := h.do("POST", "/config", map[string]any{"schedulers": []string{"no-such-scheduler"}}, &body); code != 400 {
+		t.Fatalf("unknown scheduler: %d %v", code, body)
+	}
+	var conf map[string]any
+	if h.do("GET", "/config", nil, &conf); conf["max-replicas"] != float64(3) || conf["patrol-interval"] != "5ms" {
+		t.Fatalf("config after refused changes: %v", conf)
+	}
+
+	// A pause too long for a time.Duration is refused, not turned into a
+	// resume.
+	if code := h.do("POST", "/schedulers", map[string]string{"name": "balance-leader"}, nil); code != 200 {
+		t.Fatal("add balance-leader")
+	}
+	if code := h.do("POST", "/schedulers/balance-leader/pause", map[string]float64{"seconds": 60}, nil); code != 200 {
+		t.Fatal("pause 60 s")
+	}
+	var sched struct{ Running []map[string]any }
+	if code := h.do("POST", "/schedulers/balance-leader/pause", map[string]float64{"seconds": 1e10}, &sched); code != 400 {
+		t.Fatalf("pause 1e10 s: %d", code)
+	}
+	if h.do("GET", "/schedulers", nil, &sched); len(sched.Running) != 1 || sched.Running[0]["paused"] != true {
+		t.Fatalf("after a refused pause: %+v", sched)
+	}
+
+	resp, err := rawPD(t, s.Addr()).AskBatchSplit(ctxT(t), &pdpb.AskBatchSplitRequest{
+		Header: &pdpb.RequestHeader{ClusterId: s.ClusterID()}, Region: region(100, "", "", 1, 1, peer(101, 1)), SplitCount: 1 << 30})
+	if err != nil || resp.Header.GetError().GetType() != pdpb.ErrorType_INVALID_VALUE || len(resp.Ids) != 0 {
+		t.Fatalf("AskBatchSplit of 2^30 regions = %v, %v", resp, err)
 	}
 }

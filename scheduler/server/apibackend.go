@@ -16,6 +16,8 @@ import (
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/config"
+	"github.com/regionkv/regionkv/scheduler/filter"
+	"github.com/regionkv/regionkv/scheduler/keyviz"
 	"github.com/regionkv/regionkv/scheduler/operator"
 	"github.com/regionkv/regionkv/scheduler/schedulers"
 )
@@ -72,11 +74,55 @@ func (a apiLeader) Stores() []*cluster.StoreInfo       { return a.ls.cluster.Get
 func (a apiLeader) Store(id uint64) *cluster.StoreInfo { return a.ls.cluster.GetStore(id) }
 
 func (a apiLeader) SetStoreState(ctx context.Context, id uint64, st metapb.StoreState) error {
+	if st == metapb.StoreState_Offline {
+		if err := a.checkEnoughUpStores(id); err != nil {
+			return bad(err)
+		}
+	}
 	if err := a.ls.setStoreState(ctx, id, st); err != nil {
 		if errors.Is(err, cluster.ErrInvalidState) || errors.Is(err, cluster.ErrStoreNotFound) {
 			return bad(err)
 		}
 		return err
+	}
+	return nil
+}
+
+// checkEnoughUpStores refuses to take store id offline (delete it) when
+// fewer than max-replicas Up stores would remain: its replicas would have
+// nowhere to go, and the regions would stay one replica short while the
+// store is drained for ever.
+func (a apiLeader) checkEnoughUpStores(id uint64) error {
+	o := a.ls.options()
+	s := a.ls.cluster.GetStore(id)
+	if s == nil || s.Meta.State != metapb.StoreState_Up {
+		return nil // not found, or already offline: setStoreState decides
+	}
+	up := 0
+	for _, st := range a.ls.cluster.GetStores() {
+		if st.ID() != id && st.State(o.Now, o.Thresholds) == cluster.StateUp {
+			up++
+		}
+	}
+	if up < o.MaxReplicas {
+		return fmt.Errorf("taking store %d offline would leave %d Up stores, fewer than max-replicas (%d)", id, up, o.MaxReplicas)
+	}
+	return nil
+}
+
+// checkTarget refuses an admin operator whose target store cannot take a
+// replica or leadership now: not Up (Disconnected, Down, Offline,
+// Tombstone), or not heard from by this scheduler leader.
+func (a apiLeader) checkTarget(id uint64) error {
+	s := a.ls.cluster.GetStore(id)
+	if s == nil {
+		return fmt.Errorf("store %d not found", id)
+	}
+	o := a.ls.options()
+	for _, f := range []filter.Filter{filter.Up, filter.Reported} {
+		if ok, why := f(o, s); !ok {
+			return fmt.Errorf("store %d cannot be a target: %s", id, why)
+		}
 	}
 	return nil
 }
@@ -129,12 +175,24 @@ func (a apiLeader) AddOperator(_ context.Context, req api.OperatorRequest) error
 	var err error
 	switch req.Name {
 	case "transfer-leader":
+		if err := a.checkTarget(req.ToStore); err != nil {
+			return bad(err)
+		}
+		if p := r.StorePeer(req.ToStore); p != nil && (r.IsDown(p.Id) || r.IsPending(p.Id)) {
+			return bad(fmt.Errorf("region %d's peer on store %d is down or behind: it cannot lead", r.ID(), req.ToStore))
+		}
 		op, err = operator.CreateTransferLeader("admin-transfer-leader", r, req.ToStore, kind, prio)
 	case "remove-peer":
+		if err := operator.CheckRemovable(r, req.FromStore, a.ls.checker.Health(a.ls.options(), r)); err != nil {
+			return bad(err)
+		}
 		op, err = operator.CreateRemovePeer("admin-remove-peer", r, req.FromStore, kind, prio)
 	case "add-peer", "move-peer":
-		if a.ls.cluster.GetStore(req.ToStore) == nil || r.StorePeer(req.ToStore) != nil {
-			return bad(fmt.Errorf("store %d is unknown or already holds region %d", req.ToStore, r.ID()))
+		if r.StorePeer(req.ToStore) != nil {
+			return bad(fmt.Errorf("store %d already holds region %d", req.ToStore, r.ID()))
+		}
+		if err := a.checkTarget(req.ToStore); err != nil {
+			return bad(err)
 		}
 		var id uint64
 		if id, err = a.ls.view().AllocID(); err != nil {
@@ -214,10 +272,19 @@ func (a apiLeader) PauseScheduler(name string, d time.Duration) error {
 
 func (a apiLeader) Schedule() config.Schedule { return a.ls.schedule() }
 
-func (a apiLeader) SetSchedule(ctx context.Context, key string, value json.RawMessage) error {
+func (a apiLeader) SetSchedule(ctx context.Context, changes map[string]json.RawMessage) error {
 	sc := a.ls.schedule().Clone()
-	if err := sc.Set(key, value); err != nil {
+	if err := sc.SetAll(changes); err != nil {
 		return bad(err)
 	}
-	return a.ls.setSchedule(ctx, sc)
+	if err := a.ls.setSchedule(ctx, sc); err != nil {
+		if errors.Is(err, config.ErrInvalid) {
+			return bad(err)
+		}
+		return err
+	}
+	return nil
 }
+
+func (a apiLeader) KeyViz(q keyviz.Query) (*keyviz.Matrix, error) { return a.ls.s.keyviz.Query(q) }
+func (a apiLeader) KeyVizConfig() keyviz.Config                   { return a.ls.s.keyviz.Config() }

@@ -15,7 +15,7 @@ import (
 // operators that timed out.
 func (ls *leaderState) patrol() {
 	ls.ops.CheckTimeouts()
-	if ls.meta.Load() == nil {
+	if ls.meta.Load() == nil || !ls.prepared() {
 		return
 	}
 	cur := &ls.patrolCursor
@@ -58,6 +58,12 @@ func (ls *leaderState) runSchedulers() {
 		return
 	}
 	o := ls.options()
+	if !ls.prepared() {
+		for _, sch := range ls.registry.Runnable(o.Now) {
+			ls.registry.Record(sch.Name(), o.Now, 0, "preparing: waiting for stores and region leaders to report to this scheduler leader")
+		}
+		return
+	}
 	lim := ls.limits()
 	v := ls.view()
 	for _, sch := range ls.registry.Runnable(o.Now) {

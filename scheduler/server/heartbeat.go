@@ -11,6 +11,7 @@ import (
 
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/keyviz"
 	"github.com/regionkv/regionkv/scheduler/pderr"
 )
 
@@ -127,7 +128,9 @@ func (s *Server) handleRegionHeartbeat(req *pdpb.RegionHeartbeatRequest, st *hbS
 		return &pdpb.RegionHeartbeatResponse{Header: s.errHeader(pderr.ClusterIDMismatch(s.clusterID, h.GetClusterId()))}, nil
 	}
 	ls := s.leader.Load()
-	if ls == nil {
+	if ls == nil || !ls.lease.valid() {
+		// Without a lease known alive another member may lead: operator
+		// steps from here could contradict the new leader's.
 		return nil, errStreamNotLeader
 	}
 	if ls.meta.Load() == nil {
@@ -147,6 +150,8 @@ func (s *Server) handleRegionHeartbeat(req *pdpb.RegionHeartbeatRequest, st *hbS
 		return nil, nil
 	}
 	s.metrics.heartbeats.WithLabelValues("ok").Inc()
+	s.keyviz.Observe(r.ID(), r.Epoch().Version, r.StartKey(), r.EndKey(),
+		keyviz.NewStats(req.BytesWritten, req.BytesRead, req.KeysWritten, req.KeysRead))
 	ls.persist.mark(ch, r.ID())
 	if ch.SaveMeta {
 		s.logger.Debug("region changed", zap.Uint64("region-id", r.ID()),
@@ -174,7 +179,9 @@ func (s *Server) Tso(stream pdpb.PD_TsoServer) error {
 		if req.Header.GetClusterId() != s.clusterID {
 			return status.Error(codes.FailedPrecondition, pderr.ClusterIDMismatch(s.clusterID, req.Header.GetClusterId()).Message)
 		}
-		if s.leader.Load() == nil {
+		if ls := s.leader.Load(); ls == nil || !ls.lease.valid() {
+			// A member whose lease may have run out may have a successor
+			// already handing out larger timestamps.
 			return errStreamNotLeader
 		}
 		s.metrics.tsoRequests.Inc()

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/checker"
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/config"
@@ -33,7 +34,11 @@ type leaderState struct {
 	registry *schedulers.Registry
 	checker  *checker.ReplicaChecker
 	persist  *regionPersister
-	meta     atomic.Pointer[metapb.Cluster] // nil until bootstrapped
+	// lease says whether this term's etcd lease is known to be alive;
+	// timestamps and operator steps are served only while it is.
+	lease *leaderLease
+	meta  atomic.Pointer[metapb.Cluster] // nil until bootstrapped
+	prep  prepare                        // prepare.go
 
 	// patrolCursor is where the replica checker's patrol goes on; only the
 	// patrol goroutine touches it.
@@ -48,13 +53,14 @@ type leaderState struct {
 	lostOnce sync.Once
 }
 
-func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp) (*leaderState, error) {
+func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp, lease *leaderLease) (*leaderState, error) {
 	s.storage.SetLeaderGuard(guard)
 	s.ids.Reset()
 	if err := s.tso.Sync(ctx); err != nil {
 		return nil, err
 	}
-	ls := &leaderState{s: s, cluster: cluster.New(nil), lost: make(chan struct{})}
+	ls := &leaderState{s: s, cluster: cluster.New(nil), lease: lease, lost: make(chan struct{})}
+	ls.prep.start = ls.cluster.Now()
 	ls.sched = s.cfg.Schedule.Clone()
 	if b, ok, err := s.storage.LoadSchedule(ctx); err != nil {
 		return nil, err
@@ -88,7 +94,11 @@ func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp) (*leader
 	}
 	ls.ops = operator.NewController(ls.limits, nil, s.logger)
 	ls.ops.SetOnFinish(s.metrics.operatorFinished)
-	ls.ops.SetSender(s.pushResponse)
+	ls.ops.SetSender(func(r *cluster.RegionInfo, resp *pdpb.RegionHeartbeatResponse) {
+		if ls.lease.valid() {
+			s.pushResponse(r, resp)
+		}
+	})
 	ls.registry = schedulers.NewRegistry(schedulers.Builtin(), s.seed)
 	for _, name := range ls.sched.Schedulers {
 		if err := ls.registry.Add(name); err != nil {
@@ -96,6 +106,7 @@ func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp) (*leader
 		}
 	}
 	ls.checker = checker.NewReplicaChecker(ls.view())
+	ls.ops.SetHealth(func(r *cluster.RegionInfo) operator.Health { return ls.checker.Health(ls.options(), r) })
 	ls.persist = newRegionPersister(s.storage, ls.cluster)
 	lctx, cancel := context.WithCancel(ctx)
 	ls.cancel = cancel
@@ -168,6 +179,9 @@ func (ls *leaderState) schedule() config.Schedule {
 // so changes to them take effect at the next leader change.
 func (ls *leaderState) setSchedule(ctx context.Context, next config.Schedule) error {
 	if err := next.Validate(); err != nil {
+		return err
+	}
+	if err := next.CheckSchedulers(ls.registry.Available()); err != nil {
 		return err
 	}
 	b, _ := json.Marshal(next)

@@ -54,7 +54,22 @@ func (s *Server) campaignOnce(ctx context.Context) error {
 	}
 	s.logger.Info("became scheduler leader", zap.String("name", s.cfg.Name))
 	guard := clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())
-	ls, err := s.becomeLeader(ctx, &guard)
+	// What the lease is known to cover starts with a keepalive of our own
+	// (leaderLease); until then nothing is served.
+	var ka keepAliver = s.etcd.cli
+	if s.leaseWrap != nil {
+		ka = s.leaseWrap(ka)
+	}
+	lease := newLeaderLease(ka, sess.Lease(), time.Duration(ttl)*time.Second, s.leaseNow)
+	if err := lease.renew(ctx); err != nil {
+		s.resign(el)
+		return err
+	}
+	keepCtx, stopKeep := context.WithCancel(ctx)
+	defer stopKeep()
+	leaseOut := make(chan error, 1)
+	go func() { leaseOut <- lease.keep(keepCtx) }()
+	ls, err := s.becomeLeader(ctx, &guard, lease)
 	if err != nil {
 		s.resign(el)
 		return err
@@ -63,6 +78,8 @@ func (s *Server) campaignOnce(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-sess.Done():
 		s.logger.Warn("leader session expired", zap.String("name", s.cfg.Name))
+	case err := <-leaseOut:
+		s.logger.Warn("leader lease not renewed in time", zap.String("name", s.cfg.Name), zap.Error(err))
 	case <-ls.lost:
 		s.logger.Warn("leadership lost", zap.String("name", s.cfg.Name))
 	}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
 
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
@@ -13,7 +15,8 @@ import (
 // ScatterRegion implements pdpb.PDServer: each region's replicas are moved
 // to the stores that hold the fewest regions (counting pending operators),
 // keeping replicas already on such stores. Regions it cannot scatter are
-// returned as failed.
+// returned as failed, among them regions whose leader has not reported yet
+// (right after a split): the caller retries those.
 func (s *Server) ScatterRegion(ctx context.Context, req *pdpb.ScatterRegionRequest) (*pdpb.ScatterRegionResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -42,7 +45,15 @@ func (s *Server) ScatterRegion(ctx context.Context, req *pdpb.ScatterRegionReque
 	return resp, nil
 }
 
+// errNoLeaderYet: a region whose leader is unknown (reported by a split,
+// or loaded by a new scheduler leader) cannot be scattered yet: which peer
+// leads decides whether a removal needs a leader transfer first.
+var errNoLeaderYet = errors.New("server: region has no known leader yet; scatter it once its leader has reported")
+
 func (ls *leaderState) scatter(r *cluster.RegionInfo) error {
+	if r.Leader() == nil {
+		return fmt.Errorf("%w (region %d)", errNoLeaderYet, r.ID())
+	}
 	o := ls.options()
 	inf := ls.ops.Influence()
 	targets, _ := filter.Apply(o, ls.cluster.GetStores(), filter.RegionTarget...)
@@ -77,7 +88,7 @@ func (ls *leaderState) scatter(r *cluster.RegionInfo) error {
 		if err != nil {
 			return err
 		}
-		steps = append(steps, operator.AddPeer{ToStore: to[i], PeerID: id})
+		steps = append(steps, operator.AddViaLearner(to[i], id)...)
 		if from[i] == leader {
 			steps = append(steps, operator.TransferLeader{FromStore: from[i], ToStore: to[i]})
 		}

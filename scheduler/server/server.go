@@ -26,6 +26,8 @@ import (
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/id"
+	"github.com/regionkv/regionkv/scheduler/keyviz"
+	"github.com/regionkv/regionkv/scheduler/schedulers"
 	"github.com/regionkv/regionkv/scheduler/storage"
 	"github.com/regionkv/regionkv/scheduler/tso"
 )
@@ -39,6 +41,12 @@ type Option func(*Server)
 // WithSeed seeds the schedulers' randomness (default: from the clock).
 func WithSeed(seed uint64) Option { return func(s *Server) { s.seed = seed } }
 
+// withLeaseHooks makes the leader lease renew through wrap(etcd's lessor)
+// and read time from now: tests cut renewals and move time.
+func withLeaseHooks(wrap func(keepAliver) keepAliver, now func() time.Time) Option {
+	return func(s *Server) { s.leaseWrap, s.leaseNow = wrap, now }
+}
+
 // Server is one scheduler member.
 type Server struct {
 	pdpb.UnimplementedPDServer
@@ -46,6 +54,9 @@ type Server struct {
 	cfg    config.Config
 	logger *zap.Logger
 	seed   uint64
+	// leaseWrap and leaseNow are test hooks of the leader lease.
+	leaseWrap func(keepAliver) keepAliver
+	leaseNow  func() time.Time
 
 	etcd      *etcdBackend
 	clusterID uint64
@@ -68,6 +79,9 @@ type Server struct {
 
 	leader  atomic.Pointer[leaderState]
 	streams *hbStreams
+	// keyviz is the key visualizer's history, fed by the region heartbeats
+	// this member receives as leader; kept across its terms, not persisted.
+	keyviz *keyviz.History
 	// bootstrapMu serializes Bootstrap, so that a store losing the race
 	// finds the cluster bootstrapped (IsBootstrapped, PutStore) as soon as
 	// it is refused.
@@ -85,12 +99,18 @@ func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, er
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Schedule.CheckSchedulers(schedulers.NewRegistry(schedulers.Builtin(), 0).Available()); err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = zap.NewNop()
 	}
 	s = &Server{cfg: cfg, logger: logger, seed: uint64(time.Now().UnixNano()), streams: newHBStreams()}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.keyviz, err = keyviz.New(keyviz.DefaultConfig(), nil); err != nil {
+		return nil, err
 	}
 	s.metrics = newMetrics(s)
 	if s.tls, err = security.Load(cfg.Security, logger); err != nil {

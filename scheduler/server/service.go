@@ -260,6 +260,10 @@ func (s *Server) ScanRegions(ctx context.Context, req *pdpb.ScanRegionsRequest) 
 	return resp, nil
 }
 
+// maxSplitCount bounds one AskBatchSplit: the IDs it hands out are
+// SplitCount times the peers plus one, taken from the ID window in etcd.
+const maxSplitCount = 1000
+
 // AskBatchSplit implements pdpb.PDServer: it hands out the IDs for
 // split_count new regions, each with one peer per peer of the parent.
 func (s *Server) AskBatchSplit(ctx context.Context, req *pdpb.AskBatchSplitRequest) (*pdpb.AskBatchSplitResponse, error) {
@@ -267,9 +271,9 @@ func (s *Server) AskBatchSplit(ctx context.Context, req *pdpb.AskBatchSplitReque
 	if eh != nil {
 		return &pdpb.AskBatchSplitResponse{Header: eh}, nil
 	}
-	if req.Region == nil || req.SplitCount == 0 {
+	if req.Region == nil || req.SplitCount == 0 || req.SplitCount > maxSplitCount {
 		return &pdpb.AskBatchSplitResponse{Header: s.errHeader(pderr.New(pdpb.ErrorType_INVALID_VALUE,
-			"ask split needs a region and a positive split count"))}, nil
+			"ask split needs a region and a split count in [1, %d], got %d", maxSplitCount, req.SplitCount))}, nil
 	}
 	if cur := ls.cluster.GetRegion(req.Region.Id); cur != nil && cur.Epoch().Version > req.Region.RegionEpoch.GetVersion() {
 		return &pdpb.AskBatchSplitResponse{Header: s.errHeader(pderr.New(pdpb.ErrorType_INVALID_VALUE,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ type simCluster struct {
 	// responses records every heartbeat response received, in order.
 	responses []*pdpb.RegionHeartbeatResponse
 
+	ctx    context.Context // ends with stop
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -48,7 +50,7 @@ type simStore struct {
 func newSimCluster(t *testing.T, addr string, storeIDs ...uint64) *simCluster {
 	sc := &simCluster{t: t, regions: map[uint64]*simRegion{}, stores: map[uint64]*simStore{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	sc.cancel = cancel
+	sc.ctx, sc.cancel = ctx, cancel
 	for _, id := range storeIDs {
 		st := &simStore{id: id, alive: true, c: newClient(t, addr)}
 		sc.stores[id] = st
@@ -91,7 +93,7 @@ func (sc *simCluster) kill(id uint64) {
 			continue
 		}
 		for _, p := range r.meta.Peers {
-			if sc.stores[p.StoreId].alive {
+			if st := sc.stores[p.StoreId]; st != nil && st.alive {
 				r.leader, r.term = p, r.term+1
 				break
 			}
@@ -123,9 +125,13 @@ func (sc *simCluster) tick(ctx context.Context) {
 		}
 		req := &pdpb.RegionHeartbeatRequest{Region: cloneRegion(r.meta), Leader: r.leader, Term: r.term}
 		for _, p := range r.meta.Peers {
-			if st := sc.stores[p.StoreId]; !st.alive {
-				req.DownPeers = append(req.DownPeers, &pdpb.PeerStats{Peer: p,
-					DownSeconds: uint64(time.Since(st.diedAt).Seconds())})
+			if st := sc.stores[p.StoreId]; st == nil || !st.alive {
+				// A store outside the simulation never came up.
+				var down time.Duration
+				if st != nil {
+					down = time.Since(st.diedAt)
+				}
+				req.DownPeers = append(req.DownPeers, &pdpb.PeerStats{Peer: p, DownSeconds: uint64(down.Seconds())})
 				req.PendingPeers = append(req.PendingPeers, p)
 			}
 		}
@@ -140,9 +146,14 @@ func (sc *simCluster) tick(ctx context.Context) {
 	}
 }
 
+// run heartbeats every interval until ctx ends or the cluster stops.
 func (sc *simCluster) run(ctx context.Context, every time.Duration) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(sc.ctx, cancel)
 	sc.wg.Add(1)
 	go func() {
+		defer stop()
+		defer cancel()
 		defer sc.wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -184,13 +195,22 @@ func (sc *simCluster) apply(resp *pdpb.RegionHeartbeatResponse) {
 	case resp.ChangePeer != nil:
 		p := resp.ChangePeer.Peer
 		switch resp.ChangePeer.ChangeType {
-		case eraftpb.ConfChangeType_AddNode:
+		case eraftpb.ConfChangeType_AddNode, eraftpb.ConfChangeType_AddLearnerNode:
+			role := metapb.PeerRole_Voter
+			if resp.ChangePeer.ChangeType == eraftpb.ConfChangeType_AddLearnerNode {
+				role = metapb.PeerRole_Learner
+			}
 			for _, q := range r.meta.Peers {
 				if q.StoreId == p.StoreId {
+					if q.Id == p.Id && q.Role == metapb.PeerRole_Learner && role == metapb.PeerRole_Voter {
+						q.Role = role // promotion
+						r.meta.RegionEpoch.ConfVer++
+					}
 					return
 				}
 			}
-			r.meta.Peers = append(r.meta.Peers, &metapb.Peer{Id: p.Id, StoreId: p.StoreId})
+			// A simulated peer catches up at once.
+			r.meta.Peers = append(r.meta.Peers, &metapb.Peer{Id: p.Id, StoreId: p.StoreId, Role: role})
 		case eraftpb.ConfChangeType_RemoveNode:
 			if p.Id == r.leader.Id {
 				return // a leader never removes itself
@@ -206,7 +226,7 @@ func (sc *simCluster) apply(resp *pdpb.RegionHeartbeatResponse) {
 		r.meta.RegionEpoch.ConfVer++
 	case resp.TransferLeader != nil:
 		to := resp.TransferLeader.Peer
-		if to != nil && sc.stores[to.StoreId].alive {
+		if st := sc.stores[to.GetStoreId()]; st != nil && st.alive {
 			r.leader, r.term = to, r.term+1
 		}
 	}
@@ -220,7 +240,9 @@ func (sc *simCluster) snapshot() map[uint64][]uint64 {
 	for id, r := range sc.regions {
 		var s []uint64
 		for _, p := range r.meta.Peers {
-			s = append(s, p.StoreId)
+			if p.Role != metapb.PeerRole_Learner { // voters only: a learner is half way in
+				s = append(s, p.StoreId)
+			}
 		}
 		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 		out[id] = s
@@ -268,8 +290,8 @@ func TestSimMissingReplicaAdded(t *testing.T) {
 	sc.mu.Lock()
 	first := sc.responses[0]
 	sc.mu.Unlock()
-	if cp := first.ChangePeer; cp == nil || cp.ChangeType != eraftpb.ConfChangeType_AddNode || cp.Peer.StoreId != 3 {
-		t.Fatalf("first response %v, want AddNode on store 3", first)
+	if cp := first.ChangePeer; cp == nil || cp.ChangeType != eraftpb.ConfChangeType_AddLearnerNode || cp.Peer.StoreId != 3 {
+		t.Fatalf("first response %v, want AddLearnerNode on store 3", first)
 	}
 	waitFor(t, 5*time.Second, "scheduler sees 3 peers", func() bool {
 		r, err := sc.stores[1].c.GetRegionByID(ctx, 100)
@@ -416,4 +438,62 @@ func TestSimScatterRegion(t *testing.T) {
 		stores := sc.snapshot()[110]
 		return len(stores) == 3 && stores[2] == 4
 	})
+}
+
+// TestSimScatterAfterSplit: a region reported by a split has no known
+// leader until its leader heartbeats. Scattering it then would plan the
+// moves as if no peer led: removing the leader's peer without moving
+// leadership first, which the store refuses, leaving an extra replica.
+// It is refused instead, and works once the leader has reported.
+func TestSimScatterAfterSplit(t *testing.T) {
+	cfg := testConfig(t, "s1")
+	cfg.Schedule.Schedulers = nil
+	s := startServer(t, cfg)
+	waitLeader(t, s)
+	sc := startSim(t, s, threeReplicaRegions(1), 1, 2, 3, 4)
+	ctx := ctxT(t)
+	pd := rawPD(t, s.Addr())
+	hdr := &pdpb.RequestHeader{ClusterId: s.ClusterID()}
+	// Region 100 (stores 1, 2, 3, led by store 1) splits at "m": the new
+	// region 200 takes [m, +inf).
+	left := region(100, "", "m", 1, 2, peer(101, 1), peer(102, 2), peer(103, 3))
+	right := region(200, "m", "", 1, 2, peer(201, 1), peer(202, 2), peer(203, 3))
+	if _, err := pd.ReportBatchSplit(ctx, &pdpb.ReportBatchSplitRequest{Header: hdr, Regions: []*metapb.Region{left, right}}); err != nil {
+		t.Fatal(err)
+	}
+	scatter := func() *pdpb.ScatterRegionResponse {
+		resp, err := pd.ScatterRegion(ctx, &pdpb.ScatterRegionRequest{Header: hdr, RegionsId: []uint64{200}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := scatter(); len(resp.FailedRegionsId) != 1 || resp.FinishedPercentage != 0 {
+		t.Fatalf("scatter of a region whose leader is unknown = %v, want failed", resp)
+	}
+	if v, ok := s.leader.Load().ops.Get(200); ok {
+		t.Fatalf("operator for region 200 whose leader is unknown: %+v", v)
+	}
+	// Its leader (on store 1, the split's leader) reports; now it scatters,
+	// moving leadership off any peer it removes.
+	sc.mu.Lock()
+	sc.regions[100].meta = left
+	sc.regions[200] = &simRegion{meta: right, leader: right.Peers[0], term: 1}
+	sc.mu.Unlock()
+	waitFor(t, 5*time.Second, "region 200's leader known", func() bool {
+		r := s.leader.Load().cluster.GetRegion(200)
+		return r != nil && r.Leader() != nil
+	})
+	if resp := scatter(); len(resp.FailedRegionsId) != 0 {
+		t.Fatalf("scatter after the leader reported = %v", resp)
+	}
+	v, ok := s.leader.Load().ops.Get(200)
+	if !ok {
+		t.Fatal("no scatter operator")
+	}
+	for i, st := range v.Steps {
+		if strings.HasPrefix(st, "remove peer 201 ") && (i == 0 || !strings.HasPrefix(v.Steps[i-1], "transfer leader")) {
+			t.Fatalf("scatter removes the leader's peer without moving leadership first: %v", v.Steps)
+		}
+	}
 }

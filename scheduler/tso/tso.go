@@ -98,13 +98,20 @@ func (o *Oracle) Update(ctx context.Context) error {
 }
 
 // ensureWindowLocked saves a new bound if p would reach the saved one.
+//
+// A failed save leaves the oracle synced: the caller gets the error, and
+// the next Get or Update tries again. That is safe whether or not the
+// failed write reached etcd: the oracle keeps handing out timestamps below
+// the bound it knows was saved, and a bound that did land is only higher,
+// which a next leader starts after. Treating one failure (an etcd timeout,
+// or a client closing its stream while its Get was saving) as the end of
+// the term would stop timestamps until the next election.
 func (o *Oracle) ensureWindowLocked(ctx context.Context, p int64) error {
 	if p < o.saved {
 		return nil
 	}
 	next := p + o.saveInterval
 	if err := o.w.Save(ctx, uint64(next)); err != nil {
-		o.synced = false
 		return err
 	}
 	o.saved = next

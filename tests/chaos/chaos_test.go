@@ -16,21 +16,27 @@ import (
 	"github.com/regionkv/regionkv/tests/linearizability"
 )
 
-// defaultTier is the default tier's fixed schedules, about a minute of
-// faults in all:
+// defaultTier is the default tier's fixed schedules, about a minute and a
+// half of faults in all:
 //   - the seed on which the long tier once caught the SDK re-sending a
 //     write whose outcome was unknown (partitions, store kills, isolation);
 //   - a seed chosen for the kinds the first lacks: it kills the scheduler
-//     leader twice, delays and pauses a store and kills one.
+//     leader twice, delays and pauses a store and kills one;
+//   - a seed drawn from every kind, chosen for the shrink fault (both of
+//     its forms) and another kill.
 //
-// TestDefaultTierCoversEveryFault keeps every fault kind in it. New
+// The first two are drawn from the original seven kinds (classicFaults),
+// so that they stay the schedules they were chosen as.
+// TestDefaultTierCoversEveryFault keeps every fault kind in the tier. New
 // schedules come from -chaos.long.
 var defaultTier = []struct {
-	seed int64
-	dur  time.Duration
+	seed  int64
+	dur   time.Duration
+	kinds []fault
 }{
-	{1795671241773394769, 40 * time.Second},
-	{188, 20 * time.Second},
+	{1795671241773394769, 40 * time.Second, classicFaults},
+	{188, 20 * time.Second, classicFaults},
+	{54, 20 * time.Second, faults},
 }
 
 // TestChaos runs the default tier's schedules, one -chaos.seed, or
@@ -42,24 +48,29 @@ func TestChaos(t *testing.T) {
 		t.Skip("chaos runs real processes for about a minute")
 	}
 	type run struct {
-		seed int64
-		dur  time.Duration
+		seed  int64
+		dur   time.Duration
+		kinds []fault
+	}
+	kinds := faults
+	if *flagClassic {
+		kinds = classicFaults
 	}
 	var runs []run
 	switch {
 	case *flagSeed != 0:
-		runs = []run{{*flagSeed, 40 * time.Second}}
+		runs = []run{{*flagSeed, 40 * time.Second, kinds}}
 		if *flagLong {
 			runs[0].dur = 60 * time.Second
 		}
 	case *flagLong:
 		base := time.Now().UnixNano()
 		for i := 0; i < *flagSeeds; i++ {
-			runs = append(runs, run{base + int64(i), 60 * time.Second})
+			runs = append(runs, run{base + int64(i), 60 * time.Second, kinds})
 		}
 	default:
 		for _, d := range defaultTier {
-			runs = append(runs, run{d.seed, d.dur})
+			runs = append(runs, run{d.seed, d.dur, d.kinds})
 		}
 	}
 	var total report
@@ -68,7 +79,7 @@ func TestChaos(t *testing.T) {
 			r.dur = *flagDuration
 		}
 		t.Run("", func(t *testing.T) {
-			total.add(runSeed(t, r.seed, r.dur))
+			total.add(runSeed(t, r.seed, r.dur, r.kinds))
 		})
 	}
 	t.Logf("TOTAL over %d seeds: %s", len(runs), total.String())
@@ -79,7 +90,7 @@ func TestChaos(t *testing.T) {
 func TestDefaultTierCoversEveryFault(t *testing.T) {
 	seen := map[fault]int{}
 	for _, d := range defaultTier {
-		for _, s := range plan(d.seed, 5, d.dur) {
+		for _, s := range plan(d.seed, 5, d.dur, d.kinds) {
 			seen[s.f]++
 		}
 	}
@@ -90,8 +101,12 @@ func TestDefaultTierCoversEveryFault(t *testing.T) {
 	}
 }
 
-func runSeed(t *testing.T, seed int64, dur time.Duration) report {
-	t.Logf("chaos seed %d (replay with -chaos.seed=%d -chaos.duration=%v), fault phase %v", seed, seed, dur, dur)
+func runSeed(t *testing.T, seed int64, dur time.Duration, kinds []fault) report {
+	replay := fmt.Sprintf("-chaos.seed=%d -chaos.duration=%v", seed, dur)
+	if len(kinds) == len(classicFaults) {
+		replay += " -chaos.classic"
+	}
+	t.Logf("chaos seed %d (replay with %s), fault phase %v", seed, replay, dur)
 	c := startCluster(t, 5, 3)
 	c.waitReplicated(2, 60*time.Second)
 
@@ -127,7 +142,7 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) report {
 		start(id, set.run)
 		start(id, app.run)
 	}
-	nem := newNemesis(c, seed, dur)
+	nem := newNemesis(c, seed, dur, kinds)
 	sleepCtx(runCtx, 2*time.Second) // some healthy history first
 	nem.run(runCtx)
 	stop()
@@ -165,6 +180,17 @@ func runSeed(t *testing.T, seed int64, dur time.Duration) report {
 			t.Fatalf("cluster did not serve the final reads within 90s after healing: %v / %v", err1, err2)
 		}
 		time.Sleep(500 * time.Millisecond) // waiting for elections after healing
+	}
+
+	// The scheduler's regions at the end: every region has a quorum of its
+	// peers on Up stores (once the healed stores have all reported).
+	if !c.waitAllUp(60 * time.Second) {
+		t.Errorf("seed %d: not every store is Up 60s after healing", seed)
+	}
+	r.belowQuorum = len(nem.belowQuorum)
+	for _, p := range c.belowQuorum() {
+		r.belowQuorum++
+		t.Errorf("seed %d: at the end, %s", seed, p)
 	}
 
 	// Every replica of every region holds the same data (this stops the

@@ -95,12 +95,23 @@ func startCluster(t *testing.T, n, members int) *cluster {
 		c.proxies = append(c.proxies, p)
 		c.bound[i] = "127.0.0.1:0"
 	}
+	// Stores heartbeat every second and the scheduler calls a store
+	// Disconnected after three silent ones, so that it knows within a
+	// fault's hold which stores are gone (the shrink fault depends on it).
+	conf := "[raftstore]\nstore-heartbeat-interval = \"1s\"\n"
 	if *flagMaxKeys > 0 {
-		c.storeConfig = filepath.Join(c.base, "store.toml")
-		conf := fmt.Sprintf("[raftstore]\nregion-max-keys = %d\nregion-split-keys = %d\n", *flagMaxKeys, max(1, *flagMaxKeys*2/3))
-		if err := os.WriteFile(c.storeConfig, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
+		conf += fmt.Sprintf("region-max-keys = %d\nregion-split-keys = %d\n", *flagMaxKeys, max(1, *flagMaxKeys*2/3))
+	}
+	c.storeConfig = filepath.Join(c.base, "store.toml")
+	if err := os.WriteFile(c.storeConfig, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for c.api("POST", "/config", map[string]any{"store-disconnect-time": "3s"}, nil) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduler did not take store-disconnect-time 3s within 60s")
 		}
+		time.Sleep(200 * time.Millisecond) // waiting for a scheduler leader
 	}
 	for i := 0; i < n; i++ {
 		c.startStore(i)

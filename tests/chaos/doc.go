@@ -17,13 +17,19 @@
 //     get every member's address; a store gets one running member's
 //     (`regionkv server --scheduler` takes a single address) and learns
 //     the others from it.
+//   - kill -9 of a store, then, once the scheduler sees it gone, lowering
+//     max-replicas or taking another store offline: the scheduler removes
+//     replicas while one is down. When the fault ends, and at the end of
+//     the run, the scheduler's regions must each have a quorum of peers on
+//     live stores. (Stores heartbeat every second and the scheduler calls a
+//     store Disconnected after three seconds of silence, so that it knows.)
 //
 // Every fault schedule comes from a seed and the fault phase's planned
 // length alone (the time spent killing and restarting processes does not
 // count), and the test prints both; replay one with -chaos.seed=N
-// -chaos.duration=D. The default tier runs two fixed schedules, 40 s and
-// 20 s, which between them inject every kind of fault (about a minute and
-// a half in all); -chaos.long runs -chaos.seeds new seeds (20) of
+// -chaos.duration=D. The default tier runs three fixed schedules, 40 s,
+// 20 s and 20 s, which between them inject every kind of fault (about two
+// and a half minutes in all, with the end checks); -chaos.long runs -chaos.seeds new seeds (20) of
 // -chaos.duration (60 s) each (make chaos-long, which also sets
 // -chaos.region-max-keys=300).
 //

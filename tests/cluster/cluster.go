@@ -21,10 +21,12 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,7 +68,12 @@ type Node struct {
 	Server  *server.Server
 	up      bool
 	ckpt    checkpoint // with Options.PowerLoss
+	// fenced makes every write to the engines fail: the store crashed.
+	fenced atomic.Bool
 }
+
+// errCrashed is what a crashed store's engines answer.
+var errCrashed = errors.New("cluster: store crashed")
 
 // Cluster is N stores in one process.
 type Cluster struct {
@@ -154,6 +161,7 @@ func (c *Cluster) node(id uint64) *Node { return c.Nodes[id-1] }
 
 func (c *Cluster) startNode(n *Node) {
 	c.t.Helper()
+	n.fenced.Store(false)
 	if n.Engines == nil {
 		e, err := c.openEngines(n)
 		if err != nil {
@@ -200,8 +208,12 @@ func (c *Cluster) Crash(id uint64) {
 	}
 	n.up = false
 	c.mu.Unlock()
+	// As kill -9: nothing more reaches its engines or leaves it (the
+	// network drops a detached store's messages both ways); then the
+	// store stops, its workers failing on the fenced engines.
+	n.fenced.Store(true)
 	c.Net.Attach(id, nil)
-	n.Store.Crash()
+	n.Store.Stop()
 	if err := n.Engines.Close(); err != nil {
 		c.t.Errorf("close engines of store %d: %v", id, err)
 	}

@@ -89,3 +89,30 @@ func TestHibernation(t *testing.T) {
 		}
 	}
 }
+
+// TestHibernationReportsTraffic: a region written and then left idle
+// reports that traffic when its leader falls asleep, although its next
+// periodic heartbeat is a minute away.
+func TestHibernationReportsTraffic(t *testing.T) {
+	c := New(t, Options{Stores: 3, Seed: 67, Tweak: func(cfg *raftstore.Config) {
+		hibernateTweak(cfg)
+		cfg.RegionHeartbeatTicks = 3000 // 60 s: no periodic heartbeat during the test
+	}})
+	ctx := testCtx(t, 60*time.Second)
+	cl := c.NewClient(1)
+	waitFor(t, 10*time.Second, "the region to hibernate", func() bool { return totalAwake(c) == 0 })
+	before := c.Sched.TotalTraffic()
+	const keys = 20
+	for i := range keys {
+		mustPut(t, cl, ctx, fmt.Sprintf("t%02d", i), "0123456789")
+	}
+	if v, ok := mustGet(t, cl, ctx, "t00"); !ok || v != "0123456789" {
+		t.Fatalf("get t00 = %q %v", v, ok)
+	}
+	waitFor(t, 10*time.Second, "the region to hibernate again", func() bool { return totalAwake(c) == 0 })
+	waitFor(t, 10*time.Second, "the writes and the read reported", func() bool {
+		tr := c.Sched.TotalTraffic()
+		return tr.KeysWritten-before.KeysWritten >= keys && tr.BytesWritten-before.BytesWritten >= keys*(3+10) &&
+			tr.KeysRead-before.KeysRead >= 1
+	})
+}

@@ -82,7 +82,13 @@ func (cp *checkpoint) appliedIndex(regionID uint64) uint64 {
 }
 
 func (c *Cluster) openEngines(n *Node) (*engine.Engines, error) {
-	opts := engine.Options{MemTableSize: 8 << 20, BlockCacheSize: 8 << 20, Logger: c.opts.Logger}
+	opts := engine.Options{MemTableSize: 8 << 20, BlockCacheSize: 8 << 20, Logger: c.opts.Logger,
+		BeforeWrite: func(engine.DB) error {
+			if n.fenced.Load() {
+				return errCrashed
+			}
+			return nil
+		}}
 	var e *engine.Engines
 	if c.opts.PowerLoss {
 		// e is set before any store goroutine can sync.

@@ -286,9 +286,11 @@ func (c *Cluster) startStore(s *Store) {
 // StopStore shuts store s down cleanly.
 func (c *Cluster) StopStore(s *Store) { c.stopStore(s, false) }
 
-// CrashStore stops store s as kill -9 would (see raftstore.Store.Crash):
-// nothing more reaches its engines or the network; then its gRPC server
-// and engines close.
+// CrashStore stops store s abruptly: its Raft store stops at once (the
+// writes it has not made are lost, its waiting requests fail), with no
+// drain of requests in flight; then its gRPC server and engines close.
+// (tests/cluster fences a store's engines for a stricter crash, and the
+// chaos tier kills real processes.)
 func (c *Cluster) CrashStore(s *Store) { c.stopStore(s, true) }
 
 func (c *Cluster) stopStore(s *Store, crash bool) {
@@ -297,7 +299,7 @@ func (c *Cluster) stopStore(s *Store, crash bool) {
 		return
 	}
 	if crash {
-		s.Raft.Crash()
+		s.Raft.Stop()
 	}
 	s.cancel()
 	select {

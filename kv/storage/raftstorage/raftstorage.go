@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -77,8 +78,18 @@ func (s *RaftStorage) Write(ctx context.Context, kvctx *kvrpcpb.Context, batch [
 		}
 	}
 	ch := make(chan *raft_cmdpb.RaftCmdResponse, 1)
+	settled := storage.NewSettlement()
+	var once sync.Once
 	start := time.Now()
-	s.store.Propose(req, func(r *raft_cmdpb.RaftCmdResponse) { ch <- r })
+	// The store answers every proposal: when its entry applies, when it is
+	// dropped (a new leader overwrote it, the peer was destroyed or
+	// replaced) or when the store stops.
+	s.store.Propose(req, func(r *raft_cmdpb.RaftCmdResponse) {
+		once.Do(func() {
+			ch <- r
+			settled.Settle()
+		})
+	})
 	select {
 	case r := <-ch:
 		if e := r.GetHeader().GetError(); e != nil {
@@ -86,11 +97,12 @@ func (s *RaftStorage) Write(ctx context.Context, kvctx *kvrpcpb.Context, batch [
 		}
 		return nil
 	case <-ctx.Done():
-		// The command may still apply: the caller learns nothing.
+		// The command may still apply: the caller learns nothing now, and
+		// when it will.
 		if waited := time.Since(start); waited >= time.Second {
 			s.store.LogUnansweredWrite(h.RegionId, waited)
 		}
-		return ctx.Err()
+		return &storage.UnsettledError{Err: ctx.Err(), Settlement: settled}
 	}
 }
 

@@ -23,7 +23,8 @@ var Thresholds = cluster.Thresholds{Disconnect: 20 * time.Second, Down: 30 * tim
 type Store struct {
 	ID uint64
 	// State: "up" (default), "disconnected", "down", "offline", "busy",
-	// "lowspace".
+	// "lowspace", "unreported" (loaded from storage by a new leader, no
+	// heartbeat since).
 	State string
 }
 
@@ -33,8 +34,12 @@ type Region struct {
 	Stores []uint64
 	// SizeMiB defaults to 1.
 	SizeMiB uint64
-	// Down and Pending list stores whose peers the leader reports so.
-	Down, Pending []uint64
+	// Down and Pending list stores whose peers the leader reports so; Down
+	// peers are reported down for an hour, RecentlyDown ones for a minute
+	// (short of max-store-down-time: not yet replaced, but not healthy).
+	Down, RecentlyDown, Pending []uint64
+	// Learners lists stores whose peers are learners.
+	Learners []uint64
 }
 
 // Cluster is a cluster.Cluster with an ID allocator and operator set.
@@ -49,6 +54,11 @@ func New(stores []Store, regions []Region) *Cluster {
 	c := &Cluster{Cluster: cluster.New(func() time.Time { return Now }), nextID: 1000, Busy: map[uint64]bool{}}
 	for _, s := range stores {
 		meta := &metapb.Store{Id: s.ID, Address: fmt.Sprintf("store-%d", s.ID)}
+		if s.State == "unreported" {
+			meta.State = metapb.StoreState_Up
+			c.LoadStore(meta)
+			continue
+		}
 		if _, err := c.PutStore(meta); err != nil {
 			panic(err)
 		}
@@ -95,6 +105,11 @@ func (c *Cluster) AddRegion(r Region) {
 	req := &pdpb.RegionHeartbeatRequest{Region: meta, ApproximateSize: max(r.SizeMiB, 1) << 20}
 	for i, s := range r.Stores {
 		p := &metapb.Peer{Id: r.ID*10 + uint64(i), StoreId: s}
+		for _, l := range r.Learners {
+			if l == s {
+				p.Role = metapb.PeerRole_Learner
+			}
+		}
 		meta.Peers = append(meta.Peers, p)
 		if i == 0 {
 			req.Leader = p
@@ -102,6 +117,11 @@ func (c *Cluster) AddRegion(r Region) {
 		for _, d := range r.Down {
 			if d == s {
 				req.DownPeers = append(req.DownPeers, &pdpb.PeerStats{Peer: p, DownSeconds: 3600})
+			}
+		}
+		for _, d := range r.RecentlyDown {
+			if d == s {
+				req.DownPeers = append(req.DownPeers, &pdpb.PeerStats{Peer: p, DownSeconds: 60})
 			}
 		}
 		for _, d := range r.Pending {
