@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -586,5 +587,50 @@ func TestTLSRotationUnderLoad(t *testing.T) {
 	if !reloaded(c.schedP) || !(reloaded(c.stores[0]) || reloaded(c.stores[1])) {
 		t.Errorf("reloads logged: scheduler %v, store 1 %v, store 2 %v",
 			reloaded(c.schedP), reloaded(c.stores[0]), reloaded(c.stores[1]))
+	}
+}
+
+var playgroundTLSFlags = regexp.MustCompile(`"playground started"\] .*\[tls-flags="(--cacert \S+ --cert \S+ --key \S+)"\]`)
+
+// TestPlaygroundTLS: `playground --tls` makes a throwaway CA and
+// certificates in its data dir's tls/, serves every port with mutual TLS,
+// and prints (and logs) the flags with which kv and ctl get through;
+// without them
+// they are refused with an error that says TLS is required.
+func TestPlaygroundTLS(t *testing.T) {
+	p, sched, dir := startPlayground(t, "--tls", "--data-dir", t.TempDir())
+	m := p.WaitLine(t, playgroundTLSFlags, 10*time.Second)
+	flags := strings.Fields(m[1])
+	for _, f := range []string{"ca.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, "tls", f)); err != nil {
+			t.Errorf("the playground's tls/ lacks %s: %v", f, err)
+		}
+	}
+	if flags[1] != filepath.Join(dir, "tls", "ca.pem") {
+		t.Errorf("printed --cacert %s, want the data dir's tls/ca.pem", flags[1])
+	}
+	kv := func(tls bool, args ...string) (string, string, int) {
+		a := []string{"kv", "--scheduler", sched, "--timeout", "20s"}
+		if tls {
+			a = append(a, flags...)
+		}
+		return runCLI(t, append(a, args...)...)
+	}
+	if _, errOut, code := kv(true, "put", "pg-tls", "yes"); code != 0 {
+		t.Fatalf("kv put with the printed flags: exit %d: %s", code, errOut)
+	}
+	if out, errOut, code := kv(true, "get", "pg-tls"); code != 0 || out != "yes\n" {
+		t.Fatalf("kv get with the printed flags: %q exit %d: %s", out, code, errOut)
+	}
+	eventually(t, 60*time.Second, "ctl with the printed flags shows 3 stores Up", func() bool {
+		out, _, code := runCLI(t, append(append([]string{"ctl", "--scheduler", sched}, flags...), "store", "list", "-o", "json")...)
+		var stores ctlStores
+		return code == 0 && json.Unmarshal([]byte(out), &stores) == nil && allUp(stores, 3)
+	})
+	if _, errOut, code := kv(false, "get", "pg-tls"); code != 2 || !strings.Contains(errOut, "requires TLS") {
+		t.Errorf("kv without the flags: exit %d: %s; want 2 saying TLS is required", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "ctl", "--scheduler", sched, "store", "list"); code != 2 || !strings.Contains(errOut, "requires TLS") {
+		t.Errorf("ctl without the flags: exit %d: %s; want 2 saying TLS is required", code, errOut)
 	}
 }

@@ -303,9 +303,12 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	slices.SortFunc(stores, func(a, b kvserver.Started) int { return cmp.Compare(a.StoreID, b.StoreID) })
 	cl := Cluster{DataDir: dir, SchedulerAddr: sched.Addr(), Stores: stores, Client: certs.Client}
 	printUsage(out, cl, cfg.DataDir == "")
-	logger.Info("playground started", zap.String("addr", cl.SchedulerAddr), zap.String("dashboard", cl.DashboardURL()),
-		zap.Int("stores", len(cl.Stores)),
-		zap.String("data-dir", dir))
+	fields := []zap.Field{zap.String("addr", cl.SchedulerAddr), zap.String("dashboard", cl.DashboardURL()),
+		zap.Int("stores", len(cl.Stores)), zap.String("data-dir", dir)}
+	if cl.Client.Enabled() {
+		fields = append(fields, zap.String("tls-flags", TLSFlags(cl.Client)))
+	}
+	logger.Info("playground started", fields...)
 	if ready != nil {
 		ready(cl)
 	}
