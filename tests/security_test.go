@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,6 +22,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
+	"github.com/regionkv/regionkv/tests/testproc"
 )
 
 // Common names of the test PKI's certificates; the servers admit these two.
@@ -139,7 +139,7 @@ type tlsCluster struct {
 func startTLSCluster(t *testing.T, p *testPKI, stores int, schedArgs ...string) *tlsCluster {
 	t.Helper()
 	c := &tlsCluster{pki: p, base: t.TempDir()}
-	a := freeAddrs(t, 3)
+	a := testproc.FreeAddrs(t, 3)
 	c.etcd = a[2]
 	args := []string{"scheduler", "--addr", a[0], "--peer-addr", a[1], "--etcd-client-addr", a[2],
 		"--data-dir", filepath.Join(c.base, "scheduler")}
@@ -189,22 +189,6 @@ func (c *tlsCluster) waitSnapshots(t *testing.T, from int) {
 			return strings.Contains(c.stores[i].Output(), `"applied snapshot"`)
 		})
 	}
-}
-
-// freeAddrs returns n loopback addresses whose ports were free a moment
-// ago.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close() // held until all are chosen, so that they differ
-		out = append(out, l.Addr().String())
-	}
-	return out
 }
 
 // TestTLSEveryHop runs a scheduler (embedded etcd on TLS), three stores and

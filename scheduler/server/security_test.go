@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -83,37 +81,11 @@ func TestTLSMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	node, tool := tlsFiles(t, ca, dir, "node"), tlsFiles(t, ca, dir, "tool")
-	addrs := freeAddrs(t, 6)
-	var initial []string
-	cfgs := make([]config.Config, 3)
-	for i := range cfgs {
-		cfgs[i] = testConfig(t, fmt.Sprintf("s%d", i+1))
-		cfgs[i].PeerAddr, cfgs[i].EtcdClientAddr = addrs[2*i], addrs[2*i+1]
-		cfgs[i].Security = node
-		initial = append(initial, fmt.Sprintf("%s=https://%s", cfgs[i].Name, addrs[2*i]))
-	}
+	servers, cfgs := startMembers(t, 3, node)
 	bad := cfgs[0]
-	bad.InitialCluster = strings.ReplaceAll(strings.Join(initial, ","), "https://", "http://")
+	bad.InitialCluster = strings.ReplaceAll(bad.InitialCluster, "https://", "http://")
 	if err := bad.Validate(); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "must be https://") {
 		t.Errorf("http:// peers with TLS on: %v", err)
-	}
-	servers := make([]*Server, 3)
-	errs := make([]error, 3)
-	var wg sync.WaitGroup
-	for i := range cfgs {
-		cfgs[i].InitialCluster = strings.Join(initial, ",")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			servers[i], errs[i] = Start(cfgs[i], testLogger(t), WithSeed(1))
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("start member %d: %v", i, err)
-		}
-		t.Cleanup(servers[i].Close)
 	}
 	leader := waitLeader(t, servers...)
 

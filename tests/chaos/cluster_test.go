@@ -80,7 +80,7 @@ func startCluster(t *testing.T, n, members int, tls bool) *cluster {
 		scheme = "https"
 	}
 	var initial []string
-	ports := freeAddrs(t, 3*members)
+	ports := testproc.FreeAddrs(t, 3*members)
 	for i := 0; i < members; i++ {
 		a := ports[3*i : 3*i+3]
 		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], statusAddr: a[0]}
@@ -313,22 +313,6 @@ func (c *cluster) healAll() {
 			c.startStore(i)
 		}
 	}
-}
-
-// freeAddrs returns n distinct loopback addresses with ports that were
-// free a moment ago, for processes that must come back on the same ports.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close() // held until all are chosen, so that they differ
-		out = append(out, l.Addr().String())
-	}
-	return out
 }
 
 // checkPlaintextRefused fails the test unless a plaintext client is
