@@ -24,12 +24,12 @@ import (
 
 // pki is a CA and certificates it issued, written to files.
 type pki struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	ca  *CA
 }
 
-func newPKI(t *testing.T, name string) *pki {
+func newPKI(t testing.TB, name string) *pki {
 	t.Helper()
 	ca, err := NewCA(name, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 	if err != nil {
@@ -43,7 +43,7 @@ func newPKI(t *testing.T, name string) *pki {
 	return &pki{t: t, dir: dir, ca: ca}
 }
 
-func write(t *testing.T, path string, b []byte) {
+func write(t testing.TB, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func (p *pki) issue(cn string, notAfter time.Time) Config {
 	return c
 }
 
-func mustLoad(t *testing.T, c Config) *TLS {
+func mustLoad(t testing.TB, c Config) *TLS {
 	t.Helper()
 	s, err := Load(c, nil)
 	if err != nil {
@@ -127,7 +127,7 @@ type server struct {
 	logs               *observer.ObservedLogs
 }
 
-func startServer(t *testing.T, c Config) *server {
+func startServer(t testing.TB, c Config) *server {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
 	lg := zap.New(core)
