@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dgraph-io/badger/v3"
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -232,15 +231,11 @@ func (s *Store) finishDestroys(states []*rspb.RegionLocalState) error {
 		}
 	}
 	var pending []uint64
-	err := s.engines.KV.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: engine.RegionMetaPrefix(), PrefetchValues: false})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if id, err := engine.DecodePendingDestroyKey(it.Item().Key()); err == nil {
-				pending = append(pending, id)
-			}
+	err := s.engines.ScanRaw(engine.DBKV, engine.RegionMetaPrefix(), nil, func(key, _ []byte) (bool, error) {
+		if id, err := engine.DecodePendingDestroyKey(key); err == nil {
+			pending = append(pending, id)
 		}
-		return nil
+		return true, nil
 	})
 	if err != nil {
 		return err

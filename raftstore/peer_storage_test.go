@@ -95,7 +95,7 @@ func TestPeerStorageLog(t *testing.T) {
 		// A new leader's entries replace the suffix from 8.
 		persist(t, ps, ents(7, 8, 9))
 		checkLog(t, ps, 6, 9, map[uint64]uint64{7: 6, 8: 7, 9: 7})
-		if _, err := readEntries(e.Raft, testRegionID, 10, 11, 0); err == nil {
+		if _, err := readEntries(e, testRegionID, 10, 11, 0); err == nil {
 			t.Fatal("the replaced entry 10 is still on disk")
 		}
 		ps = newTestPeerStorage(t, s, region, cache)
@@ -119,7 +119,7 @@ func TestPeerStorageLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkLog(t, ps, 9, 9, map[uint64]uint64{8: 7, 9: 7})
-		if _, err := readEntries(e.Raft, testRegionID, 6, 7, 0); err == nil {
+		if _, err := readEntries(e, testRegionID, 6, 7, 0); err == nil {
 			t.Fatal("truncated entry 6 is still on disk")
 		}
 		// Compacting to an older index is a no-op.

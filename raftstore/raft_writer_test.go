@@ -40,11 +40,11 @@ func TestWriteRoundsMerges(t *testing.T) {
 	}
 
 	// Rounds each over half a transaction are written one by one.
-	limit := s.raftBatchLimit()
+	limit := s.engines.BatchLimit(engine.DBRaft)
 	big := func(tag string) *round {
 		r := &round{}
 		v := make([]byte, 64<<10)
-		for i := 0; int64(r.wb.Size()) <= limit.bytes*2/3; i++ {
+		for i := 0; int64(r.wb.Size()) <= limit.Bytes*2/3; i++ {
 			if err := r.wb.Set([]byte(fmt.Sprintf("\x01big-%s-%06d", tag, i)), v); err != nil {
 				t.Fatal(err)
 			}

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/badger/v3"
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -153,20 +152,16 @@ func (s *Store) Start(ctx context.Context) error {
 // replaying any snapshot whose application a crash interrupted.
 func (s *Store) loadPeers() error {
 	var states []*rspb.RegionLocalState
-	err := s.engines.KV.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: engine.RegionMetaPrefix(), PrefetchValues: false})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if _, err := engine.DecodeRegionStateKey(it.Item().Key()); err != nil {
-				continue
-			}
-			st := &rspb.RegionLocalState{}
-			if err := it.Item().Value(st.Unmarshal); err != nil {
-				return err
-			}
-			states = append(states, st)
+	err := s.engines.ScanRaw(engine.DBKV, engine.RegionMetaPrefix(), nil, func(key, val []byte) (bool, error) {
+		if _, err := engine.DecodeRegionStateKey(key); err != nil {
+			return true, nil
 		}
-		return nil
+		st := &rspb.RegionLocalState{}
+		if err := st.Unmarshal(val); err != nil {
+			return false, fmt.Errorf("%w: region state %x: %w", ErrCorrupt, key, err)
+		}
+		states = append(states, st)
+		return true, nil
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/regionkv/regionkv/client/bench"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/tests/testproc"
 )
 
@@ -31,7 +32,7 @@ type schedMember struct {
 	statusAddr string
 	args       []string
 	p          *proc
-	pd         pdpb.PDClient // on a connection that redials across restarts
+	pd         pdpbgrpc.PDClient // on a connection that redials across restarts
 }
 
 // cluster is a scheduler of one or more members and n stores, each store
@@ -79,7 +80,7 @@ func startCluster(t *testing.T, n, members int) *cluster {
 		if got := m.p.Addr(t); got != m.addr {
 			t.Fatalf("scheduler %s serves on %s, not %s", m.name, got, m.addr)
 		}
-		m.pd = pdpb.NewPDClient(dial(t, m.addr))
+		m.pd = pdpbgrpc.NewPDClient(dial(t, m.addr))
 	}
 	for i := 0; i < n; i++ {
 		i := i
