@@ -130,4 +130,3 @@ func (s *Store) writeRounds(rounds []*round) bool {
 	}
 	return true
 }
-
