@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	kvserver "github.com/regionkv/regionkv/kv/server"
+	"github.com/regionkv/regionkv/raftstore"
 )
 
 // Process-test helpers shared by playground_test.go and ctl_test.go.
@@ -183,7 +183,7 @@ func TestPlaygroundEndToEnd(t *testing.T) {
 	}
 	leaders := 0
 	for _, a := range storeStatus {
-		var rv kvserver.RegionsView
+		var rv raftstore.RegionsView
 		if err := json.Unmarshal([]byte(httpGet(t, "http://"+a+"/regions")), &rv); err != nil || rv.StoreID == 0 {
 			t.Fatalf("store %s /regions: store-id %d, %v", a, rv.StoreID, err)
 		}

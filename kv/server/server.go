@@ -20,7 +20,6 @@ import (
 	"github.com/regionkv/regionkv/kv/storage"
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
-	"github.com/regionkv/regionkv/raftstore"
 )
 
 // defaultMaxRequestWait bounds how long a request may wait on the store
@@ -42,7 +41,7 @@ type Server struct {
 	// maxWait is defaultMaxRequestWait (tests shorten it).
 	maxWait time.Duration
 	logger  *zap.Logger
-	raft    raftstore.MessageHandler
+	raft    RaftHandler
 
 	inflight inflight        // client requests being served (drain.go)
 	metrics  *requestMetrics // nil until RegisterMetrics
