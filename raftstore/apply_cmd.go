@@ -25,9 +25,9 @@ func (w *applyWorker) execEntry(d *applyDelegate, e *eraftpb.Entry) (*raft_cmdpb
 	if req.AdminRequest != nil {
 		return w.execAdmin(d, req.Header, req.AdminRequest), true
 	}
-	// The epoch may have changed between proposal and apply (a split, in
-	// a later version); re-check so a command never writes outside the
-	// region it was checked against.
+	// The epoch may have changed between proposal and apply (a split
+	// committed in between); re-check so a command never writes outside
+	// the region it was checked against.
 	if ep := req.Header.GetRegionEpoch(); ep != nil && ep.Version != d.region.RegionEpoch.GetVersion() {
 		return errResp(errEpochNotMatch(d.region)), true
 	}
