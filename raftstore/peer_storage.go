@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"fmt"
+	"math"
 
 	"go.uber.org/zap"
 
@@ -131,7 +132,7 @@ func (ps *peerStorage) Term(i uint64) (uint64, error) {
 	if t, ok := ps.cache.term(i); ok {
 		return t, nil
 	}
-	ents, err := ps.Entries(i, i+1, 0)
+	ents, err := ps.Entries(i, i+1, math.MaxUint64)
 	if err != nil {
 		return 0, err
 	}
@@ -150,7 +151,7 @@ func (ps *peerStorage) Entries(lo, hi, maxSize uint64) ([]eraftpb.Entry, error) 
 		return nil, nil
 	}
 	if ents, ok := ps.cache.get(lo, hi); ok {
-		return limitSize(ents, maxSize), nil
+		return raft.LimitSize(ents, maxSize), nil
 	}
 	ents, err := readEntries(ps.engines, ps.regionID, lo, hi, maxSize)
 	if err != nil {
@@ -179,7 +180,7 @@ func readEntries(e *engine.Engines, regionID, lo, hi, maxSize uint64) ([]eraftpb
 			return false, fmt.Errorf("%w: region %d log has entry %d where %d was expected", ErrCorrupt, regionID, ent.Index, next)
 		}
 		size += uint64(ent.Size())
-		if len(ents) > 0 && maxSize > 0 && size > maxSize {
+		if len(ents) > 0 && size > maxSize {
 			return false, nil
 		}
 		ents = append(ents, ent)
@@ -189,25 +190,10 @@ func readEntries(e *engine.Engines, regionID, lo, hi, maxSize uint64) ([]eraftpb
 	if err != nil {
 		return nil, err
 	}
-	if next < hi && (maxSize == 0 || size <= maxSize) {
+	if next < hi && size <= maxSize {
 		return nil, fmt.Errorf("%w: region %d log misses entry %d", ErrCorrupt, regionID, next)
 	}
 	return ents, nil
-}
-
-func limitSize(ents []eraftpb.Entry, maxSize uint64) []eraftpb.Entry {
-	if maxSize == 0 || len(ents) == 0 {
-		return ents
-	}
-	size := uint64(ents[0].Size())
-	n := 1
-	for ; n < len(ents); n++ {
-		size += uint64(ents[n].Size())
-		if size > maxSize {
-			break
-		}
-	}
-	return ents[:n]
 }
 
 // Snapshot implements raft.Storage: the newest generated snapshot if it is
