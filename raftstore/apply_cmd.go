@@ -145,26 +145,27 @@ func errResp(err *errorpb.Error) *raft_cmdpb.RaftCmdResponse {
 
 // execAdmin applies an admin command that goes through the log.
 func (w *applyWorker) execAdmin(d *applyDelegate, hdr *raft_cmdpb.RaftRequestHeader, req *raft_cmdpb.AdminRequest) *raft_cmdpb.RaftCmdResponse {
-	switch req.CmdType {
-	case raft_cmdpb.AdminCmdType_BatchSplit:
-		return w.execBatchSplit(d, hdr, req)
-	case raft_cmdpb.AdminCmdType_CompactLog:
-		c := req.CompactLog
-		ts := d.state.TruncatedState
-		if ts == nil {
-			ts = &rspb.RaftTruncatedState{}
-		}
-		if c.GetCompactIndex() > ts.Index && c.CompactIndex <= d.state.AppliedIndex {
-			d.state.TruncatedState = &rspb.RaftTruncatedState{Index: c.CompactIndex, Term: c.CompactTerm}
-			// The raft worker deletes the log only once the kv DB made
-			// this state (and the data up to it) durable.
-			w.needSync = true
-			t := *d.state.TruncatedState
-			d.result.truncated = &t
-		}
-		return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{},
-			AdminResponse: &raft_cmdpb.AdminResponse{CmdType: req.CmdType, CompactLog: &raft_cmdpb.CompactLogResponse{}}}
-	default:
-		return errResp(&errorpb.Error{Message: "admin command " + req.CmdType.String() + " is not supported yet"})
+	cmd, ok := adminCmds[req.CmdType]
+	if !ok || cmd.apply == nil {
+		return errResp(errAdminUnsupported(req.CmdType))
 	}
+	return cmd.apply(w, d, hdr, req)
+}
+
+// execCompactLog moves the truncated state forward; the raft worker deletes
+// the log once the kv DB made this state (and the data up to it) durable.
+func (w *applyWorker) execCompactLog(d *applyDelegate, _ *raft_cmdpb.RaftRequestHeader, req *raft_cmdpb.AdminRequest) *raft_cmdpb.RaftCmdResponse {
+	c := req.CompactLog
+	ts := d.state.TruncatedState
+	if ts == nil {
+		ts = &rspb.RaftTruncatedState{}
+	}
+	if c.GetCompactIndex() > ts.Index && c.CompactIndex <= d.state.AppliedIndex {
+		d.state.TruncatedState = &rspb.RaftTruncatedState{Index: c.CompactIndex, Term: c.CompactTerm}
+		w.needSync = true
+		t := *d.state.TruncatedState
+		d.result.truncated = &t
+	}
+	return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{},
+		AdminResponse: &raft_cmdpb.AdminResponse{CmdType: req.CmdType, CompactLog: &raft_cmdpb.CompactLogResponse{}}}
 }
