@@ -315,7 +315,7 @@ func (p *peer) maybeCheckStale() {
 	s.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		meta, err := s.sched.GetRegionByID(ctx, regionID)
+		meta, err := s.scheduler.GetRegionByID(ctx, regionID)
 		if err != nil || meta == nil {
 			return
 		}

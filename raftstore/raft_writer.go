@@ -124,7 +124,7 @@ func (s *Store) writeRounds(rounds []*round) bool {
 		if !s.writeRaft(wb, sync) {
 			return false
 		}
-		s.metrics.raftSyncs.Add(1)
+		s.metrics.raftWrites.Add(1)
 		s.cfg.Metrics.observeRaftWrite(start, true)
 		i = j
 	}
