@@ -87,9 +87,9 @@ func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRang
 	if !w.flush() {
 		return false
 	}
-	keys, all, err := w.store.scanKeys(r.Cf, start, end, deleteRangeAtomicKeys)
+	keys, all, err := w.env.scanKeys(r.Cf, start, end, deleteRangeAtomicKeys)
 	if err != nil {
-		w.store.fail("delete range: scan", err)
+		w.env.fail("delete range: scan", err)
 		return false
 	}
 	if all {
@@ -99,9 +99,9 @@ func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRang
 		}
 		return true
 	}
-	w.store.fence.enter(d.region.Id)
+	w.fence.enter(d.region.Id)
 	w.fenced = append(w.fenced, d.region.Id)
-	return w.store.engineOp("delete range", func() error { return w.store.engines.DeleteRangeKV(r.Cf, start, end) })
+	return w.env.engineOp("delete range", func() error { return w.engines.DeleteRangeKV(r.Cf, start, end) })
 }
 
 // deleteRangeAtomicKeys bounds the DeleteRange that is applied in one batch

@@ -101,11 +101,21 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	if !w.flush() {
 		return false
 	}
-	s := w.store
 	r := t.destroy.region
 	delete(w.delegates, r.Id)
 	delete(w.stopped, r.Id)
-	pending, ok := s.writeTombstone(r, t.destroy.initialized)
+	if !w.env.destroyRegionData(r, t.destroy.initialized) {
+		return false
+	}
+	w.logger.Info("destroyed peer", zap.Uint64("region-id", r.Id), zap.Uint64("conf-ver", r.RegionEpoch.GetConfVer()))
+	return true
+}
+
+// destroyRegionData implements applyEnv: the tombstone, then the region's
+// data, its snapshot files and its place in the store's meta. False if the
+// store failed.
+func (s *Store) destroyRegionData(r *metapb.Region, initialized bool) bool {
+	pending, ok := s.writeTombstone(r, initialized)
 	if !ok {
 		return false
 	}
@@ -119,7 +129,6 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	}
 	delete(s.meta.destroying, r.Id)
 	s.meta.mu.Unlock()
-	w.logger.Info("destroyed peer", zap.Uint64("region-id", r.Id), zap.Uint64("conf-ver", r.RegionEpoch.GetConfVer()))
 	return true
 }
 

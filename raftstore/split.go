@@ -152,7 +152,7 @@ func (w *applyWorker) execBatchSplit(d *applyDelegate, hdr *raft_cmdpb.RaftReque
 			continue
 		}
 		var st rspb.RegionLocalState
-		found, err := engine.GetMeta(w.store.engines.KV, engine.RegionStateKey(r.Id), &st)
+		found, err := engine.GetMeta(w.engines.KV, engine.RegionStateKey(r.Id), &st)
 		if err != nil {
 			w.logger.Panic("read region state", zap.Uint64("region-id", r.Id), zap.Error(err))
 		}
