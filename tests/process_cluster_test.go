@@ -2,10 +2,13 @@ package tests
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
 )
 
 // raftCluster is a scheduler process and store processes started from the
@@ -96,22 +99,22 @@ func TestProcessClusterKill9(t *testing.T) {
 	}
 
 	// Stores 2 and 3 get their replicas from the scheduler's replica
-	// checker (conf change, then a snapshot): wait for both before killing
-	// anything, or one store would be the only replica.
-	for i := 1; i < 3; i++ {
-		deadline := time.Now().Add(60 * time.Second)
-		for !strings.Contains(c.stores[i].Output(), `"applied snapshot"`) {
-			if time.Until(deadline) < 45*time.Second && !strings.Contains(c.stores[i].Output(), `"created peer from message"`) {
-				// Nothing reached the store in 15 s: the build does not
-				// add replicas (conf change is issue 5).
-				t.Skipf("store %d got no peer of the first region: this build does not add replicas", i+1)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("store %d got no replica of the first region within 60s", i+1)
-			}
-			time.Sleep(50 * time.Millisecond) // polling a process's log
+	// checker (each joins as a learner, catches up by snapshot, and is
+	// promoted): wait until the scheduler shows three voters, none behind,
+	// before killing anything, or one store would be the only voter.
+	a := &schedAPI{t: t, base: "http://" + c.sched, c: &http.Client{Timeout: 10 * time.Second}}
+	eventually(t, 90*time.Second, "the first region with three caught-up voters", func() bool {
+		r := a.regionOf("pk-first")
+		if r == nil || r.Leader == nil || len(r.Peers) != 3 || len(r.PendingPeers) != 0 || len(r.DownPeers) != 0 {
+			return false
 		}
-	}
+		for _, p := range r.Peers {
+			if p.Role != metapb.PeerRole_Voter.String() {
+				return false
+			}
+		}
+		return true
+	})
 
 	c.stores[0].Kill() // the bootstrap store, most likely the leader
 	put("store 1 killed", 10)

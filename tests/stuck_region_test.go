@@ -120,7 +120,7 @@ func TestStuckRegionDoesNotStallTheStore(t *testing.T) {
 	sp := startProc(t, "scheduler", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(base, "scheduler"))
 	m := sp.WaitLine(t, schedulerStarted, 60*time.Second)
 	sched := m[1]
-	a := &schedAPI{t: t, base: "http://" + m[2], c: &http.Client{Timeout: 10 * time.Second}}
+	a := &schedAPI{t: t, base: "http://" + sched, c: &http.Client{Timeout: 10 * time.Second}}
 	// Placement is the test's: no balancing.
 	for _, name := range []string{"balance-leader", "balance-region"} {
 		eventually(t, 30*time.Second, "the scheduler to stop "+name, func() bool {

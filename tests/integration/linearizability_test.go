@@ -14,6 +14,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/regionkv/regionkv/client"
+	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/scheduler/api"
 	lin "github.com/regionkv/regionkv/tests/linearizability"
 )
@@ -73,17 +74,32 @@ func TestSDKLinearizable(t *testing.T) {
 			}
 			var to []uint64
 			for _, p := range r.Meta.Peers {
-				if p.StoreId != r.Leader.StoreId {
+				if p.StoreId != r.Leader.StoreId && p.Role != metapb.PeerRole_Learner {
 					to = append(to, p.StoreId)
 				}
 			}
-			_ = c.Operator(api.OperatorRequest{Name: "transfer-leader", RegionID: r.Meta.Id, ToStore: to[rng.IntN(len(to))]})
-			c.WaitFor(10*time.Second, "the leader transfer", func() error {
+			if len(to) == 0 {
+				continue
+			}
+			req := api.OperatorRequest{Name: "transfer-leader", RegionID: r.Meta.Id, ToStore: to[rng.IntN(len(to))]}
+			// The scheduler may refuse the operator while another one runs
+			// on the region (a replica repair), and the store may refuse
+			// the transfer while the target catches up: the request is
+			// made again until the leader has moved.
+			var asked time.Time
+			c.WaitFor(20*time.Second, "the leader transfer", func() error {
 				got, err := c.SchedClient().GetRegionByID(ctxFor(t, 5*time.Second), r.Meta.Id)
 				if err != nil {
 					return err
 				}
 				if got.Leader == nil || got.Leader.StoreId == r.Leader.StoreId {
+					if time.Since(asked) < time.Second {
+						return errors.New("not moved")
+					}
+					asked = time.Now()
+					if err := c.Operator(req); err != nil {
+						return fmt.Errorf("not moved: %w", err)
+					}
 					return errors.New("not moved")
 				}
 				return nil
