@@ -111,6 +111,11 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 		} else if err := checkKeys(p.region, req.Requests); err != nil {
 			respondErr(c.cb, err, term)
 			continue
+		} else if writesData(req.Requests) {
+			if err := p.diskFullError(); err != nil {
+				respondErr(c.cb, err, term)
+				continue
+			}
 		}
 		data, err := req.Marshal()
 		if err != nil {

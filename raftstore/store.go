@@ -71,6 +71,7 @@ type Store struct {
 	stats       struct{ bytesWritten, keysWritten, bytesRead, keysRead atomic.Int64 }
 	hib         hibernation
 	fence       readFence
+	disk        diskGuard
 
 	// now is the store's clock and spawn runs background work (snapshot
 	// generation, scheduler calls): time.Now and a new goroutine in

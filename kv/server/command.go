@@ -326,6 +326,7 @@ func raftstoreConfig(r config.Raftstore) raftstore.Config {
 	c.RaftLogGCTickInterval = max(1, int(r.RaftLogGCTickInterval.Duration/r.RaftBaseTickInterval.Duration))
 	c.RaftLogGCCountLimit, c.RaftLogGCSizeLimit = r.RaftLogGCCountLimit, uint64(r.RaftLogGCSizeLimit)
 	c.HibernateRegions = r.HibernateRegions
+	c.ReserveSpace = uint64(r.ReserveSpace)
 	return c
 }
 

@@ -51,6 +51,9 @@ type Options struct {
 	Schedule func(*schedconfig.Schedule)
 	// LogLevel for the components' logs (default: warn).
 	LogLevel zap.AtomicLevel
+	// StoresDir holds the stores' data dirs (default: the test's temp
+	// dir, beside the scheduler's).
+	StoresDir string
 }
 
 // Store is one store server.
@@ -247,7 +250,11 @@ func (c *Cluster) NewClient(opts ...client.Option) *client.RawClient {
 // it serves.
 func (c *Cluster) AddStore() *Store {
 	c.t.Helper()
-	s := &Store{Index: len(c.Stores), Dir: filepath.Join(c.base, fmt.Sprintf("store-%d", len(c.Stores)+1)), Addr: "127.0.0.1:0"}
+	dir := c.base
+	if c.opts.StoresDir != "" {
+		dir = c.opts.StoresDir
+	}
+	s := &Store{Index: len(c.Stores), Dir: filepath.Join(dir, fmt.Sprintf("store-%d", len(c.Stores)+1)), Addr: "127.0.0.1:0"}
 	c.Stores = append(c.Stores, s)
 	c.startStore(s)
 	return s
