@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/regionkv/regionkv/proto/common/logging"
 	"github.com/regionkv/regionkv/proto/common/units"
 )

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"go.uber.org/zap"
 	"bytes"
 	"context"
 	"fmt"
@@ -138,7 +139,7 @@ func TestFourthStoreBalances(t *testing.T) {
 // its replicas on the other stores, no region is left below 3 replicas,
 // every new replica exists on its store, and the data stays readable.
 func TestDownStoreReplicasRebuilt(t *testing.T) {
-	c := New(t, Options{Stores: 4, Seed: 3})
+	c := New(t, Options{Stores: 4, Seed: 3, LogLevel: zap.NewAtomicLevelAt(zap.InfoLevel)})
 	cl := c.NewClient()
 	var splits [][]byte
 	for i := 1; i < 8; i++ {
