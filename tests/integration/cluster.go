@@ -120,12 +120,26 @@ func New(t testing.TB, opts Options) *Cluster {
 		if err != nil {
 			return err
 		}
-		if len(regions) != 1 || len(regions[0].Meta.Peers) != want || regions[0].Leader == nil {
+		if len(regions) != 1 || !Replicated(regions[0].Meta, want) || regions[0].Leader == nil {
 			return fmt.Errorf("regions: %s", fmtRegions(regions))
 		}
 		return nil
 	})
 	return c
+}
+
+// Replicated reports whether r has exactly n peers, all voters: a learner
+// counts in no quorum.
+func Replicated(r *metapb.Region, n int) bool {
+	if len(r.GetPeers()) != n {
+		return false
+	}
+	for _, p := range r.Peers {
+		if p.Role == metapb.PeerRole_Learner {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Cluster) startSchedulers() {

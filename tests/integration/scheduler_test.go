@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"go.uber.org/zap"
 	"bytes"
 	"context"
 	"fmt"
@@ -79,8 +78,8 @@ func TestSplitBySizeRegionMapMatches(t *testing.T) {
 			return fmt.Errorf("%d regions", len(regions))
 		}
 		for _, r := range regions {
-			if len(r.Meta.Peers) != 3 {
-				return fmt.Errorf("region %d has %d peers", r.Meta.Id, len(r.Meta.Peers))
+			if !Replicated(r.Meta, 3) {
+				return fmt.Errorf("region %d has peers %v, not 3 voters", r.Meta.Id, r.Meta.Peers)
 			}
 		}
 		return c.CheckRegionMap()
@@ -125,8 +124,8 @@ func TestFourthStoreBalances(t *testing.T) {
 			}
 		}
 		for _, r := range rs {
-			if len(r.Meta.Peers) != 3 {
-				return fmt.Errorf("region %d has %d peers", r.Meta.Id, len(r.Meta.Peers))
+			if !Replicated(r.Meta, 3) {
+				return fmt.Errorf("region %d has peers %v, not 3 voters", r.Meta.Id, r.Meta.Peers)
 			}
 		}
 		return c.CheckRegionMap()
@@ -139,7 +138,7 @@ func TestFourthStoreBalances(t *testing.T) {
 // its replicas on the other stores, no region is left below 3 replicas,
 // every new replica exists on its store, and the data stays readable.
 func TestDownStoreReplicasRebuilt(t *testing.T) {
-	c := New(t, Options{Stores: 4, Seed: 3, LogLevel: zap.NewAtomicLevelAt(zap.InfoLevel)})
+	c := New(t, Options{Stores: 4, Seed: 3})
 	cl := c.NewClient()
 	var splits [][]byte
 	for i := 1; i < 8; i++ {
@@ -176,8 +175,8 @@ func TestDownStoreReplicasRebuilt(t *testing.T) {
 			return fmt.Errorf("%d regions", len(rs))
 		}
 		for _, r := range rs {
-			if len(r.Meta.Peers) != 3 {
-				return fmt.Errorf("region %d has %d peers", r.Meta.Id, len(r.Meta.Peers))
+			if !Replicated(r.Meta, 3) {
+				return fmt.Errorf("region %d has peers %v, not 3 voters", r.Meta.Id, r.Meta.Peers)
 			}
 			for _, p := range r.Meta.Peers {
 				if p.StoreId == victim.ID {
