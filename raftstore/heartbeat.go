@@ -97,7 +97,7 @@ type peerStats struct {
 
 // runOperators routes the scheduler's heartbeat responses to regions.
 func (s *Store) runOperators() {
-	ch := s.sched.RegionHeartbeatResponses()
+	ch := s.scheduler.RegionHeartbeatResponses()
 	for {
 		select {
 		case <-s.stopCh:

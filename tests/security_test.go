@@ -21,6 +21,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
 	"github.com/regionkv/regionkv/tests/testproc"
 )
@@ -274,7 +275,7 @@ func TestTLSRefusals(t *testing.T) {
 
 	// A good PD client: the cluster ID, and the region and leader of the
 	// keys the bad clients will try to write.
-	pdc := pdpb.NewPDClient(dialGRPC(t, c.sched, good))
+	pdc := pdpbgrpc.NewPDClient(dialGRPC(t, c.sched, good))
 	var members *pdpb.GetMembersResponse
 	var loc *pdpb.GetRegionResponse
 	eventually(t, 30*time.Second, "the region of the test keys with a leader", func() bool {
@@ -301,7 +302,7 @@ func TestTLSRefusals(t *testing.T) {
 	putStore := func(sec *security.TLS, id uint64) error {
 		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 		defer ccancel()
-		resp, err := pdpb.NewPDClient(dialGRPC(t, c.sched, sec)).PutStore(cctx,
+		resp, err := pdpbgrpc.NewPDClient(dialGRPC(t, c.sched, sec)).PutStore(cctx,
 			&pdpb.PutStoreRequest{Header: header, Store: &metapb.Store{Id: id, Address: "127.0.0.1:1"}})
 		if err == nil && resp.Header.GetError() != nil {
 			return fmt.Errorf("scheduler error %v", resp.Header.GetError())

@@ -44,8 +44,7 @@ func TestTiKVClientsCompat(t *testing.T) {
 	})
 	eventually(t, 60*time.Second, "the first region replicated on 3 stores with a leader", func() bool {
 		var rs ctlRegions
-		return ctlJSON(t, status, &rs, "region", "list") && rs.Count == 1 &&
-			len(rs.Regions[0].Peers) == 3 && rs.Regions[0].Leader != nil
+		return ctlJSON(t, status, &rs, "region", "list") && rs.Count == 1 && rs.replicated(0, 3)
 	})
 
 	// Pre-split: the conformance keys are k00000..k01999; ycsb's are

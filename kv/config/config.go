@@ -8,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/regionkv/regionkv/proto/common/units"
 
 	"github.com/regionkv/regionkv/proto/common/logging"
 	"github.com/regionkv/regionkv/proto/common/security"
@@ -106,18 +107,7 @@ func (c *Config) SchedulerAddrs() []string {
 // Load reads a TOML file over c: keys absent from the file keep c's
 // values, and a key c does not know is an error that names it.
 func (c *Config) Load(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config: read %s: %w", path, err)
-	}
-	md, err := toml.Decode(string(b), c)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return fmt.Errorf("%w: %s: unknown keys %v", ErrInvalid, path, und)
-	}
-	return nil
+	return units.LoadFile(path, c, ErrInvalid)
 }
 
 // TOML encodes c as a config file.

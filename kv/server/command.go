@@ -14,7 +14,6 @@ import (
 
 	"github.com/regionkv/regionkv/kv/config"
 	"github.com/regionkv/regionkv/kv/engine"
-	"github.com/regionkv/regionkv/kv/storage/raftstorage"
 	"github.com/regionkv/regionkv/kv/storage/standalone"
 	"github.com/regionkv/regionkv/proto/common/cli"
 	"github.com/regionkv/regionkv/proto/common/logging"
@@ -22,6 +21,7 @@ import (
 	"github.com/regionkv/regionkv/proto/common/version"
 	"github.com/regionkv/regionkv/raftstore"
 	"github.com/regionkv/regionkv/raftstore/grpctransport"
+	"github.com/regionkv/regionkv/raftstore/raftstorage"
 	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
@@ -311,7 +311,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	srv.SetRaftHandler(store)
 	running.Store(store)
 	status.SetStore(map[string]any{"store-id": storeID, "addr": rcfg.StoreAddr})
-	status.Handle("GET /regions", regionsHandler(store))
+	status.Handle("GET /regions", raftstore.RegionsHandler(store))
 	logger.Info("store server started", zap.String("addr", g.Addr()), zap.String("status-addr", status.Addr()),
 		zap.Uint64("store-id", store.StoreID()), zap.String("data-dir", cfg.DataDir), zap.String("scheduler", cfg.Scheduler),
 		zap.String("version", v.Version))
@@ -373,6 +373,7 @@ func raftstoreConfig(r config.Raftstore) raftstore.Config {
 	c.RaftLogGCTickInterval = max(1, int(r.RaftLogGCTickInterval.Duration/r.RaftBaseTickInterval.Duration))
 	c.RaftLogGCCountLimit, c.RaftLogGCSizeLimit = r.RaftLogGCCountLimit, uint64(r.RaftLogGCSizeLimit)
 	c.HibernateRegions = r.HibernateRegions
+	c.ReserveSpace = uint64(r.ReserveSpace)
 	return c
 }
 

@@ -21,7 +21,6 @@ import (
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
-	"github.com/regionkv/regionkv/raftstore"
 )
 
 // defaultMaxRequestWait bounds how long a request may wait on the store
@@ -43,7 +42,7 @@ type Server struct {
 	// maxWait is defaultMaxRequestWait (tests shorten it).
 	maxWait time.Duration
 	logger  *zap.Logger
-	raft    raftstore.MessageHandler
+	raft    RaftHandler
 
 	inflight inflight        // client requests being served (drain.go)
 	metrics  *requestMetrics // nil until RegisterMetrics

@@ -19,6 +19,7 @@ import (
 
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 )
 
 // Options tune a client.
@@ -155,7 +156,7 @@ func (c *grpcClient) header() *pdpb.RequestHeader {
 
 // leaderClient returns a PD client on the leader's connection and the
 // channel that is closed when the leader changes.
-func (c *grpcClient) leaderClient() (pdpb.PDClient, <-chan struct{}, error) {
+func (c *grpcClient) leaderClient() (pdpbgrpc.PDClient, <-chan struct{}, error) {
 	c.mu.RLock()
 	addr, ch := c.leader, c.leaderCh
 	c.mu.RUnlock()
@@ -166,7 +167,7 @@ func (c *grpcClient) leaderClient() (pdpb.PDClient, <-chan struct{}, error) {
 	if err != nil {
 		return nil, ch, err
 	}
-	return pdpb.NewPDClient(cc), ch, nil
+	return pdpbgrpc.NewPDClient(cc), ch, nil
 }
 
 // discover asks the members (last known, then initial) for the leader.
@@ -205,7 +206,7 @@ func (c *grpcClient) getMembersFrom(ctx context.Context, addr string) (*pdpb.Get
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	resp, err := pdpb.NewPDClient(cc).GetMembers(cctx, &pdpb.GetMembersRequest{Header: c.header()})
+	resp, err := pdpbgrpc.NewPDClient(cc).GetMembers(cctx, &pdpb.GetMembersRequest{Header: c.header()})
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +281,7 @@ func (c *grpcClient) sleep(ctx context.Context, d time.Duration) bool {
 
 // call runs fn against the leader, re-discovering and backing off on
 // retryable errors until ctx ends.
-func (c *grpcClient) call(ctx context.Context, fn func(context.Context, pdpb.PDClient, *pdpb.RequestHeader) (*pdpb.ResponseHeader, error)) error {
+func (c *grpcClient) call(ctx context.Context, fn func(context.Context, pdpbgrpc.PDClient, *pdpb.RequestHeader) (*pdpb.ResponseHeader, error)) error {
 	b := c.opts.MinBackoff
 	for {
 		if c.ctx.Err() != nil {

@@ -9,12 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"github.com/regionkv/regionkv/proto/common/logging"
 	"github.com/regionkv/regionkv/proto/common/security"
@@ -144,20 +141,10 @@ func DefaultSchedule() Schedule {
 	}
 }
 
-// Load reads a TOML file over c; keys absent from the file keep c's values.
+// Load reads a TOML file over c: keys absent from the file keep c's
+// values, and a key c does not know is an error that names it.
 func (c *Config) Load(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config: read %s: %w", path, err)
-	}
-	md, err := toml.Decode(string(b), c)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return fmt.Errorf("%w: %s: unknown keys %v", ErrInvalid, path, und)
-	}
-	return nil
+	return units.LoadFile(path, c, ErrInvalid)
 }
 
 // Validate reports the first problem with c.

@@ -23,6 +23,7 @@ import (
 	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/common/version"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/id"
@@ -49,7 +50,7 @@ func withLeaseHooks(wrap func(keepAliver) keepAliver, now func() time.Time) Opti
 
 // Server is one scheduler member.
 type Server struct {
-	pdpb.UnimplementedPDServer
+	pdpbgrpc.UnimplementedPDServer
 
 	cfg    config.Config
 	logger *zap.Logger
@@ -182,7 +183,7 @@ func (s *Server) newGRPC() *grpc.Server {
 		grpc.MaxSendMsgSize(maxMsgSize),
 	)
 	s.health = health.NewServer()
-	pdpb.RegisterPDServer(g, s)
+	pdpbgrpc.RegisterPDServer(g, s)
 	healthpb.RegisterHealthServer(g, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus("pdpb.PD", healthpb.HealthCheckResponse_SERVING)

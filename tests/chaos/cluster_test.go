@@ -15,6 +15,7 @@ import (
 	"github.com/regionkv/regionkv/client/bench"
 	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/tests/testproc"
 )
 
@@ -32,7 +33,7 @@ type schedMember struct {
 	statusAddr string
 	args       []string
 	p          *proc
-	pd         pdpb.PDClient // on a connection that redials across restarts
+	pd         pdpbgrpc.PDClient // on a connection that redials across restarts
 }
 
 // cluster is a scheduler of one or more members and n stores, each store
@@ -103,7 +104,7 @@ func startCluster(t *testing.T, n, members int, tls bool) *cluster {
 		if got := m.p.Addr(t); got != m.addr {
 			t.Fatalf("scheduler %s serves on %s, not %s", m.name, got, m.addr)
 		}
-		m.pd = pdpb.NewPDClient(dial(t, m.addr, c.sec))
+		m.pd = pdpbgrpc.NewPDClient(dial(t, m.addr, c.sec))
 	}
 	for i := 0; i < n; i++ {
 		i := i
@@ -322,7 +323,7 @@ func (c *cluster) checkPlaintextRefused() {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := pdpb.NewPDClient(dial(c.t, c.schedAddrs[0], nil)).GetMembers(ctx, &pdpb.GetMembersRequest{})
+	_, err := pdpbgrpc.NewPDClient(dial(c.t, c.schedAddrs[0], nil)).GetMembers(ctx, &pdpb.GetMembersRequest{})
 	if err == nil || !strings.Contains(err.Error(), security.PlaintextRefusal) {
 		c.t.Fatalf("a plaintext client of a TLS cluster: %v, want the plaintext refusal", err)
 	}
