@@ -16,8 +16,8 @@ import (
 )
 
 // startMembers starts n members of one embedded etcd cluster, with sec's
-// TLS (zero: plaintext); they must start together because each waits for
-// a quorum.
+// TLS (zero: plaintext), and waits until each has registered; they must
+// start together because each waits for a quorum.
 func startMembers(t *testing.T, n int, sec security.Config) ([]*Server, []config.Config) {
 	t.Helper()
 	addrs := freeAddrs(t, 2*n)
@@ -47,6 +47,13 @@ func startMembers(t *testing.T, n int, sec security.Config) ([]*Server, []config
 		}
 		t.Cleanup(servers[i].Close)
 	}
+	// Each member registers itself when it first campaigns, after Start
+	// returns: wait until all have, so that member lists are whole.
+	ctx := ctxT(t)
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d members registered", n), func() bool {
+		ms, err := servers[0].members(ctx)
+		return err == nil && len(ms) == n
+	})
 	return servers, cfgs
 }
 
