@@ -9,6 +9,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
+// benchModes are the two sides of every comparison.
+var benchModes = []struct {
+	name string
+	tls  bool
+}{{"plaintext", false}, {"tls", true}}
+
 // benchServer is a health service on loopback, in plaintext or with mutual
 // TLS, and the client side's TLS (nil for plaintext).
 func benchServer(b *testing.B, tls bool) (addr string, client *TLS) {
@@ -25,10 +31,7 @@ func benchServer(b *testing.B, tls bool) (addr string, client *TLS) {
 // adds to each request once the connection is up (record encryption; the
 // handshake and its file stats are behind it).
 func BenchmarkGRPCCall(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		tls  bool
-	}{{"plaintext", false}, {"tls", true}} {
+	for _, tc := range benchModes {
 		b.Run(tc.name, func(b *testing.B) {
 			addr, c := benchServer(b, tc.tls)
 			cc, err := grpc.NewClient(addr, c.DialOption())
@@ -54,10 +57,7 @@ func BenchmarkGRPCCall(b *testing.B) {
 // BenchmarkConnect is a new connection and its first call: what TLS adds
 // when a client (re)connects, handshake and certificate checks included.
 func BenchmarkConnect(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		tls  bool
-	}{{"plaintext", false}, {"tls", true}} {
+	for _, tc := range benchModes {
 		b.Run(tc.name, func(b *testing.B) {
 			addr, c := benchServer(b, tc.tls)
 			ctx := context.Background()
