@@ -16,6 +16,7 @@ import (
 	"github.com/regionkv/regionkv/proto/common/units"
 
 	"github.com/regionkv/regionkv/proto/common/logging"
+	"github.com/regionkv/regionkv/proto/common/security"
 )
 
 // ErrInvalid is wrapped by every validation failure.
@@ -65,6 +66,10 @@ type Config struct {
 	// Log is where and how the store logs; the root command's --log-*
 	// flags win over it.
 	Log logging.Config `toml:"log"`
+
+	// Security turns on mutual TLS for every connection the store serves
+	// (gRPC, status) and makes (to the scheduler, to other stores).
+	Security security.Config `toml:"security"`
 }
 
 // statusPortOffset puts a store's status port next to its gRPC port, as
@@ -125,6 +130,9 @@ func Default() Config {
 		MaxGRPCMsgLen: DefaultMaxGRPCMsgLen,
 		Raftstore:     DefaultRaftstore(),
 		Log:           logging.Default(),
+		// An empty list, not nil, so that the default config file shows
+		// the key.
+		Security: security.Config{CertAllowedCN: []string{}},
 	}
 }
 
@@ -148,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Log.Validate(); err != nil {
 		return fmt.Errorf("%w: [log]: %v", ErrInvalid, err)
+	}
+	if err := c.Security.Validate(); err != nil {
+		return fmt.Errorf("%w: [security]: %v", ErrInvalid, err)
 	}
 	if c.MaxKeySize <= 0 {
 		return fmt.Errorf("%w: max-key-size must be positive, got %d", ErrInvalid, c.MaxKeySize)

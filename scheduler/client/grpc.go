@@ -11,8 +11,11 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
@@ -30,6 +33,9 @@ type Options struct {
 	HeartbeatQueue int
 	// CallerID names the caller in request headers.
 	CallerID string
+	// Credentials secure the connections to the scheduler members (TLS);
+	// nil means plaintext.
+	Credentials credentials.TransportCredentials
 }
 
 func (o *Options) fill() {
@@ -50,6 +56,9 @@ func (o *Options) fill() {
 	}
 	if o.CallerID == "" {
 		o.CallerID = "regionkv"
+	}
+	if o.Credentials == nil {
+		o.Credentials = insecure.NewCredentials()
 	}
 }
 
@@ -126,7 +135,7 @@ func (c *grpcClient) conn(addr string) (*grpc.ClientConn, error) {
 		return nil, ErrClosed
 	}
 	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(c.opts.Credentials),
 		codec.DialOption(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
 		// The scheduler enforces MinTime 5s; ping every 10 s like TiKV.
@@ -235,13 +244,19 @@ func (c *grpcClient) install(resp *pdpb.GetMembersResponse) {
 	}
 }
 
-// discoverRetry retries discover with backoff until it succeeds or ctx ends.
+// discoverRetry retries discover with backoff until it succeeds or ctx
+// ends, or a member refuses this client's credentials (plaintext to a TLS
+// port, a certificate CN it does not admit): retrying does not change
+// them.
 func (c *grpcClient) discoverRetry(ctx context.Context) error {
 	b := c.opts.MinBackoff
 	for {
 		err := c.discover(ctx)
 		if err == nil {
 			return nil
+		}
+		if code := status.Code(err); code == codes.Unauthenticated || code == codes.PermissionDenied {
+			return errors.Join(ErrNoLeader, err)
 		}
 		if !c.sleep(ctx, b) {
 			return errors.Join(ErrNoLeader, err)
@@ -320,6 +335,9 @@ func (c *grpcClient) GetClusterID(context.Context) uint64 {
 func (c *grpcClient) GetLeaderURL() string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if c.opts.Credentials.Info().SecurityProtocol == "tls" {
+		return "https://" + c.leader
+	}
 	return "http://" + c.leader
 }
 

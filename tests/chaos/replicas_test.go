@@ -88,14 +88,14 @@ func (c *cluster) checkReplicas(seed int64) int {
 // limits go to 0 through the leader's HTTP API.
 func (c *cluster) freezeScheduling() {
 	body := []byte(`{"leader-schedule-limit": 0, "region-schedule-limit": 0, "replica-schedule-limit": 0}`)
-	hc := &http.Client{Timeout: 5 * time.Second}
+	hc := c.httpClient(5 * time.Second)
 	deadline := time.Now().Add(schedElectionWait)
 	for {
 		for _, m := range c.scheds {
 			if m.p.Exited() {
 				continue
 			}
-			resp, err := hc.Post("http://"+m.statusAddr+"/api/v1/config", "application/json", bytes.NewReader(body))
+			resp, err := hc.Post(c.sec.Scheme()+"://"+m.statusAddr+"/api/v1/config", "application/json", bytes.NewReader(body))
 			if err != nil {
 				continue
 			}
@@ -114,7 +114,7 @@ func (c *cluster) freezeScheduling() {
 // waitSettled polls every store's GET /regions until settled holds twice
 // in a row with the same indexes, or within passes; it returns why not.
 func (c *cluster) waitSettled(within time.Duration) error {
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := c.httpClient(10 * time.Second)
 	deadline := time.Now().Add(within)
 	last, why := "", error(nil) // last: the previous poll's print, if it settled
 	for time.Now().Before(deadline) {
@@ -147,7 +147,7 @@ func (c *cluster) regionViews(hc *http.Client) ([]raftstore.RegionsView, error) 
 		if m == nil || p.Exited() {
 			return nil, fmt.Errorf("store %d is not serving", i+1)
 		}
-		resp, err := hc.Get("http://" + m[1] + "/regions")
+		resp, err := hc.Get(c.sec.Scheme() + "://" + m[1] + "/regions")
 		if err != nil {
 			return nil, fmt.Errorf("store %d: %w", i+1, err)
 		}
