@@ -74,6 +74,13 @@ func withLeaseRead(c *Config) {
 
 // readMessages takes the queued outgoing messages.
 func (r *raft) readMessages() []eraftpb.Message {
+	// The messages leave after their Ready was handled: with the log
+	// persisted, as an application persists it (a leader's MsgApp may go
+	// out earlier, but the commit index it carries counts only persisted
+	// entries of the leader: sendableCommit).
+	if s, ok := r.raftLog.storage.(*MemoryStorage); ok {
+		persistAll(r, s)
+	}
 	msgs := r.msgs
 	r.msgs = nil
 	return msgs

@@ -173,3 +173,54 @@ func TestRemoveLearner(t *testing.T) {
 		t.Fatal("the leader still sends to the removed learner")
 	}
 }
+
+// TestSingleVoterDoesNotTellUnpersistedCommit: a region of one voter and a
+// learner. The voter commits what it appends at once, and its MsgApp may
+// leave before the append is persisted (doc.go); the commit index that
+// message carries must not cover the unpersisted entries, or the learner
+// would apply an entry the leader can still lose in a crash and then write
+// differently at the same index.
+func TestSingleVoterDoesNotTellUnpersistedCommit(t *testing.T) {
+	c := newRawCluster(t, 1)
+	_ = c.nodes[1].Campaign()
+	c.stabilize()
+	c.join(2, eraftpb.ConfChangeType_AddLearnerNode)
+	c.stabilize()
+	leader := c.nodes[1]
+	persisted := leader.Status().LastIndex
+	if err := leader.Propose([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	rd := leader.Ready()
+	if rd.HardState.Commit != persisted+1 {
+		t.Fatalf("a single voter commits what it appends: commit %d, want %d", rd.HardState.Commit, persisted+1)
+	}
+	sawApp := false
+	for _, m := range rd.Messages {
+		if m.To == 2 && m.MsgType == eraftpb.MessageType_MsgAppend {
+			sawApp = true
+			if m.Commit > persisted {
+				t.Fatalf("MsgApp to the learner carries commit %d before the leader persisted past %d", m.Commit, persisted)
+			}
+		}
+	}
+	if !sawApp {
+		t.Fatal("no MsgApp to the learner in the Ready that appended the entry")
+	}
+	// Once persisted, the learner learns the commit (at the latest from
+	// the next heartbeat) and applies the entry.
+	if err := c.storage[1].Append(rd.Entries); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.storage[1].SetHardState(rd.HardState)
+	c.inbox = append(c.inbox, rd.Messages...)
+	leader.Advance(rd)
+	c.stabilize()
+	for range 2 {
+		leader.Tick()
+	}
+	c.stabilize()
+	if got := c.applied[2]; len(got) == 0 || got[len(got)-1] != "x" {
+		t.Fatalf("the learner applied %v, want it to end with x", got)
+	}
+}

@@ -179,6 +179,20 @@ func (l *raftLog) firstIndex() uint64 {
 	return index
 }
 
+// persistedIndex is the last index the application has written to
+// Storage: the log below the unstable suffix (with a snapshot pending, what
+// Storage held before it).
+func (l *raftLog) persistedIndex() uint64 {
+	if l.unstable.snapshot != nil {
+		i, err := l.storage.LastIndex()
+		if err != nil {
+			return 0
+		}
+		return i
+	}
+	return l.unstable.offset - 1
+}
+
 func (l *raftLog) lastIndex() uint64 {
 	if i, ok := l.unstable.maybeLastIndex(); ok {
 		return i

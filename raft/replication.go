@@ -82,6 +82,20 @@ func (r *raft) bcastAppend() {
 	})
 }
 
+// sendableCommit is the commit index a MsgApp may carry: what a quorum
+// holds counting only the entries this leader persisted. A MsgApp may leave
+// before the Ready that appended its entries is written (doc.go), and the
+// leader counts its own log at once: a single voter commits what it
+// appends in that same Ready. A learner (or a voter) told that commit
+// would apply an entry the leader can still lose in a crash.
+// Entries up to the leader's persisted index are durable here and, being
+// committed, on a quorum; past it, only what a quorum holds without the
+// leader's unpersisted entries.
+func (r *raft) sendableCommit() uint64 {
+	p := r.raftLog.persistedIndex()
+	return min(r.raftLog.committed, max(p, r.trk.CommittedCapped(r.id, p)))
+}
+
 // sendAppend sends a MsgApp to id, even an empty one.
 func (r *raft) sendAppend(to uint64) { r.maybeSendAppend(to, true) }
 
@@ -115,7 +129,7 @@ func (r *raft) maybeSendAppend(to uint64, sendIfEmpty bool) bool {
 		Index:   prevIndex,
 		LogTerm: prevTerm,
 		Entries: entryPtrs(ents),
-		Commit:  r.raftLog.committed,
+		Commit:  r.sendableCommit(),
 	})
 	pr.SentEntries(len(ents), prevIndex+uint64(len(ents)))
 	return true

@@ -125,7 +125,12 @@ func (t *ProgressTracker) quorum() int { return len(t.voters)/2 + 1 }
 
 // Committed returns the largest index that a quorum of voters has matched
 // (Raft paper §5.3). The caller still has to check the term (§5.4.2).
-func (t *ProgressTracker) Committed() uint64 {
+func (t *ProgressTracker) Committed() uint64 { return t.CommittedCapped(0, 0) }
+
+// CommittedCapped is Committed with voter self's match counted as at most
+// selfMax (self 0: no cap): what a quorum holds without self's entries past
+// selfMax.
+func (t *ProgressTracker) CommittedCapped(self, selfMax uint64) uint64 {
 	n := len(t.voters)
 	if n == 0 {
 		// No voters: nothing can be committed through replication.
@@ -140,6 +145,9 @@ func (t *ProgressTracker) Committed() uint64 {
 	}
 	for i, id := range t.voters {
 		matched[i] = t.Progress[id].Match
+		if id == self && self != 0 {
+			matched[i] = min(matched[i], selfMax)
+		}
 	}
 	slices.Sort(matched)
 	// With matched sorted ascending, the quorum()-th largest value is
