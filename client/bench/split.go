@@ -4,97 +4,42 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/regionkv/regionkv/proto/common/security"
+	"github.com/regionkv/regionkv/scheduler/client/httpapi"
 )
 
-// The scheduler's HTTP API is spoken here directly: its typed client lives
-// in scheduler/ctl, which the client packages may not import (DESIGN.md,
-// "Who may import whom"). Only the few fields used are decoded.
+// schedulerAPI is what pre-splitting needs of the scheduler's HTTP API.
+type schedulerAPI struct{ c *httpapi.Client }
 
-type apiPeer struct {
-	StoreID uint64 `json:"store-id"`
-}
-
-type apiRegion struct {
-	ID       uint64   `json:"id"`
-	StartKey string   `json:"start-key"` // hex
-	EndKey   string   `json:"end-key"`   // hex
-	Leader   *apiPeer `json:"leader"`
-}
-
-type apiStore struct {
-	ID    uint64 `json:"id"`
-	State string `json:"state"`
-}
-
-// schedulerAPI is a minimal client of the scheduler's /api/v1.
-type schedulerAPI struct {
-	base string
-	http *http.Client
-}
-
-// newSchedulerAPI speaks HTTPS with sec's certificate, or plain HTTP
-// with a nil sec, whatever scheme base names.
-func newSchedulerAPI(base string, sec *security.TLS) *schedulerAPI {
-	if _, rest, ok := strings.Cut(base, "://"); ok {
-		base = rest
-	}
-	return &schedulerAPI{base: sec.Scheme() + "://" + strings.TrimRight(base, "/") + "/api/v1", http: sec.HTTPClient(10 * time.Second)}
-}
-
-func (a *schedulerAPI) do(ctx context.Context, method, path string, body, out any) error {
-	var payload io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		payload = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, payload)
+// newSchedulerAPI speaks HTTPS with sec's certificate, or plain HTTP with
+// a nil sec, whatever scheme addrs names.
+func newSchedulerAPI(addrs string, sec *security.TLS) (*schedulerAPI, error) {
+	c, err := httpapi.New(addrs, 10*time.Second, sec)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("bench: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("bench: scheduler API: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("bench: scheduler API %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	return &schedulerAPI{c: c}, nil
 }
 
-func (a *schedulerAPI) regions(ctx context.Context) ([]apiRegion, error) {
+func (a *schedulerAPI) regions(ctx context.Context) ([]httpapi.RegionView, error) {
 	var out struct {
-		Regions []apiRegion `json:"regions"`
+		Regions []httpapi.RegionView `json:"regions"`
 	}
-	err := a.do(ctx, http.MethodGet, "/regions", nil, &out)
+	_, err := a.c.Get(ctx, "/regions", &out)
 	return out.Regions, err
 }
 
 func (a *schedulerAPI) upStores(ctx context.Context) (int, error) {
 	var out struct {
-		Stores []apiStore `json:"stores"`
+		Stores []httpapi.StoreView `json:"stores"`
 	}
-	if err := a.do(ctx, http.MethodGet, "/stores", nil, &out); err != nil {
+	if _, err := a.c.Get(ctx, "/stores", &out); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -115,7 +60,8 @@ func (a *schedulerAPI) split(ctx context.Context, region uint64, keys [][]byte) 
 	for _, k := range keys {
 		req.SplitKeys = append(req.SplitKeys, hex.EncodeToString(k))
 	}
-	return a.do(ctx, http.MethodPost, "/operators", req, nil)
+	_, err := a.c.Do(ctx, http.MethodPost, "/operators", req)
+	return err
 }
 
 // SplitKeys returns the n-1 keys that cut records [0, records) of the key
@@ -139,7 +85,10 @@ func PreSplit(ctx context.Context, apiAddr string, sec *security.TLS, keys [][]b
 	if log == nil {
 		log = io.Discard
 	}
-	api := newSchedulerAPI(apiAddr, sec)
+	api, err := newSchedulerAPI(apiAddr, sec)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	want := map[string]bool{}
@@ -231,7 +180,7 @@ func presplitRound(ctx context.Context, api *schedulerAPI, want map[string]bool,
 	return true, msg, firstErr
 }
 
-func containsBoundary(regions []apiRegion, hexKey string) bool {
+func containsBoundary(regions []httpapi.RegionView, hexKey string) bool {
 	for _, r := range regions {
 		if r.StartKey == hexKey {
 			return true
@@ -242,7 +191,7 @@ func containsBoundary(regions []apiRegion, hexKey string) bool {
 
 // regionOf returns the region whose [start, end) holds the hex key; hex
 // preserves byte order, and an empty end is +infinity.
-func regionOf(regions []apiRegion, hexKey string) *apiRegion {
+func regionOf(regions []httpapi.RegionView, hexKey string) *httpapi.RegionView {
 	for i := range regions {
 		r := &regions[i]
 		if r.StartKey <= hexKey && (r.EndKey == "" || hexKey < r.EndKey) {

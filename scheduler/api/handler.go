@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
+	"github.com/regionkv/regionkv/scheduler/client/httpapi"
 	"github.com/regionkv/regionkv/scheduler/dashboard"
 	"github.com/regionkv/regionkv/scheduler/schedulers"
 )
@@ -61,7 +62,10 @@ func NewHandler(b Backend, logger *zap.Logger) http.Handler {
 }
 
 type errorBody struct {
-	Error  string      `json:"error"`
+	Error string `json:"error"`
+	// Code is machine-readable where clients act on the error
+	// (httpapi.CodeNotLeader).
+	Code   string      `json:"code,omitempty"`
 	Leader *MemberView `json:"leader,omitempty"`
 }
 
@@ -97,7 +101,7 @@ func (h *handler) leader(fn func(http.ResponseWriter, *http.Request, Leader)) ht
 		l := h.b.Leader()
 		if l == nil {
 			_, leader, _ := h.b.Members(r.Context())
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not leader", Leader: memberView(leader)})
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "not leader", Code: httpapi.CodeNotLeader, Leader: memberView(leader)})
 			return
 		}
 		fn(w, r, l)

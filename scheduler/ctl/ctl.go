@@ -23,6 +23,7 @@ import (
 
 	"github.com/regionkv/regionkv/proto/common/cli"
 	"github.com/regionkv/regionkv/proto/common/security"
+	"github.com/regionkv/regionkv/scheduler/client/httpapi"
 )
 
 // legacySchedulerEnv is the variable ctl read before every tool shared
@@ -82,7 +83,7 @@ certificate to the scheduler and to the stores' status addresses.`,
 }
 
 // call runs fn with a client and the command's deadline.
-func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client) error) error {
+func (o *options) call(cmd *cobra.Command, fn func(context.Context, *httpapi.Client) error) error {
 	sec, err := security.Load(o.security, nil)
 	if errors.Is(err, security.ErrInvalid) {
 		return &cli.UsageError{Cmd: cmd, Err: err}
@@ -90,7 +91,7 @@ func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client) err
 	if err != nil {
 		return err
 	}
-	c, err := newClient(o.scheduler, o.timeout, sec)
+	c, err := httpapi.New(o.scheduler, o.timeout, sec)
 	if err != nil {
 		return err
 	}
@@ -115,8 +116,8 @@ func (o *options) show(raw json.RawMessage, table func(w *tabwriter.Writer)) err
 
 // getShow GETs path into v and shows it.
 func (o *options) getShow(cmd *cobra.Command, path string, v any, table func(w *tabwriter.Writer)) error {
-	return o.call(cmd, func(ctx context.Context, c *client) error {
-		raw, err := c.get(ctx, path, v)
+	return o.call(cmd, func(ctx context.Context, c *httpapi.Client) error {
+		raw, err := c.Get(ctx, path, v)
 		if err != nil {
 			return err
 		}
@@ -127,8 +128,8 @@ func (o *options) getShow(cmd *cobra.Command, path string, v any, table func(w *
 // postShow sends method path with body, decodes the answer into v and
 // shows it.
 func (o *options) postShow(cmd *cobra.Command, method, path string, body, v any, table func(w *tabwriter.Writer)) error {
-	return o.call(cmd, func(ctx context.Context, c *client) error {
-		raw, err := c.do(ctx, method, path, body)
+	return o.call(cmd, func(ctx context.Context, c *httpapi.Client) error {
+		raw, err := c.Do(ctx, method, path, body)
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/regionkv/regionkv/proto/common/cli"
 
 	"github.com/regionkv/regionkv/scheduler/api"
+	"github.com/regionkv/regionkv/scheduler/client/httpapi"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/operator"
 )
@@ -143,13 +144,13 @@ func (o *options) checkRegions(cmd *cobra.Command, name string) error {
 	if !ok {
 		return cli.Usagef(cmd, "unknown check %q: want down, pending, miss-peer, extra-peer or no-leader", name)
 	}
-	return o.call(cmd, func(ctx context.Context, c *client) error {
+	return o.call(cmd, func(ctx context.Context, c *httpapi.Client) error {
 		var sc config.Schedule
-		if _, err := c.get(ctx, "/config", &sc); err != nil {
+		if _, err := c.Get(ctx, "/config", &sc); err != nil {
 			return err
 		}
 		var all regionList
-		if _, err := c.get(ctx, "/regions", &all); err != nil {
+		if _, err := c.Get(ctx, "/regions", &all); err != nil {
 			return err
 		}
 		out := regionList{Regions: []api.RegionView{}}

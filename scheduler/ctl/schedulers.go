@@ -16,6 +16,7 @@ import (
 	"github.com/regionkv/regionkv/proto/common/cli"
 	"github.com/regionkv/regionkv/proto/common/units"
 
+	"github.com/regionkv/regionkv/scheduler/client/httpapi"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/schedulers"
 )
@@ -79,9 +80,9 @@ func (o *options) schedulerCmd() *cobra.Command {
 }
 
 func (o *options) describeScheduler(cmd *cobra.Command, name string) error {
-	return o.call(cmd, func(ctx context.Context, c *client) error {
+	return o.call(cmd, func(ctx context.Context, c *httpapi.Client) error {
 		var all schedulerList
-		if _, err := c.get(ctx, "/schedulers", &all); err != nil {
+		if _, err := c.Get(ctx, "/schedulers", &all); err != nil {
 			return err
 		}
 		for _, st := range all.Running {

@@ -18,6 +18,7 @@ import (
 	"github.com/regionkv/regionkv/proto/common/cli"
 
 	"github.com/regionkv/regionkv/scheduler/api"
+	"github.com/regionkv/regionkv/scheduler/client/httpapi"
 	"github.com/regionkv/regionkv/scheduler/config"
 )
 
@@ -156,11 +157,11 @@ status 1 when a store does not answer healthy, so that scripts can alert.`,
 		Example: "  regionkv ctl store health\n  regionkv ctl store health -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.call(cmd, func(ctx context.Context, c *client) error {
+			return o.call(cmd, func(ctx context.Context, c *httpapi.Client) error {
 				var v struct {
 					Stores []api.StoreView `json:"stores"`
 				}
-				if _, err := c.get(ctx, "/stores", &v); err != nil {
+				if _, err := c.Get(ctx, "/stores", &v); err != nil {
 					return err
 				}
 				var rows []storeHealth
@@ -174,7 +175,7 @@ status 1 when a store does not answer healthy, so that scripts can alert.`,
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						checkHealth(ctx, c.http, c.scheme, &rows[i])
+						checkHealth(ctx, c.HTTP(), c.Scheme(), &rows[i])
 					}()
 				}
 				wg.Wait()
@@ -234,7 +235,7 @@ func (o *options) healthCmd() *cobra.Command {
 		Use: "health", Short: "Check that the scheduler answers, and whether it leads", Args: cobra.NoArgs,
 		Example: "  regionkv ctl health\n  regionkv ctl --scheduler 10.0.0.1:2379,10.0.0.5:2379 health",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.call(cmd, func(ctx context.Context, c *client) error {
+			return o.call(cmd, func(ctx context.Context, c *httpapi.Client) error {
 				// Ask every address: health is per member.
 				type row struct {
 					url     string
@@ -244,13 +245,13 @@ func (o *options) healthCmd() *cobra.Command {
 				}
 				var rows []row
 				var raws []json.RawMessage
-				for _, u := range c.urls {
-					one := &client{urls: []string{u}, http: c.http}
+				for i, u := range c.URLs() {
+					one := c.One(i)
 					var v struct {
 						Healthy bool `json:"healthy"`
 						Leader  bool `json:"leader"`
 					}
-					raw, err := one.get(ctx, "/health", &v)
+					raw, err := one.Get(ctx, "/health", &v)
 					rows = append(rows, row{u, v.Healthy, v.Leader, err})
 					if err == nil {
 						raws = append(raws, raw)
@@ -328,8 +329,8 @@ func (o *options) memberCmd() *cobra.Command {
 		Use: "leader", Short: "Show the leading scheduler member", Args: cobra.NoArgs, Example: "  regionkv ctl member leader",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var v members
-			return o.call(cmd, func(ctx context.Context, c *client) error {
-				if _, err := c.get(ctx, "/members", &v); err != nil {
+			return o.call(cmd, func(ctx context.Context, c *httpapi.Client) error {
+				if _, err := c.Get(ctx, "/members", &v); err != nil {
 					return err
 				}
 				if v.Leader == nil {

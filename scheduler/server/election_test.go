@@ -11,6 +11,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/api"
+	"github.com/regionkv/regionkv/scheduler/client/httpapi"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/pderr"
 )
@@ -96,9 +97,11 @@ func TestThreeMembersLeaderFailover(t *testing.T) {
 		}
 		var body struct {
 			Error  string
+			Code   string
 			Leader *api.MemberView
 		}
-		if code := newHTTP(t, s).do("GET", "/stores", nil, &body); code != 503 || body.Leader.Name != leader.Name() {
+		if code := newHTTP(t, s).do("GET", "/stores", nil, &body); code != 503 || body.Leader.Name != leader.Name() ||
+			body.Code != httpapi.CodeNotLeader {
 			t.Fatalf("follower HTTP: %d %+v", code, body)
 		}
 	}
