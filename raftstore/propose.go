@@ -120,6 +120,9 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 		last++
 		p.proposals = append(p.proposals, &proposal{index: last, term: term, proposedAt: now, cb: c.cb})
 		p.store.cfg.Metrics.Proposals.Inc()
+		if req.AdminRequest == nil {
+			p.countProposed(req.Requests)
+		}
 		if req.AdminRequest != nil && req.AdminRequest.CmdType != raft_cmdpb.AdminCmdType_CompactLog {
 			// A split must reach the followers before the new regions'
 			// leaders do, or those would catch them up by snapshot.

@@ -40,6 +40,7 @@ type Leader interface {
 	SchedulerAPI
 	ConfigAPI
 	KeyVizAPI
+	HotAPI
 }
 
 // StoreAPI reads and changes stores.
