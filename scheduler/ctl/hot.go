@@ -66,7 +66,7 @@ stores.`,
 // rate shows a per-second rate: "1.5 MiB/s", "120/s".
 func rate(v float64, bytes bool) string {
 	if bytes {
-		return units.Bytes(uint64(v + 0.5)).Human() + "/s"
+		return units.Bytes(uint64(v+0.5)).Human() + "/s"
 	}
 	if v < 10 && v != float64(int64(v)) {
 		return fmt.Sprintf("%.1f/s", v)
