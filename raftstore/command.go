@@ -48,6 +48,7 @@ type ReadStats struct {
 	keys, bytes atomic.Uint64
 	gets, scans atomic.Uint64
 	store       *Store
+	load        *loadSampler // the region's load-split sampler
 }
 
 // Record adds keys and bytes read. A nil ReadStats records nothing.
@@ -57,6 +58,7 @@ func (r *ReadStats) Record(keys, bytes int) {
 	}
 	r.keys.Add(uint64(keys))
 	r.bytes.Add(uint64(bytes))
+	r.load.addBytes(bytes)
 	if r.store != nil {
 		r.store.stats.keysRead.Add(int64(keys))
 		r.store.stats.bytesRead.Add(int64(bytes))
@@ -69,6 +71,7 @@ func (r *ReadStats) RecordGet(key []byte) {
 		return
 	}
 	r.gets.Add(1)
+	r.load.record(key, nil, true, 0)
 	if r.store != nil {
 		r.store.stats.gets.Add(1)
 	}
@@ -81,6 +84,7 @@ func (r *ReadStats) RecordScan(start, end []byte) {
 		return
 	}
 	r.scans.Add(1)
+	r.load.record(start, end, false, 0)
 	if r.store != nil {
 		r.store.stats.scans.Add(1)
 	}

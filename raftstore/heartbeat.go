@@ -101,7 +101,8 @@ type peerStats struct {
 	puts, deletes, deleteRanges uint64
 }
 
-// countProposed counts the write requests of a command the leader proposed.
+// countProposed counts the write requests of a command the leader
+// proposed, for heartbeats and load-based split.
 func (p *peer) countProposed(reqs []*raft_cmdpb.Request) {
 	st := &p.store.stats
 	for _, r := range reqs {
@@ -109,12 +110,15 @@ func (p *peer) countProposed(reqs []*raft_cmdpb.Request) {
 		case raft_cmdpb.CmdType_Put:
 			p.stats.puts++
 			st.puts.Add(1)
+			p.load.record(r.Put.Key, nil, true, len(r.Put.Key)+len(r.Put.Value))
 		case raft_cmdpb.CmdType_Delete:
 			p.stats.deletes++
 			st.deletes.Add(1)
+			p.load.record(r.Delete.Key, nil, true, len(r.Delete.Key))
 		case raft_cmdpb.CmdType_DeleteRange:
 			p.stats.deleteRanges++
 			st.deleteRanges.Add(1)
+			p.load.record(r.DeleteRange.StartKey, r.DeleteRange.EndKey, false, 0)
 		}
 	}
 }

@@ -261,6 +261,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	defer trans.Close()
 	v := version.Get()
 	rcfg := raftstoreConfig(cfg.Raftstore)
+	rcfg.LoadSplit = loadSplitConfig(cfg.Split)
 	rcfg.StoreAddr = g.Addr()
 	if cfg.AdvertiseAddr != "" {
 		rcfg.StoreAddr = cfg.AdvertiseAddr
@@ -326,6 +327,16 @@ func raftstoreConfig(r config.Raftstore) raftstore.Config {
 	c.RaftLogGCTickInterval = max(1, int(r.RaftLogGCTickInterval.Duration/r.RaftBaseTickInterval.Duration))
 	c.RaftLogGCCountLimit, c.RaftLogGCSizeLimit = r.RaftLogGCCountLimit, uint64(r.RaftLogGCSizeLimit)
 	c.HibernateRegions = r.HibernateRegions
+	return c
+}
+
+// loadSplitConfig is raftstore's load-split config with the settings s
+// exposes.
+func loadSplitConfig(s config.Split) raftstore.LoadSplitConfig {
+	c := raftstore.DefaultLoadSplitConfig()
+	c.QPSThreshold, c.ByteThreshold = s.QPSThreshold, uint64(s.ByteThreshold)
+	c.DetectTimes, c.SampleNum = s.DetectTimes, s.SampleNum
+	c.BalanceScore, c.ContainedScore = s.SplitBalanceScore, s.SplitContainedScore
 	return c
 }
 
