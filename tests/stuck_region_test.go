@@ -122,7 +122,7 @@ func TestStuckRegionDoesNotStallTheStore(t *testing.T) {
 	sched := m[1]
 	a := &schedAPI{t: t, base: "http://" + sched, c: &http.Client{Timeout: 10 * time.Second}}
 	// Placement is the test's: no balancing.
-	for _, name := range []string{"balance-leader", "balance-region"} {
+	for _, name := range []string{"balance-leader", "balance-region", "balance-hot-region"} {
 		eventually(t, 30*time.Second, "the scheduler to stop "+name, func() bool {
 			var sched struct{ Running []struct{ Name string } }
 			if a.do("GET", "/schedulers", nil, &sched) != http.StatusOK {

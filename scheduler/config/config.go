@@ -143,7 +143,7 @@ func DefaultSchedule() Schedule {
 		OperatorTimeout:             D(10 * time.Minute),
 		Tolerance:                   0.05,
 		LowSpaceRatio:               0.8,
-		Schedulers:                  []string{"balance-leader", "balance-region"},
+		Schedulers:                  []string{"balance-leader", "balance-region", "balance-hot-region"},
 	}
 }
 

@@ -209,7 +209,7 @@ func (ls *leaderState) hotConfig() hot.Config {
 func (ls *leaderState) limits() operator.Limits {
 	c := ls.schedule()
 	return operator.Limits{Leader: c.LeaderScheduleLimit, Region: c.RegionScheduleLimit,
-		Replica: c.ReplicaScheduleLimit, Store: c.StoreLimit, Timeout: c.OperatorTimeout.Duration}
+		Replica: c.ReplicaScheduleLimit, Hot: c.HotRegionScheduleLimit, Store: c.StoreLimit, Timeout: c.OperatorTimeout.Duration}
 }
 
 func (ls *leaderState) options() *filter.Options {
@@ -233,6 +233,9 @@ func (ls *leaderState) view() view { return view{Cluster: ls.cluster, ls: ls} }
 
 // HasOperator implements schedulers.Cluster.
 func (v view) HasOperator(regionID uint64) bool { return v.ls.ops.Has(regionID) }
+
+// RegionLoads implements schedulers.Cluster.
+func (v view) RegionLoads() []hot.RegionStat { return v.ls.hot.Regions() }
 
 // AllocID implements checker.Cluster and schedulers.Cluster.
 func (v view) AllocID() (uint64, error) {
