@@ -27,8 +27,8 @@ var (
 // Limits bound the operators in flight.
 type Limits struct {
 	Leader, Region, Replica, Hot int // operators per kind
-	Store                   int // operators moving data per store
-	Timeout                 time.Duration
+	Store                        int // operators moving data per store
+	Timeout                      time.Duration
 }
 
 // Sender delivers a heartbeat response to region r's leader.

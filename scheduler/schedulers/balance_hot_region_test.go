@@ -61,7 +61,7 @@ func TestBalanceHotRegion(t *testing.T) {
 			why:     "less than twice the unit",
 		},
 		{
-			name: "read leaders balanced among the stores holding them: the leader's replica moves to the idle store",
+			name:   "read leaders balanced among the stores holding them: the leader's replica moves to the idle store",
 			stores: up4,
 			regions: concat(loaded(reads(1000), 1, 4, 1, 2, 3), loaded(reads(1000), 10, 4, 2, 3, 1),
 				loaded(reads(1000), 20, 4, 3, 1, 2)),
