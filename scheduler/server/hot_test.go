@@ -19,23 +19,12 @@ func TestHotspotFromHeartbeats(t *testing.T) {
 	cfg := testConfig(t, "s1")
 	cfg.Schedule.Schedulers = nil
 	cfg.Schedule.HotRegionCacheHitsThreshold = 1
-	s := startServer(t, cfg)
-	waitLeader(t, s)
-	pd := rawPD(t, s.Addr())
+	s, pd, hdr, st := heartbeatServer(t, cfg)
 	ctx := ctxT(t)
-	hdr := &pdpb.RequestHeader{ClusterId: s.ClusterID()}
-	if resp, err := pd.Bootstrap(ctx, &pdpb.BootstrapRequest{Header: hdr, Store: &metapb.Store{Id: 1, Address: "127.0.0.1:30001"},
-		Region: region(100, "", "", 1, 1, peer(101, 1))}); err != nil || resp.Header.Error != nil {
-		t.Fatalf("bootstrap: %v %v", resp, err)
-	}
 	for _, id := range []uint64{2, 3} {
 		if resp, err := pd.PutStore(ctx, &pdpb.PutStoreRequest{Header: hdr, Store: &metapb.Store{Id: id, Address: "127.0.0.1:3000" + string(rune('0'+id))}}); err != nil || resp.Header.Error != nil {
 			t.Fatalf("put store %d: %v %v", id, resp, err)
 		}
-	}
-	st, err := pd.RegionHeartbeat(ctx)
-	if err != nil {
-		t.Fatal(err)
 	}
 	minute := &pdpb.TimeInterval{StartTimestamp: 1000, EndTimestamp: 1060}
 	// Per second over the minute: region 200 takes 100 writes of 1 KiB,

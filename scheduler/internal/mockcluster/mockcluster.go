@@ -142,49 +142,19 @@ func (c *Cluster) AddRegion(r Region) {
 	}
 	if r.Load != (hot.Loads{}) {
 		// As many minutes of that load as make the region hot.
-		req.Interval = &pdpb.TimeInterval{StartTimestamp: 0, EndTimestamp: 60}
+		smp := hot.Sample{RegionID: r.ID, LeaderStore: req.Leader.GetStoreId(), StartKey: meta.StartKey, EndKey: meta.EndKey,
+			Interval: time.Minute}
+		for _, p := range meta.Peers {
+			smp.Stores = append(smp.Stores, p.StoreId)
+		}
 		for k := range r.Load {
 			for d := range r.Load[k] {
-				n := uint64(r.Load[k][d]*60 + 0.5)
-				switch hot.Kind(k) {
-				case hot.Read:
-					setRead(req, hot.Dim(d), n)
-				case hot.Write:
-					setWrite(req, hot.Dim(d), n)
-				}
+				smp.Counts[k][d] = uint64(r.Load[k][d]*60 + 0.5)
 			}
 		}
 		for range hot.DefaultConfig().HitsThreshold {
-			c.Hot.Observe(hot.SampleFromHeartbeat(req))
+			c.Hot.Observe(smp)
 		}
-	}
-}
-
-func setRead(req *pdpb.RegionHeartbeatRequest, d hot.Dim, n uint64) {
-	if req.QueryStats == nil {
-		req.QueryStats = &pdpb.QueryStats{}
-	}
-	switch d {
-	case hot.Bytes:
-		req.BytesRead = n
-	case hot.Keys:
-		req.KeysRead = n
-	case hot.Queries:
-		req.QueryStats.Get = n
-	}
-}
-
-func setWrite(req *pdpb.RegionHeartbeatRequest, d hot.Dim, n uint64) {
-	if req.QueryStats == nil {
-		req.QueryStats = &pdpb.QueryStats{}
-	}
-	switch d {
-	case hot.Bytes:
-		req.BytesWritten = n
-	case hot.Keys:
-		req.KeysWritten = n
-	case hot.Queries:
-		req.QueryStats.Put = n
 	}
 }
 
