@@ -158,11 +158,19 @@ func TestStuckRegionDoesNotStallTheStore(t *testing.T) {
 		return healthy(a.regionOf("a"), 3)
 	})
 	first := a.regionOf("a")
-	if code := a.do("POST", "/operators", api.OperatorRequest{Name: "split", RegionID: first.ID, SplitKeys: []string{"6d"}}, nil); code != http.StatusOK {
+	split := api.OperatorRequest{Name: "split", RegionID: first.ID, SplitKeys: []string{"6d"}}
+	if code := a.do("POST", "/operators", split, nil); code != http.StatusOK {
 		t.Fatalf("split: %d", code)
 	}
+	asked := time.Now()
 	eventually(t, 60*time.Second, "two regions split at m, each with a leader", func() bool {
 		ra, rb := a.regionOf("a"), a.regionOf("z")
+		if ra != nil && rb != nil && ra.ID == rb.ID && time.Since(asked) > time.Second {
+			// Not split: the operator expired when a replica the checker
+			// was still promoting changed the membership under it.
+			a.do("POST", "/operators", split, nil)
+			asked = time.Now()
+		}
 		return ra != nil && rb != nil && ra.ID != rb.ID && healthy(ra, 3) && healthy(rb, 3)
 	})
 
