@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/filter"
@@ -33,7 +34,15 @@ const BalanceHotRegionName = "balance-hot-region"
 type balanceHotRegion struct {
 	rng  *rand.Rand
 	runs int // alternates which kind goes first
+	// A run that found nothing to move is not repeated for
+	// hotRecheckInterval: it reads every region's load, and loads change
+	// only with heartbeats.
+	balancedAt  time.Time
+	balancedWhy string
 }
+
+// hotRecheckInterval is how long a balanced verdict stands.
+const hotRecheckInterval = time.Second
 
 // NewBalanceHotRegion returns a balance-hot-region scheduler.
 func NewBalanceHotRegion(rng *rand.Rand) Scheduler { return &balanceHotRegion{rng: rng} }
@@ -81,6 +90,18 @@ type hotState struct {
 }
 
 func (b *balanceHotRegion) Schedule(c Cluster, inf operator.Influence, o *filter.Options) ([]*operator.Operator, string) {
+	if !b.balancedAt.IsZero() && o.Now.Sub(b.balancedAt) < hotRecheckInterval {
+		return nil, b.balancedWhy
+	}
+	ops, why := b.schedule(c, inf, o)
+	b.balancedAt, b.balancedWhy = time.Time{}, ""
+	if len(ops) == 0 {
+		b.balancedAt, b.balancedWhy = o.Now, why
+	}
+	return ops, why
+}
+
+func (b *balanceHotRegion) schedule(c Cluster, inf operator.Influence, o *filter.Options) ([]*operator.Operator, string) {
 	st := &hotState{c: c, o: o, leader: map[uint64]hot.Loads{}, peer: map[uint64]hot.Loads{}, alive: map[uint64]bool{}}
 	hotCount := [2]int{}
 	all := c.RegionLoads()

@@ -3,6 +3,7 @@ package schedulers
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regionkv/regionkv/scheduler/hot"
 	mc "github.com/regionkv/regionkv/scheduler/internal/mockcluster"
@@ -146,5 +147,43 @@ func TestBalanceHotRegionAlternatesKinds(t *testing.T) {
 	}
 	if !strings.Contains(got[1], "add learner 1001 on store 4") {
 		t.Errorf("second run: %s, want a write replica onto store 4", got[1])
+	}
+}
+
+// countingCluster counts the reads of every region's load.
+type countingCluster struct {
+	*mc.Cluster
+	reads int
+}
+
+func (c *countingCluster) RegionLoads() []hot.RegionStat {
+	c.reads++
+	return c.Cluster.RegionLoads()
+}
+
+// TestBalanceHotRegionRechecksAfterAWhile: a run that found the stores
+// balanced stands for a second (it reads every region's load; loads move
+// only with heartbeats); one that moved something does not.
+func TestBalanceHotRegionRechecksAfterAWhile(t *testing.T) {
+	c := &countingCluster{Cluster: mc.New(up3, loaded(reads(1000), 1, 1, 1, 2, 3))}
+	s := NewBalanceHotRegion(mc.Rand())
+	o := mc.Options(3)
+	_, why := s.Schedule(c, operator.Influence{}, o)
+	if _, again := s.Schedule(c, operator.Influence{}, o); again != why || c.reads != 1 {
+		t.Fatalf("second run within a second: %q (first %q), %d reads", again, why, c.reads)
+	}
+	o.Now = o.Now.Add(time.Second)
+	if _, again := s.Schedule(c, operator.Influence{}, o); !strings.HasPrefix(again, "balanced: ") || c.reads != 2 {
+		t.Fatalf("run a second later: %q, %d reads", again, c.reads)
+	}
+	busy := &countingCluster{Cluster: mc.New(up3, loaded(reads(1000), 1, 4, 1, 2, 3))}
+	s = NewBalanceHotRegion(mc.Rand())
+	for range 2 {
+		if ops, why := s.Schedule(busy, operator.Influence{}, o); len(ops) != 1 {
+			t.Fatalf("no operator: %s", why)
+		}
+	}
+	if busy.reads != 2 {
+		t.Fatalf("%d reads, want one per run while there is work", busy.reads)
 	}
 }
