@@ -73,6 +73,7 @@
 // refused (bad input, unknown column family) returns a *ServerError, which
 // matches ErrServer; it is not retried. Region errors that end a request are
 // *RegionError values that match ErrNotLeader, ErrEpochNotMatch,
-// ErrRegionNotFound, ErrKeyNotInRegion, ErrServerIsBusy, ErrStaleCommand or
-// ErrStoreNotMatch.
+// ErrRegionNotFound, ErrKeyNotInRegion, ErrServerIsBusy, ErrStaleCommand,
+// ErrStoreNotMatch or ErrDiskFull (the stores are low on disk and refuse
+// writes; it is not retried).
 package client

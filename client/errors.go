@@ -49,6 +49,9 @@ var (
 	ErrStaleCommand      = errors.New("client: stale command")
 	ErrStoreNotMatch     = errors.New("client: store not match")
 	ErrRegionUnavailable = errors.New("client: region unavailable")
+	// ErrDiskFull: the region's stores are low on disk and refuse writes
+	// until an operator frees space (reads still work).
+	ErrDiskFull = errors.New("client: disk full")
 )
 
 // ServerError is a failure the store reported in a response's error text.
@@ -93,6 +96,8 @@ func (e *RegionError) Is(target error) bool {
 		return r.StoreNotMatch != nil
 	case ErrUndetermined:
 		return r.UndeterminedResult != nil
+	case ErrDiskFull:
+		return r.DiskFull != nil
 	}
 	return false
 }
@@ -117,6 +122,8 @@ func describeRegionError(e *errorpb.Error) string {
 		kind = fmt.Sprintf("store not match (request store %d, actual %d)", e.StoreNotMatch.RequestStoreId, e.StoreNotMatch.ActualStoreId)
 	case e.UndeterminedResult != nil:
 		kind = "undetermined result"
+	case e.DiskFull != nil:
+		kind = fmt.Sprintf("disk full on stores %v (%s)", e.DiskFull.StoreId, e.DiskFull.Reason)
 	}
 	if e.Message != "" {
 		return kind + ": " + e.Message

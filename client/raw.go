@@ -40,9 +40,10 @@ func NewRawClient(ctx context.Context, schedulerAddrs []string, opts ...Option) 
 		o(&cfg)
 	}
 	sc, err := schedclient.New(ctx, schedulerAddrs, schedclient.Options{
-		Logger:     cfg.logger,
-		MaxBackoff: cfg.maxBackoff,
-		CallerID:   "regionkv-client",
+		Logger:      cfg.logger,
+		MaxBackoff:  cfg.maxBackoff,
+		CallerID:    "regionkv-client",
+		Credentials: cfg.creds,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("client: connect to scheduler %v: %w", schedulerAddrs, err)

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/regionkv/regionkv/proto/codec"
@@ -103,7 +102,7 @@ func (c *storeCache) dial(id uint64, addr string) (*store, error) {
 	s := &store{id: id, addr: addr}
 	for range c.cfg.connsPerStore {
 		cc, err := grpc.NewClient(addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(c.cfg.creds),
 			codec.DialOption(),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(c.cfg.maxMsgSize), grpc.MaxCallSendMsgSize(c.cfg.maxMsgSize)),
 			// A store that comes back is found within a second or so,

@@ -22,6 +22,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/proto/pkg/raft_cmdpb"
 	"github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
 	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
@@ -547,11 +548,11 @@ func TestPDMethodNames(t *testing.T) {
 		"/pdpb.PD/GetOperator":       unary,
 	}
 	got := serverMethods(t, "pdpb.PD", func(s *grpc.Server) {
-		pdpb.RegisterPDServer(s, &pdpb.UnimplementedPDServer{})
+		pdpbgrpc.RegisterPDServer(s, &pdpbgrpc.UnimplementedPDServer{})
 	})
 
 	var rec methodRecorder
-	c := pdpb.NewPDClient(rec.dial(t))
+	c := pdpbgrpc.NewPDClient(rec.dial(t))
 	ctx := context.Background()
 	c.GetMembers(ctx, &pdpb.GetMembersRequest{})
 	c.Tso(ctx)

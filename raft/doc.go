@@ -9,7 +9,8 @@ and messages and carries out its decisions.
 
 	cfg := &raft.Config{ID: 1, ElectionTick: 10, HeartbeatTick: 1,
 		Storage: storage, MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 256,
-		PreVote: true, CheckQuorum: true}
+		PreVote: true, CheckQuorum: true,
+		LazyCommit: true, StartInLease: true}  // both optional, see Config
 	rn, err := raft.NewRawNode(cfg)          // errors wrap ErrInvalidConfig
 
 	rn.Tick()                                 // logical clock
@@ -22,7 +23,15 @@ and messages and carries out its decisions.
 	rn.ReadIndex(ctx)                         // answer: Ready.ReadStates
 	rn.ReportUnreachable(id); rn.ReportSnapshot(id, raft.SnapshotFinish)
 	rn.Status()                               // ID, HardState, SoftState, Applied, Progress
+	rn.BasicStatus()                          // the same without Progress (no allocation)
+	rn.AnnounceCommit(index)                  // with LazyCommit: broadcast this entry's commit
+	rn.HasPendingSnapshot()                   // a snapshot is waiting to be persisted
 	if rn.HasReady() { rd := rn.Ready(); ...; rn.Advance(rd) }
+
+LazyCommit saves the empty MsgApp a leader would send to every follower
+after each commit (idle regions send nothing); StartInLease makes a node
+that restarts ignore vote requests for its first election timeout, as if it
+had just heard from a leader. Both are described on Config.
 
 Types: Config (Validate), Storage and MemoryStorage (Append, SetHardState,
 ApplySnapshot, CreateSnapshot, Compact), Ready, SoftState, ReadState, Status,
@@ -104,11 +113,11 @@ that need compacted entries.
 
 # Design notes
 
-Membership changes are single-step: one voter added or removed per change, at
-most one in flight; a second conf change proposed while one is pending is
-rejected with ErrProposalDropped (not silently replaced). A leader that
-removes itself hands leadership to the most caught-up voter and steps down.
-Learners and joint consensus are not supported.
+Membership changes are single-step: one member added, promoted or removed
+per change, at most one in flight; a second conf change proposed while one
+is pending is rejected with ErrProposalDropped (not silently replaced). A
+leader that removes itself hands leadership to the most caught-up voter and
+steps down. Joint consensus is not supported.
 
 raft panics only when an invariant is broken (a committed entry would be
 truncated, applied would exceed committed, Storage returned an error other

@@ -337,7 +337,7 @@ func (l *raftLog) slice(lo, hi, maxSize uint64) ([]eraftpb.Entry, error) {
 			ents = unstable
 		}
 	}
-	return limitSize(ents, maxSize), nil
+	return LimitSize(ents, maxSize), nil
 }
 
 // mustCheckOutOfBounds requires firstIndex() <= lo <= hi <= lastIndex()+1.

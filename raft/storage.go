@@ -89,7 +89,7 @@ func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]eraftpb.Entry, error
 	ents := ms.ents[lo-offset : hi-offset]
 	// Cap the slice so that an append by the caller cannot write into our
 	// backing array.
-	return limitSize(ents[:len(ents):len(ents)], maxSize), nil
+	return LimitSize(ents[:len(ents):len(ents)], maxSize), nil
 }
 
 // Term implements Storage.
@@ -230,9 +230,10 @@ func cloneConfState(cs eraftpb.ConfState) eraftpb.ConfState {
 	}
 }
 
-// limitSize returns the longest prefix of ents whose total size is at most
-// maxSize, but never fewer than one entry.
-func limitSize(ents []eraftpb.Entry, maxSize uint64) []eraftpb.Entry {
+// LimitSize returns the longest prefix of ents whose total size is at most
+// maxSize, but never fewer than one entry: the rule of Storage.Entries, for
+// Storage implementations. A maxSize of math.MaxUint64 is no limit.
+func LimitSize(ents []eraftpb.Entry, maxSize uint64) []eraftpb.Entry {
 	if len(ents) == 0 || maxSize == noLimit {
 		return ents
 	}

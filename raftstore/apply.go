@@ -79,7 +79,8 @@ type applyPool struct {
 func newApplyPool(s *Store, n int) *applyPool {
 	ap := &applyPool{}
 	for i := 0; i < n; i++ {
-		w := &applyWorker{store: s, delegates: make(map[uint64]*applyDelegate), stopped: make(map[uint64]bool), logger: s.logger}
+		w := &applyWorker{env: s, engines: s.engines, storeID: s.storeID, metrics: s.cfg.Metrics, fence: &s.fence,
+			delegates: make(map[uint64]*applyDelegate), stopped: make(map[uint64]bool), logger: s.logger}
 		w.cond.L = &w.mu
 		ap.workers = append(ap.workers, w)
 	}
@@ -115,12 +116,44 @@ func (ap *applyPool) schedule(t *applyTask) {
 	w.mu.Unlock()
 }
 
+// applyEnv is what an apply worker needs of its store: the kv engine's
+// writes (each failing the store on an engine error, and then returning
+// false), and the way back to the raft worker.
+type applyEnv interface {
+	writeKV(wb *engine.WriteBatch) bool
+	syncKV() bool
+	// engineOp runs an engine operation other than a batch write.
+	engineOp(op string, f func() error) bool
+	// fail stops the store after an engine error.
+	fail(op string, err error)
+	scanKeys(cf string, start, end []byte, limit int) (keys [][]byte, all bool, err error)
+	kvBatchFull(wb *engine.WriteBatch) bool
+	// applySnapshotKV writes a snapshot's data over its region's range.
+	applySnapshotKV(sa *snapApply) error
+	// destroyRegionData deletes a destroyed peer's state and data.
+	destroyRegionData(r *metapb.Region, initialized bool) bool
+	// applied hands a region's apply result to its raft worker.
+	applied(regionID uint64, res *applyResult)
+}
+
+// applySnapshotKV implements applyEnv.
+func (s *Store) applySnapshotKV(sa *snapApply) error { return applySnapshotKV(s, sa) }
+
+// applied implements applyEnv.
+func (s *Store) applied(regionID uint64, res *applyResult) {
+	s.router.send(regionID, peerMsg{kind: msgApplied, applied: res})
+}
+
 type applyWorker struct {
-	store  *Store
-	logger *zap.Logger
-	mu     sync.Mutex
-	cond   sync.Cond
-	queue  []*applyTask
+	env     applyEnv
+	engines *engine.Engines // reads only; writes go through env
+	storeID uint64
+	metrics *StoreMetrics
+	fence   *readFence
+	logger  *zap.Logger
+	mu      sync.Mutex
+	cond    sync.Cond
+	queue   []*applyTask
 	// closed: the pool is stopping.
 	closed    bool
 	delegates map[uint64]*applyDelegate
@@ -157,7 +190,7 @@ func (w *applyWorker) run() {
 		if !w.applyBatch(tasks) {
 			return // the store failed
 		}
-		w.store.cfg.Metrics.ApplyDuration.Observe(time.Since(start).Seconds())
+		w.metrics.ApplyDuration.Observe(time.Since(start).Seconds())
 		clear(tasks)
 	}
 }
@@ -189,12 +222,12 @@ func (w *applyWorker) applyBatch(tasks []*applyTask) bool {
 				return false
 			}
 			if err := w.applySnapshot(t); err != nil {
-				w.store.fail("apply snapshot", err)
+				w.env.fail("apply snapshot", err)
 				return false
 			}
 			t.snap.done()
 		case taskEntries:
-			w.store.cfg.Metrics.ApplyWait.Observe(time.Since(t.queuedAt).Seconds())
+			w.metrics.ApplyWait.Observe(time.Since(t.queuedAt).Seconds())
 			d := w.delegates[t.regionID]
 			if d == nil || w.stopped[t.regionID] {
 				w.answerUnapplied(t.proposals)
@@ -218,21 +251,21 @@ func (w *applyWorker) flush() bool {
 		}
 	}
 	if !w.wb.IsEmpty() {
-		if !w.store.writeKV(&w.wb) {
+		if !w.env.writeKV(&w.wb) {
 			return false
 		}
 		w.wb.Reset()
 	}
 	if w.needSync {
-		if !w.store.syncKV() {
+		if !w.env.syncKV() {
 			return false
 		}
 		w.needSync = false
 	}
-	w.store.cfg.Metrics.observeApplied(w.proposedAt, time.Now())
+	w.metrics.observeApplied(w.proposedAt, time.Now())
 	w.proposedAt = w.proposedAt[:0]
 	for _, id := range w.fenced {
-		w.store.fence.leave(id)
+		w.fence.leave(id)
 	}
 	clear(w.fenced)
 	w.fenced = w.fenced[:0]
@@ -244,7 +277,7 @@ func (w *applyWorker) flush() bool {
 	for _, d := range w.touched {
 		if d.result != nil {
 			d.result.applied, d.result.appliedTerm = d.state.AppliedIndex, d.appliedTerm
-			w.store.router.send(d.region.Id, peerMsg{kind: msgApplied, applied: d.result})
+			w.env.applied(d.region.Id, d.result)
 			d.result = nil
 		}
 		d.dirty = false
@@ -295,7 +328,7 @@ func (w *applyWorker) applyEntries(d *applyDelegate, t *applyTask) bool {
 		}
 		d.state.AppliedIndex, d.appliedTerm = e.Index, e.Term
 		props = w.answerProposals(props, e, resp)
-		if w.store.kvBatchFull(&w.wb) && !w.flush() {
+		if w.env.kvBatchFull(&w.wb) && !w.flush() {
 			return false
 		}
 	}

@@ -25,9 +25,9 @@ func (w *applyWorker) execEntry(d *applyDelegate, e *eraftpb.Entry) (*raft_cmdpb
 	if req.AdminRequest != nil {
 		return w.execAdmin(d, req.Header, req.AdminRequest), true
 	}
-	// The epoch may have changed between proposal and apply (a split, in
-	// a later version); re-check so a command never writes outside the
-	// region it was checked against.
+	// The epoch may have changed between proposal and apply (a split
+	// committed in between); re-check so a command never writes outside
+	// the region it was checked against.
 	if ep := req.Header.GetRegionEpoch(); ep != nil && ep.Version != d.region.RegionEpoch.GetVersion() {
 		return errResp(errEpochNotMatch(d.region)), true
 	}
@@ -87,9 +87,9 @@ func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRang
 	if !w.flush() {
 		return false
 	}
-	keys, all, err := w.store.scanKeys(r.Cf, start, end, deleteRangeAtomicKeys)
+	keys, all, err := w.env.scanKeys(r.Cf, start, end, deleteRangeAtomicKeys)
 	if err != nil {
-		w.store.fail("delete range: scan", err)
+		w.env.fail("delete range: scan", err)
 		return false
 	}
 	if all {
@@ -99,9 +99,9 @@ func (w *applyWorker) execDeleteRange(d *applyDelegate, r *raft_cmdpb.DeleteRang
 		}
 		return true
 	}
-	w.store.fence.enter(d.region.Id)
+	w.fence.enter(d.region.Id)
 	w.fenced = append(w.fenced, d.region.Id)
-	return w.store.engineOp("delete range", func() error { return w.store.engines.DeleteRangeKV(r.Cf, start, end) })
+	return w.env.engineOp("delete range", func() error { return w.engines.DeleteRangeKV(r.Cf, start, end) })
 }
 
 // deleteRangeAtomicKeys bounds the DeleteRange that is applied in one batch
@@ -145,26 +145,27 @@ func errResp(err *errorpb.Error) *raft_cmdpb.RaftCmdResponse {
 
 // execAdmin applies an admin command that goes through the log.
 func (w *applyWorker) execAdmin(d *applyDelegate, hdr *raft_cmdpb.RaftRequestHeader, req *raft_cmdpb.AdminRequest) *raft_cmdpb.RaftCmdResponse {
-	switch req.CmdType {
-	case raft_cmdpb.AdminCmdType_BatchSplit:
-		return w.execBatchSplit(d, hdr, req)
-	case raft_cmdpb.AdminCmdType_CompactLog:
-		c := req.CompactLog
-		ts := d.state.TruncatedState
-		if ts == nil {
-			ts = &rspb.RaftTruncatedState{}
-		}
-		if c.GetCompactIndex() > ts.Index && c.CompactIndex <= d.state.AppliedIndex {
-			d.state.TruncatedState = &rspb.RaftTruncatedState{Index: c.CompactIndex, Term: c.CompactTerm}
-			// The raft worker deletes the log only once the kv DB made
-			// this state (and the data up to it) durable.
-			w.needSync = true
-			t := *d.state.TruncatedState
-			d.result.truncated = &t
-		}
-		return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{},
-			AdminResponse: &raft_cmdpb.AdminResponse{CmdType: req.CmdType, CompactLog: &raft_cmdpb.CompactLogResponse{}}}
-	default:
-		return errResp(&errorpb.Error{Message: "admin command " + req.CmdType.String() + " is not supported yet"})
+	cmd, ok := adminCmds[req.CmdType]
+	if !ok || cmd.apply == nil {
+		return errResp(errAdminUnsupported(req.CmdType))
 	}
+	return cmd.apply(w, d, hdr, req)
+}
+
+// execCompactLog moves the truncated state forward; the raft worker deletes
+// the log once the kv DB made this state (and the data up to it) durable.
+func (w *applyWorker) execCompactLog(d *applyDelegate, _ *raft_cmdpb.RaftRequestHeader, req *raft_cmdpb.AdminRequest) *raft_cmdpb.RaftCmdResponse {
+	c := req.CompactLog
+	ts := d.state.TruncatedState
+	if ts == nil {
+		ts = &rspb.RaftTruncatedState{}
+	}
+	if c.GetCompactIndex() > ts.Index && c.CompactIndex <= d.state.AppliedIndex {
+		d.state.TruncatedState = &rspb.RaftTruncatedState{Index: c.CompactIndex, Term: c.CompactTerm}
+		w.needSync = true
+		t := *d.state.TruncatedState
+		d.result.truncated = &t
+	}
+	return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{},
+		AdminResponse: &raft_cmdpb.AdminResponse{CmdType: req.CmdType, CompactLog: &raft_cmdpb.CompactLogResponse{}}}
 }

@@ -133,7 +133,7 @@ func (s *Store) stepRound(r *round, flags []uint8) bool {
 	// log bytes stepped in are bounded: past the budget, mailboxes are
 	// left for the next round (the region is signalled again, and is
 	// requeued when this round releases it).
-	budget := int(s.raftBatchLimit().bytes)
+	budget := int(s.engines.BatchLimit(engine.DBRaft).Bytes)
 	for i, id := range r.ids {
 		f := s.router.get(id)
 		if f == nil || f.peer == nil || f.peer.destroyed {

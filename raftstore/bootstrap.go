@@ -90,20 +90,20 @@ func (s *Store) bootstrap(ctx context.Context) error {
 	if !errors.Is(err, ErrNotBootstrapped) {
 		return err
 	}
-	storeID, err := s.sched.AllocID(ctx)
+	storeID, err := s.scheduler.AllocID(ctx)
 	if err != nil {
 		return fmt.Errorf("raftstore: alloc store id: %w", err)
 	}
-	booted, err := s.sched.IsBootstrapped(ctx)
+	booted, err := s.scheduler.IsBootstrapped(ctx)
 	if err != nil {
 		return err
 	}
 	if !booted {
-		regionID, err := s.sched.AllocID(ctx)
+		regionID, err := s.scheduler.AllocID(ctx)
 		if err != nil {
 			return err
 		}
-		peerID, err := s.sched.AllocID(ctx)
+		peerID, err := s.scheduler.AllocID(ctx)
 		if err != nil {
 			return err
 		}
@@ -112,12 +112,12 @@ func (s *Store) bootstrap(ctx context.Context) error {
 		if err := PrepareBootstrapRegion(s.engines, region); err != nil {
 			return err
 		}
-		if err := s.sched.Bootstrap(ctx, s.cfg.storeMeta(storeID), region); err != nil {
+		if err := s.scheduler.Bootstrap(ctx, s.cfg.storeMeta(storeID), region); err != nil {
 			// ALREADY_BOOTSTRAPPED can come before IsBootstrapped says so:
 			// the scheduler refuses the loser once the winner's metadata is
 			// in etcd, but reports the cluster bootstrapped only after it
 			// loaded the winner's region.
-			if again, _ := s.sched.IsBootstrapped(ctx); !again && !errors.Is(err, ErrAlreadyBootstrapped) {
+			if again, _ := s.scheduler.IsBootstrapped(ctx); !again && !errors.Is(err, ErrAlreadyBootstrapped) {
 				return fmt.Errorf("raftstore: bootstrap cluster: %w", err)
 			}
 			// Another store won the race.
@@ -126,7 +126,7 @@ func (s *Store) bootstrap(ctx context.Context) error {
 			}
 		}
 	}
-	if err := BootstrapStore(s.engines, s.sched.GetClusterID(ctx), storeID); err != nil {
+	if err := BootstrapStore(s.engines, s.scheduler.GetClusterID(ctx), storeID); err != nil {
 		return err
 	}
 	s.storeID = storeID

@@ -209,7 +209,7 @@ func (w *applyWorker) execConfChange(d *applyDelegate, e *eraftpb.Entry) *raft_c
 	if rerr != nil {
 		return errResp(rerr)
 	}
-	if cp.ChangeType == eraftpb.ConfChangeType_RemoveNode && cp.Peer.StoreId == w.store.storeID {
+	if cp.ChangeType == eraftpb.ConfChangeType_RemoveNode && cp.Peer.StoreId == w.storeID {
 		w.stopped[region.Id] = true
 	}
 	region.RegionEpoch.ConfVer++

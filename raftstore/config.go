@@ -110,6 +110,14 @@ type Config struct {
 	StoreProbeInterval time.Duration
 	StoreDeadDuration  time.Duration
 
+	// ReserveSpace: while the data dir's file system has less than this
+	// many bytes free, the store refuses client writes (DiskFull), and so
+	// do the leaders of regions where too few voters have room (disk.go).
+	// Zero: no reserve. DiskAvailable, when set, replaces the file
+	// system's count of free bytes (tests).
+	ReserveSpace  uint64
+	DiskAvailable func(dir string) (uint64, error)
+
 	// Logger receives structured logs; nil discards them.
 	Logger *zap.Logger
 	// Metrics receive the store's Prometheus metrics; nil: unregistered ones.
@@ -152,6 +160,7 @@ func DefaultConfig() Config {
 		StoreProbeInterval:     time.Second,
 		StoreDeadDuration:      4 * time.Second,
 		LoadSplit:              DefaultLoadSplitConfig(),
+		ReserveSpace:           256 << 20,
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dgraph-io/badger/v3"
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -102,11 +101,21 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	if !w.flush() {
 		return false
 	}
-	s := w.store
 	r := t.destroy.region
 	delete(w.delegates, r.Id)
 	delete(w.stopped, r.Id)
-	pending, ok := s.writeTombstone(r, t.destroy.initialized)
+	if !w.env.destroyRegionData(r, t.destroy.initialized) {
+		return false
+	}
+	w.logger.Info("destroyed peer", zap.Uint64("region-id", r.Id), zap.Uint64("conf-ver", r.RegionEpoch.GetConfVer()))
+	return true
+}
+
+// destroyRegionData implements applyEnv: the tombstone, then the region's
+// data, its snapshot files and its place in the store's meta. False if the
+// store failed.
+func (s *Store) destroyRegionData(r *metapb.Region, initialized bool) bool {
+	pending, ok := s.writeTombstone(r, initialized)
 	if !ok {
 		return false
 	}
@@ -120,7 +129,6 @@ func (w *applyWorker) destroyRegion(t *applyTask) bool {
 	}
 	delete(s.meta.destroying, r.Id)
 	s.meta.mu.Unlock()
-	w.logger.Info("destroyed peer", zap.Uint64("region-id", r.Id), zap.Uint64("conf-ver", r.RegionEpoch.GetConfVer()))
 	return true
 }
 
@@ -232,15 +240,11 @@ func (s *Store) finishDestroys(states []*rspb.RegionLocalState) error {
 		}
 	}
 	var pending []uint64
-	err := s.engines.KV.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: engine.RegionMetaPrefix(), PrefetchValues: false})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if id, err := engine.DecodePendingDestroyKey(it.Item().Key()); err == nil {
-				pending = append(pending, id)
-			}
+	err := s.engines.ScanRaw(engine.DBKV, engine.RegionMetaPrefix(), nil, func(key, _ []byte) (bool, error) {
+		if id, err := engine.DecodePendingDestroyKey(key); err == nil {
+			pending = append(pending, id)
 		}
-		return nil
+		return true, nil
 	})
 	if err != nil {
 		return err
@@ -320,7 +324,7 @@ func (p *peer) maybeCheckStale() {
 	s.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		meta, err := s.sched.GetRegionByID(ctx, regionID)
+		meta, err := s.scheduler.GetRegionByID(ctx, regionID)
 		if err != nil || meta == nil {
 			return
 		}

@@ -125,7 +125,7 @@ func (p *peer) countProposed(reqs []*raft_cmdpb.Request) {
 
 // runOperators routes the scheduler's heartbeat responses to regions.
 func (s *Store) runOperators() {
-	ch := s.sched.RegionHeartbeatResponses()
+	ch := s.scheduler.RegionHeartbeatResponses()
 	for {
 		select {
 		case <-s.stopCh:

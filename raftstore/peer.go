@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/regionkv/regionkv/proto/pkg/disk_usage"
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
@@ -30,6 +31,9 @@ type peer struct {
 	// heardEpoch, for a peer not initialized yet, is the newest region
 	// epoch of the messages it got (knownEpoch).
 	heardEpoch *metapb.RegionEpoch
+	// peerDisk is the disk state of the peers whose stores said they are
+	// low on disk (only those: a map only when needed).
+	peerDisk map[uint64]disk_usage.DiskUsage
 
 	role     raft.StateType
 	leaderID uint64
@@ -203,6 +207,7 @@ func (p *peer) stepRaft(m *rspb.RaftMessage) {
 		p.heardEpoch = &ep
 	}
 	if m.FromPeer != nil {
+		p.notePeerDisk(m.FromPeer.Id, m.DiskUsage)
 		if p.findPeer(m.FromPeer.Id) == nil {
 			p.peerCache[m.FromPeer.Id] = m.FromPeer
 		}
@@ -247,6 +252,7 @@ func (p *peer) raftMessage(m eraftpb.Message) (*rspb.RaftMessage, bool) {
 		RegionEpoch: p.region.RegionEpoch,
 		StartKey:    p.region.StartKey,
 		EndKey:      p.region.EndKey,
+		DiskUsage:   p.store.diskUsage(),
 	}, true
 }
 

@@ -2,8 +2,8 @@ package raftstore
 
 import (
 	"fmt"
+	"math"
 
-	"github.com/dgraph-io/badger/v3"
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -132,7 +132,7 @@ func (ps *peerStorage) Term(i uint64) (uint64, error) {
 	if t, ok := ps.cache.term(i); ok {
 		return t, nil
 	}
-	ents, err := ps.Entries(i, i+1, 0)
+	ents, err := ps.Entries(i, i+1, math.MaxUint64)
 	if err != nil {
 		return 0, err
 	}
@@ -151,9 +151,9 @@ func (ps *peerStorage) Entries(lo, hi, maxSize uint64) ([]eraftpb.Entry, error) 
 		return nil, nil
 	}
 	if ents, ok := ps.cache.get(lo, hi); ok {
-		return limitSize(ents, maxSize), nil
+		return raft.LimitSize(ents, maxSize), nil
 	}
-	ents, err := readEntries(ps.engines.Raft, ps.regionID, lo, hi, maxSize)
+	ents, err := readEntries(ps.engines, ps.regionID, lo, hi, maxSize)
 	if err != nil {
 		// raft panics on an unexpected storage error: that is right for
 		// a log with holes, which only corruption produces.
@@ -164,49 +164,36 @@ func (ps *peerStorage) Entries(lo, hi, maxSize uint64) ([]eraftpb.Entry, error) 
 
 // readEntries reads the log entries [lo, hi) of a region from the raft DB,
 // stopping once maxSize bytes are read (at least one entry).
-func readEntries(db *badger.DB, regionID, lo, hi, maxSize uint64) ([]eraftpb.Entry, error) {
+func readEntries(e *engine.Engines, regionID, lo, hi, maxSize uint64) ([]eraftpb.Entry, error) {
 	var ents []eraftpb.Entry
 	var size uint64
-	err := db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: engine.RaftLogPrefix(regionID)})
-		defer it.Close()
-		next := lo
-		for it.Seek(engine.RaftLogKey(regionID, lo)); it.Valid() && next < hi; it.Next() {
-			var e eraftpb.Entry
-			if err := it.Item().Value(e.Unmarshal); err != nil {
-				return err
-			}
-			if e.Index != next {
-				return fmt.Errorf("%w: region %d log has entry %d where %d was expected", ErrCorrupt, regionID, e.Index, next)
-			}
-			size += uint64(e.Size())
-			if len(ents) > 0 && maxSize > 0 && size > maxSize {
-				return nil
-			}
-			ents = append(ents, e)
-			next++
+	next := lo
+	err := e.ScanRaw(engine.DBRaft, engine.RaftLogPrefix(regionID), engine.RaftLogKey(regionID, lo), func(_, val []byte) (bool, error) {
+		if next >= hi {
+			return false, nil
 		}
-		if next < hi && (maxSize == 0 || size <= maxSize) {
-			return fmt.Errorf("%w: region %d log misses entry %d", ErrCorrupt, regionID, next)
+		var ent eraftpb.Entry
+		if err := ent.Unmarshal(val); err != nil {
+			return false, fmt.Errorf("%w: region %d log entry %d: %w", ErrCorrupt, regionID, next, err)
 		}
-		return nil
+		if ent.Index != next {
+			return false, fmt.Errorf("%w: region %d log has entry %d where %d was expected", ErrCorrupt, regionID, ent.Index, next)
+		}
+		size += uint64(ent.Size())
+		if len(ents) > 0 && size > maxSize {
+			return false, nil
+		}
+		ents = append(ents, ent)
+		next++
+		return true, nil
 	})
-	return ents, err
-}
-
-func limitSize(ents []eraftpb.Entry, maxSize uint64) []eraftpb.Entry {
-	if maxSize == 0 || len(ents) == 0 {
-		return ents
+	if err != nil {
+		return nil, err
 	}
-	size := uint64(ents[0].Size())
-	n := 1
-	for ; n < len(ents); n++ {
-		size += uint64(ents[n].Size())
-		if size > maxSize {
-			break
-		}
+	if next < hi && size <= maxSize {
+		return nil, fmt.Errorf("%w: region %d log misses entry %d", ErrCorrupt, regionID, next)
 	}
-	return ents[:n]
+	return ents, nil
 }
 
 // Snapshot implements raft.Storage: the newest generated snapshot if it is

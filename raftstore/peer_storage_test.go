@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -47,7 +48,7 @@ func checkLog(t *testing.T, ps *peerStorage, first, last uint64, terms map[uint6
 		t.Fatalf("term(%d) past the log: %v, want ErrUnavailable", last+1, err)
 	}
 	if first <= last {
-		es, err := ps.Entries(first, last+1, 0)
+		es, err := ps.Entries(first, last+1, math.MaxUint64)
 		if err != nil || uint64(len(es)) != last-first+1 {
 			t.Fatalf("entries [%d, %d]: %d, %v", first, last, len(es), err)
 		}
@@ -57,10 +58,10 @@ func checkLog(t *testing.T, ps *peerStorage, first, last uint64, terms map[uint6
 			}
 		}
 	}
-	if _, err := ps.Entries(first-1, last+1, 0); !errors.Is(err, raft.ErrCompacted) {
+	if _, err := ps.Entries(first-1, last+1, math.MaxUint64); !errors.Is(err, raft.ErrCompacted) {
 		t.Fatalf("entries from %d: %v, want ErrCompacted", first-1, err)
 	}
-	if _, err := ps.Entries(first, last+2, 0); !errors.Is(err, raft.ErrUnavailable) {
+	if _, err := ps.Entries(first, last+2, math.MaxUint64); !errors.Is(err, raft.ErrUnavailable) {
 		t.Fatalf("entries to %d: %v, want ErrUnavailable", last+1, err)
 	}
 }
@@ -95,7 +96,7 @@ func TestPeerStorageLog(t *testing.T) {
 		// A new leader's entries replace the suffix from 8.
 		persist(t, ps, ents(7, 8, 9))
 		checkLog(t, ps, 6, 9, map[uint64]uint64{7: 6, 8: 7, 9: 7})
-		if _, err := readEntries(e.Raft, testRegionID, 10, 11, 0); err == nil {
+		if _, err := readEntries(e, testRegionID, 10, 11, math.MaxUint64); err == nil {
 			t.Fatal("the replaced entry 10 is still on disk")
 		}
 		ps = newTestPeerStorage(t, s, region, cache)
@@ -119,7 +120,7 @@ func TestPeerStorageLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkLog(t, ps, 9, 9, map[uint64]uint64{8: 7, 9: 7})
-		if _, err := readEntries(e.Raft, testRegionID, 6, 7, 0); err == nil {
+		if _, err := readEntries(e, testRegionID, 6, 7, math.MaxUint64); err == nil {
 			t.Fatal("truncated entry 6 is still on disk")
 		}
 		// Compacting to an older index is a no-op.

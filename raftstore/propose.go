@@ -88,11 +88,17 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 			respondErr(c.cb, errStaleCommand(), term)
 			continue
 		}
+		var admin adminCmd
 		if req.AdminRequest != nil {
-			if p.execAdminLocally(req.AdminRequest, c.cb, term) {
+			var ok bool
+			if admin, ok = adminCmds[req.AdminRequest.CmdType]; !ok {
+				respondErr(c.cb, errAdminUnsupported(req.AdminRequest.CmdType), term)
 				continue
 			}
-			if req.AdminRequest.CmdType == raft_cmdpb.AdminCmdType_ChangePeer {
+			if admin.onLeader != nil && admin.onLeader(p, req.AdminRequest, c.cb, term) {
+				continue
+			}
+			if admin.confChange {
 				if err := p.proposeConfChange(req); err != nil {
 					respondErr(c.cb, err, term)
 					continue
@@ -105,6 +111,11 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 		} else if err := checkKeys(p.region, req.Requests); err != nil {
 			respondErr(c.cb, err, term)
 			continue
+		} else if writesData(req.Requests) {
+			if err := p.diskFullError(); err != nil {
+				respondErr(c.cb, err, term)
+				continue
+			}
 		}
 		data, err := req.Marshal()
 		if err != nil {
@@ -123,9 +134,7 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 		if req.AdminRequest == nil {
 			p.countProposed(req.Requests)
 		}
-		if req.AdminRequest != nil && req.AdminRequest.CmdType != raft_cmdpb.AdminCmdType_CompactLog {
-			// A split must reach the followers before the new regions'
-			// leaders do, or those would catch them up by snapshot.
+		if admin.announce {
 			p.rn.AnnounceCommit(last)
 		}
 	}

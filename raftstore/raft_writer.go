@@ -105,16 +105,16 @@ func (s *Store) runRaftWriter() {
 // fit in one badger transaction, and the raft DB syncs every write. False
 // if the store crashed.
 func (s *Store) writeRounds(rounds []*round) bool {
-	limit := s.raftBatchLimit()
+	limit := s.engines.BatchLimit(engine.DBRaft)
 	for i := 0; i < len(rounds); {
 		wb := &rounds[i].wb
 		sync := rounds[i].sync
 		j := i + 1
-		if j < len(rounds) && fits(wb, &rounds[j].wb, limit) {
+		if j < len(rounds) && limit.Fits(wb, &rounds[j].wb) {
 			m := &s.writer.merged
 			m.Reset()
 			m.Append(wb)
-			for ; j < len(rounds) && fits(m, &rounds[j].wb, limit); j++ {
+			for ; j < len(rounds) && limit.Fits(m, &rounds[j].wb); j++ {
 				m.Append(&rounds[j].wb)
 				sync = sync || rounds[j].sync
 			}
@@ -124,24 +124,9 @@ func (s *Store) writeRounds(rounds []*round) bool {
 		if !s.writeRaft(wb, sync) {
 			return false
 		}
-		s.metrics.raftSyncs.Add(1)
+		s.metrics.raftWrites.Add(1)
 		s.cfg.Metrics.observeRaftWrite(start, true)
 		i = j
 	}
 	return true
-}
-
-// fits reports whether b can join a into one raft-DB transaction.
-func fits(a, b *engine.WriteBatch, limit batchLimit) bool {
-	return int64(a.Size()+b.Size()) <= limit.bytes && int64(a.Len()+b.Len()) <= limit.ops
-}
-
-type batchLimit struct{ bytes, ops int64 }
-
-// raftBatchLimit is how much one raft-DB transaction may carry when rounds
-// are merged: half of badger's limits, as for kv batches (kvBatchFull). A
-// single round is written as it is, however large.
-func (s *Store) raftBatchLimit() batchLimit {
-	mt := s.memTableSize()
-	return batchLimit{bytes: engine.MaxBatchSize(mt) / 2, ops: engine.MaxBatchSize(mt) / 96 / 2}
 }

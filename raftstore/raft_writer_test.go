@@ -24,11 +24,11 @@ func TestWriteRoundsMerges(t *testing.T) {
 		return r
 	}
 	rounds := []*round{small("a0", "a1"), small("b0"), small("c0", "c1", "c2")}
-	before := s.metrics.raftSyncs.Load()
+	before := s.metrics.raftWrites.Load()
 	if !s.writeRounds(rounds) {
 		t.Fatal("writeRounds reported a crash")
 	}
-	if n := s.metrics.raftSyncs.Load() - before; n != 1 {
+	if n := s.metrics.raftWrites.Load() - before; n != 1 {
 		t.Fatalf("3 small rounds took %d writes, want 1", n)
 	}
 	// Later rounds win, as if written one after another.
@@ -40,11 +40,11 @@ func TestWriteRoundsMerges(t *testing.T) {
 	}
 
 	// Rounds each over half a transaction are written one by one.
-	limit := s.raftBatchLimit()
+	limit := s.engines.BatchLimit(engine.DBRaft)
 	big := func(tag string) *round {
 		r := &round{}
 		v := make([]byte, 64<<10)
-		for i := 0; int64(r.wb.Size()) <= limit.bytes*2/3; i++ {
+		for i := 0; int64(r.wb.Size()) <= limit.Bytes*2/3; i++ {
 			if err := r.wb.Set([]byte(fmt.Sprintf("\x01big-%s-%06d", tag, i)), v); err != nil {
 				t.Fatal(err)
 			}
@@ -52,11 +52,11 @@ func TestWriteRoundsMerges(t *testing.T) {
 		return r
 	}
 	rounds = []*round{big("x"), big("y"), small("z0")}
-	before = s.metrics.raftSyncs.Load()
+	before = s.metrics.raftWrites.Load()
 	if !s.writeRounds(rounds) {
 		t.Fatal("writeRounds reported a crash")
 	}
-	if n := s.metrics.raftSyncs.Load() - before; n != 2 {
+	if n := s.metrics.raftWrites.Load() - before; n != 2 {
 		t.Fatalf("two large rounds and a small one took %d writes, want 2 (the small one joins the second)", n)
 	}
 	for _, k := range [][]byte{[]byte("\x01big-x-000000"), []byte("\x01big-y-000000"), key(0)} {

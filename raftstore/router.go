@@ -56,34 +56,34 @@ type mailbox struct {
 	closed   bool
 }
 
-// peerFsm is a region's entry in the router: its mailbox and its peer. The
+// regionEntry is a region's entry in the router: its mailbox and its peer. The
 // peer is touched only by the worker that holds the region.
-type peerFsm struct {
+type regionEntry struct {
 	regionID uint64
 	mb       mailbox
 	peer     *peer
 }
 
-// router maps region IDs to mailboxes and wakes the scheduler.
+// router maps region IDs to mailboxes and wakes the work scheduler.
 type router struct {
 	mu       sync.RWMutex
-	regions  map[uint64]*peerFsm
-	sched    *workScheduler
+	regions  map[uint64]*regionEntry
+	work     *workScheduler
 	capacity int
 }
 
-func newRouter(sched *workScheduler, capacity int) *router {
-	return &router{regions: make(map[uint64]*peerFsm), sched: sched, capacity: capacity}
+func newRouter(work *workScheduler, capacity int) *router {
+	return &router{regions: make(map[uint64]*regionEntry), work: work, capacity: capacity}
 }
 
-func (r *router) get(regionID uint64) *peerFsm {
+func (r *router) get(regionID uint64) *regionEntry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.regions[regionID]
 }
 
 // register adds a region; it returns false if one is registered already.
-func (r *router) register(f *peerFsm) bool {
+func (r *router) register(f *regionEntry) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.regions[f.regionID]; ok {
@@ -94,7 +94,7 @@ func (r *router) register(f *peerFsm) bool {
 }
 
 // unregister removes a region's entry and returns it.
-func (r *router) unregister(regionID uint64) *peerFsm {
+func (r *router) unregister(regionID uint64) *regionEntry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f := r.regions[regionID]
@@ -108,10 +108,10 @@ func (r *router) count() int {
 	return len(r.regions)
 }
 
-func (r *router) all() []*peerFsm {
+func (r *router) all() []*regionEntry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]*peerFsm, 0, len(r.regions))
+	out := make([]*regionEntry, 0, len(r.regions))
 	for _, f := range r.regions {
 		out = append(out, f)
 	}
@@ -157,7 +157,7 @@ func (r *router) send(regionID uint64, msg peerMsg) sendResult {
 	}
 	f.mb.msgs = append(f.mb.msgs, msg)
 	f.mb.mu.Unlock()
-	r.sched.signal(regionID, flagMsgs)
+	r.work.signal(regionID, flagMsgs)
 	return sent
 }
 
@@ -180,7 +180,7 @@ func (m *peerMsg) logBytes() int {
 // takeUpTo appends the oldest messages to buf while their log bytes stay
 // within budget (the first one is taken whatever its size), and reports
 // whether any are left.
-func (f *peerFsm) takeUpTo(buf []peerMsg, budget int) ([]peerMsg, int, bool) {
+func (f *regionEntry) takeUpTo(buf []peerMsg, budget int) ([]peerMsg, int, bool) {
 	f.mb.mu.Lock()
 	defer f.mb.mu.Unlock()
 	n, used := 0, 0
@@ -205,7 +205,7 @@ func (f *peerFsm) takeUpTo(buf []peerMsg, budget int) ([]peerMsg, int, bool) {
 }
 
 // close refuses further messages and returns those left.
-func (f *peerFsm) close() []peerMsg {
+func (f *regionEntry) close() []peerMsg {
 	f.mb.mu.Lock()
 	defer f.mb.mu.Unlock()
 	f.mb.closed = true

@@ -12,7 +12,7 @@ import (
 // order, and keeps the mailbox's count of external messages right.
 func TestTakeUpTo(t *testing.T) {
 	r := newRouter(newWorkScheduler(), 100)
-	f := &peerFsm{regionID: 7}
+	f := &regionEntry{regionID: 7}
 	if !r.register(f) {
 		t.Fatal("register failed")
 	}

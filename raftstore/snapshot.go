@@ -471,7 +471,7 @@ func readChunk(br *bufio.Reader) ([]byte, error) {
 // applySnapshot runs in the apply worker.
 func (w *applyWorker) applySnapshot(t *applyTask) error {
 	sa := t.snap
-	if err := applySnapshotKV(w.store, sa); err != nil {
+	if err := w.env.applySnapshotKV(sa); err != nil {
 		return err
 	}
 	delete(w.stopped, t.regionID)

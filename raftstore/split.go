@@ -152,7 +152,7 @@ func (w *applyWorker) execBatchSplit(d *applyDelegate, hdr *raft_cmdpb.RaftReque
 			continue
 		}
 		var st rspb.RegionLocalState
-		found, err := engine.GetMeta(w.store.engines.KV, engine.RegionStateKey(r.Id), &st)
+		found, err := engine.GetMeta(w.engines.KV, engine.RegionStateKey(r.Id), &st)
 		if err != nil {
 			w.logger.Panic("read region state", zap.Uint64("region-id", r.Id), zap.Error(err))
 		}
@@ -242,7 +242,7 @@ func (p *peer) onSplitApplied(res *splitResult) {
 
 // onSplitInit re-creates an uninitialized peer from the region state a
 // split wrote for it (the raft worker holding that peer).
-func (f *peerFsm) onSplitInit(s *Store, r *metapb.Region) {
+func (f *regionEntry) onSplitInit(s *Store, r *metapb.Region) {
 	old := f.peer
 	if old != nil && old.ps.isInitialized() {
 		return
@@ -284,7 +284,7 @@ func storePeer(r *metapb.Region, storeID uint64) *metapb.Peer {
 // heartbeats follow once they elect).
 func (s *Store) reportSplit(regions []*metapb.Region, storeID uint64) {
 	s.goBackground(func(ctx context.Context) {
-		if err := s.sched.ReportBatchSplit(ctx, regions); err != nil && ctx.Err() == nil {
+		if err := s.scheduler.ReportBatchSplit(ctx, regions); err != nil && ctx.Err() == nil {
 			s.logger.Warn("report split", zap.Error(err))
 		}
 		for _, r := range regions {
@@ -308,7 +308,7 @@ func (s *Store) askSplit(region *metapb.Region, keys [][]byte, cb func([]*metapb
 	s.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		ids, err := s.sched.AskBatchSplit(ctx, region, len(keys))
+		ids, err := s.scheduler.AskBatchSplit(ctx, region, len(keys))
 		if err != nil {
 			done(nil, fmt.Errorf("%w: ask ids: %v", ErrSplit, err))
 			return
@@ -374,7 +374,7 @@ func (p *peer) epochNotMatch() *errorpb.Error {
 
 // maybeSplitInit handles a msgSplitInit in a region's mailbox before its
 // other messages, and returns the peer to step them with.
-func (s *Store) maybeSplitInit(f *peerFsm, msgs []peerMsg) *peer {
+func (s *Store) maybeSplitInit(f *regionEntry, msgs []peerMsg) *peer {
 	for i := range msgs {
 		if msgs[i].kind == msgSplitInit {
 			f.onSplitInit(s, msgs[i].region)

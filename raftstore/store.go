@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dgraph-io/badger/v3"
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/kv/engine"
@@ -29,12 +28,12 @@ import (
 // heartbeat loop, and short-lived snapshot generators. The caller owns the engines, the scheduler client
 // and the transport, and closes them after Stop.
 type Store struct {
-	cfg     Config
-	engines *engine.Engines
-	sched   SchedulerClient
-	trans   Transport
-	logger  *zap.Logger
-	storeID uint64
+	cfg       Config
+	engines   *engine.Engines
+	scheduler SchedulerClient
+	trans     Transport
+	logger    *zap.Logger
+	storeID   uint64
 
 	work    *workScheduler
 	writer  *raftWriter
@@ -75,6 +74,7 @@ type Store struct {
 	}
 	hib   hibernation
 	fence readFence
+	disk  diskGuard
 
 	// now is the store's clock and spawn runs background work (snapshot
 	// generation, scheduler calls): time.Now and a new goroutine in
@@ -86,12 +86,12 @@ type Store struct {
 
 // Metrics are counters a store keeps for benchmarks and tests.
 type Metrics struct {
-	raftSyncs atomic.Int64
+	raftWrites atomic.Int64
 }
 
 // RaftDBWrites is the number of raft-DB write batches committed (each one
 // sync unless none of its Readys needed it).
-func (m *Metrics) RaftDBWrites() int64 { return m.raftSyncs.Load() }
+func (m *Metrics) RaftDBWrites() int64 { return m.raftWrites.Load() }
 
 // NewStore returns a store over e; Start brings it up.
 func NewStore(cfg Config, e *engine.Engines, sched SchedulerClient, trans Transport) (*Store, error) {
@@ -99,7 +99,7 @@ func NewStore(cfg Config, e *engine.Engines, sched SchedulerClient, trans Transp
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, engines: e, sched: sched, trans: trans, logger: cfg.Logger,
+	s := &Store{cfg: cfg, engines: e, scheduler: sched, trans: trans, logger: cfg.Logger,
 		work: newWorkScheduler(), writer: newRaftWriter(cfg.RaftWorkers), stopCh: make(chan struct{}), hbCh: make(chan *pdpb.RegionHeartbeatRequest, 1024),
 		now: time.Now, spawn: func(f func()) { go f() }, failCh: make(chan struct{})}
 	s.router = newRouter(s.work, cfg.MailboxCapacity)
@@ -132,7 +132,7 @@ func (s *Store) Start(ctx context.Context) error {
 	if err := s.loadPeers(); err != nil {
 		return err
 	}
-	if err := s.sched.PutStore(ctx, s.cfg.storeMeta(s.storeID)); err != nil {
+	if err := s.scheduler.PutStore(ctx, s.cfg.storeMeta(s.storeID)); err != nil {
 		return fmt.Errorf("raftstore: put store: %w", err)
 	}
 	s.applier.start()
@@ -156,20 +156,16 @@ func (s *Store) Start(ctx context.Context) error {
 // replaying any snapshot whose application a crash interrupted.
 func (s *Store) loadPeers() error {
 	var states []*rspb.RegionLocalState
-	err := s.engines.KV.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: engine.RegionMetaPrefix(), PrefetchValues: false})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			if _, err := engine.DecodeRegionStateKey(it.Item().Key()); err != nil {
-				continue
-			}
-			st := &rspb.RegionLocalState{}
-			if err := it.Item().Value(st.Unmarshal); err != nil {
-				return err
-			}
-			states = append(states, st)
+	err := s.engines.ScanRaw(engine.DBKV, engine.RegionMetaPrefix(), nil, func(key, val []byte) (bool, error) {
+		if _, err := engine.DecodeRegionStateKey(key); err != nil {
+			return true, nil
 		}
-		return nil
+		st := &rspb.RegionLocalState{}
+		if err := st.Unmarshal(val); err != nil {
+			return false, fmt.Errorf("%w: region state %x: %w", ErrCorrupt, key, err)
+		}
+		states = append(states, st)
+		return true, nil
 	})
 	if err != nil {
 		return err
@@ -229,12 +225,12 @@ func (s *Store) loadPeers() error {
 // addPeer creates and registers a peer and its apply delegate. restarted
 // says the peer is loaded from disk at store start, rather than created by a
 // split or a message.
-func (s *Store) addPeer(region *metapb.Region, me *metapb.Peer, restarted bool) (*peerFsm, error) {
+func (s *Store) addPeer(region *metapb.Region, me *metapb.Peer, restarted bool) (*regionEntry, error) {
 	p, err := newPeer(s, region, me, restarted)
 	if err != nil {
 		return nil, err
 	}
-	f := &peerFsm{regionID: region.Id, peer: p}
+	f := &regionEntry{regionID: region.Id, peer: p}
 	if p.ps.isInitialized() {
 		s.meta.setRegion(region)
 	}
@@ -278,7 +274,7 @@ func (s *Store) runHeartbeats() {
 	defer cancel()
 	go func() { <-s.stopCh; cancel() }()
 	beat := func() {
-		_, err := s.sched.StoreHeartbeat(ctx, s.storeStats())
+		_, err := s.scheduler.StoreHeartbeat(ctx, s.storeStats())
 		if err != nil && ctx.Err() == nil {
 			s.logger.Debug("store heartbeat", zap.Error(err))
 		}
@@ -294,12 +290,12 @@ func (s *Store) runHeartbeats() {
 			beat()
 		case <-sleepers.C:
 			for _, req := range s.sleepingLeaderHeartbeats() {
-				if err := s.sched.RegionHeartbeat(ctx, req); err != nil {
+				if err := s.scheduler.RegionHeartbeat(ctx, req); err != nil {
 					break
 				}
 			}
 		case req := <-s.hbCh:
-			if err := s.sched.RegionHeartbeat(ctx, req); err != nil && ctx.Err() == nil {
+			if err := s.scheduler.RegionHeartbeat(ctx, req); err != nil && ctx.Err() == nil {
 				s.logger.Debug("region heartbeat", zap.Error(err))
 			}
 		}

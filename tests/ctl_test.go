@@ -98,8 +98,7 @@ func TestCtlMultiProcessKill9(t *testing.T) {
 	// that holds none of them.
 	var pending ctlRegions
 	replicated := func() bool {
-		return ctlJSON(t, status, &regions, "region", "list") && regions.Count >= 1 && regions.Regions[0].Leader != nil &&
-			len(regions.Regions[0].Peers) == 3 && ctlJSON(t, status, &pending, "region", "check", "pending") && pending.Count == 0
+		return ctlJSON(t, status, &regions, "region", "list") && regions.Count >= 1 && regions.replicated(0, 3) && ctlJSON(t, status, &pending, "region", "check", "pending") && pending.Count == 0
 	}
 	for deadline := time.Now().Add(10 * time.Second); !replicated() && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)

@@ -241,8 +241,7 @@ func splitAndLoad(t *testing.T, sched, status string) [2]string {
 	// A split submitted while the replica checker still adds replicas races
 	// the conf change; wait for three.
 	eventually(t, 60*time.Second, "one region with a leader and three replicas", func() bool {
-		return ctlJSON(t, status, &regions, "region", "list") && regions.Count == 1 && regions.Regions[0].Leader != nil &&
-			len(regions.Regions[0].Peers) == 3
+		return ctlJSON(t, status, &regions, "region", "list") && regions.Count == 1 && regions.replicated(0, 3)
 	})
 	if out, errOut, code := runCLI(t, "ctl", "--scheduler", status, "region", "split", strconv.FormatUint(regions.Regions[0].ID, 10),
 		"--keys", "k1,k2,k3,k4,k5,k6,k7,k8,k9"); code != 0 {

@@ -125,7 +125,7 @@ func TestReadmeTour(t *testing.T) {
 	var regions ctlRegions
 	eventually(t, 60*time.Second, "region 2 with a leader and three replicas", func() bool {
 		return ctlJSON(t, sched, &regions, "region", "list") && regions.Count == 1 && regions.Regions[0].ID == 2 &&
-			regions.Regions[0].Leader != nil && len(regions.Regions[0].Peers) == 3
+			regions.replicated(0, 3)
 	})
 	subst := strings.NewReplacer("127.0.0.1:2379", sched, "127.0.0.1:20170", "127.0.0.1:0",
 		"/tmp/regionkv-store-4", filepath.Join(t.TempDir(), "store-4"))

@@ -152,7 +152,15 @@ func TestStuckRegionDoesNotStallTheStore(t *testing.T) {
 	}
 
 	healthy := func(r *api.RegionView, peers int) bool {
-		return r != nil && r.Leader != nil && len(r.Peers) == peers && len(r.PendingPeers) == 0 && len(r.DownPeers) == 0
+		if r == nil || r.Leader == nil || len(r.Peers) != peers || len(r.PendingPeers) != 0 || len(r.DownPeers) != 0 {
+			return false
+		}
+		for _, p := range r.Peers {
+			if p.Role == metapb.PeerRole_Learner.String() {
+				return false
+			}
+		}
+		return true
 	}
 	eventually(t, 60*time.Second, "the first region with three healthy replicas", func() bool {
 		return healthy(a.regionOf("a"), 3)

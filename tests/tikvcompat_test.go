@@ -19,8 +19,9 @@ import (
 // regionkv cluster (a 3-store playground): tikv/client-go v2.0.4's rawkv
 // client through the conformance program of tests/tikvcompat/rawconform,
 // with batching on and off, across 70+ regions while a region splits and a
-// leader moves; then go-ycsb's tikv driver in raw mode, load and run of
-// workloads a, c and e, which must report no errors.
+// leader moves; the same client with its security config (mutual TLS)
+// against a `playground --tls`; then go-ycsb's tikv driver in raw mode,
+// load and run of workloads a, c and e, which must report no errors.
 //
 // Both are built from tests/tikvcompat, a module of its own: client-go's
 // kvproto registers the same proto names as ours, so it must never be
@@ -43,8 +44,7 @@ func TestTiKVClientsCompat(t *testing.T) {
 	})
 	eventually(t, 60*time.Second, "the first region replicated on 3 stores with a leader", func() bool {
 		var rs ctlRegions
-		return ctlJSON(t, status, &rs, "region", "list") && rs.Count == 1 &&
-			len(rs.Regions[0].Peers) == 3 && rs.Regions[0].Leader != nil
+		return ctlJSON(t, status, &rs, "region", "list") && rs.Count == 1 && rs.replicated(0, 3)
 	})
 
 	// Pre-split: the conformance keys are k00000..k01999; ycsb's are
@@ -99,6 +99,35 @@ func TestTiKVClientsCompat(t *testing.T) {
 				strings.Join(regexp.MustCompile(`(PD API|round \d+|BatchCommands)[^\n]*`).FindAllString(out, -1), "; "), time.Since(start).Round(time.Second))
 		})
 	}
+
+	// client-go with its security config against a cluster on mutual TLS:
+	// refused without it, every conformance step with it.
+	t.Run("rawkv/tls", func(t *testing.T) {
+		p, tsched, _ := startPlayground(t, "--tls", "--data-dir", t.TempDir())
+		flags := strings.Fields(p.WaitLine(t, playgroundTLSFlags, 10*time.Second)[1]) // --cacert A --cert B --key C
+		eventually(t, 60*time.Second, "the first region replicated on 3 stores with a leader", func() bool {
+			var rs ctlRegions
+			return ctlJSON(t, tsched, &rs, append([]string{"region", "list"}, flags...)...) && rs.Count == 1 &&
+				len(rs.Regions[0].Peers) == 3 && rs.Regions[0].Leader != nil
+		})
+		// Without it, client-go's PD client retries for minutes: wait until
+		// the scheduler logs the refusal, then stop it.
+		plain := startTool(t, bins.rawconform, "-pd", tsched, "-timeout", "30s")
+		eventually(t, 30*time.Second, "the scheduler refuses client-go in plaintext", func() bool {
+			return strings.Contains(p.Output(), "refused a plaintext connection")
+		})
+		if out := plain.stop(); strings.Contains(out, "PD API ok") || strings.Contains(out, "PASS") {
+			t.Fatalf("client-go without a security config got through a TLS cluster:\n%s", tail(out, 4000))
+		}
+		start := time.Now()
+		out := startTool(t, bins.rawconform, "-pd", tsched, "-cacert", flags[1], "-cert", flags[3], "-key", flags[5],
+			"-keys", "500").wait(t, 4*time.Minute)
+		if !strings.Contains(out, "PASS") {
+			t.Fatalf("rawconform over TLS did not pass:\n%s", out)
+		}
+		t.Logf("rawconform over TLS: %s in %v",
+			strings.Join(regexp.MustCompile(`(PD API|round \d+)[^\n]*`).FindAllString(out, -1), "; "), time.Since(start).Round(time.Second))
+	})
 
 	for _, w := range []string{"workloada", "workloadc", "workloade"} {
 		t.Run("ycsb/"+w, func(t *testing.T) {
@@ -201,10 +230,15 @@ func (tl *tool) wait(t *testing.T, timeout time.Duration) string {
 			t.Fatalf("%s: %v\n%s", filepath.Base(tl.cmd.Path), tl.err, tail(tl.out.String(), 8000))
 		}
 	case <-time.After(timeout):
-		_ = tl.cmd.Process.Kill()
-		<-tl.done
-		t.Fatalf("%s still running after %v\n%s", filepath.Base(tl.cmd.Path), timeout, tail(tl.out.String(), 8000))
+		t.Fatalf("%s still running after %v\n%s", filepath.Base(tl.cmd.Path), timeout, tail(tl.stop(), 8000))
 	}
+	return tl.out.String()
+}
+
+// stop kills the program if it still runs and returns its output.
+func (tl *tool) stop() string {
+	_ = tl.cmd.Process.Kill()
+	<-tl.done
 	return tl.out.String()
 }
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/regionkv/regionkv/client"
 	"github.com/regionkv/regionkv/proto/common/cli"
+	"github.com/regionkv/regionkv/proto/common/security"
 )
 
 type options struct {
@@ -27,6 +29,8 @@ type options struct {
 	serializable, quiet                              bool
 	output                                           *cli.Output
 	hotspot                                          Hotspot
+	security                                         security.Config
+	tls                                              *security.TLS // loaded from security by exec
 }
 
 // NewCommand returns `regionkv bench`: `bench load` writes the records,
@@ -80,6 +84,7 @@ func NewCommand() *cobra.Command {
 	pf.StringVar(&o.format, "format", "", "")
 	_ = pf.MarkDeprecated("format", "use -o table|json")
 	pf.BoolVar(&o.quiet, "quiet", false, "no live progress on stderr")
+	security.AddFlags(pf, &o.security)
 	cmd.AddCommand(
 		&cobra.Command{Use: "load", Short: "pre-split (--regions) and write --records records", Args: cobra.NoArgs,
 			Example: "  regionkv bench load --regions 64 --records 100000",
@@ -125,9 +130,10 @@ func (o *options) apiAddr(cmd *cobra.Command) (string, error) {
 func (o *options) open(ctx context.Context) (Target, error) {
 	switch o.target {
 	case "regionkv":
-		return NewRegionkvTarget(ctx, split(o.scheduler), o.addr, client.WithConnsPerStore(o.conns))
+		return NewRegionkvTarget(ctx, split(o.scheduler), o.addr, client.WithConnsPerStore(o.conns),
+			client.WithCredentials(o.tls.TransportCredentials()))
 	case "etcd":
-		return NewEtcdTarget(ctx, split(o.endpoints), o.conns, o.serializable)
+		return NewEtcdTarget(ctx, split(o.endpoints), o.conns, o.serializable, o.tls.ClientConfig())
 	}
 	return nil, fmt.Errorf("bench: unknown target %q (regionkv, etcd)", o.target)
 }
@@ -159,6 +165,12 @@ func (o *options) exec(cmd *cobra.Command, load, run bool) error {
 	if err != nil {
 		return err
 	}
+	if o.tls, err = security.Load(o.security, nil); err != nil {
+		if errors.Is(err, security.ErrInvalid) {
+			return &cli.UsageError{Cmd: cmd, Err: err}
+		}
+		return err
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if load && o.regions > 1 {
@@ -169,7 +181,7 @@ func (o *options) exec(cmd *cobra.Command, load, run bool) error {
 		if err != nil {
 			return err
 		}
-		if err := PreSplit(ctx, addr, SplitKeys(o.keyPrefix, o.keySize, o.records, o.regions), o.splitTimeout, cmd.ErrOrStderr()); err != nil {
+		if err := PreSplit(ctx, addr, o.tls, SplitKeys(o.keyPrefix, o.keySize, o.records, o.regions), o.splitTimeout, cmd.ErrOrStderr()); err != nil {
 			return err
 		}
 	}

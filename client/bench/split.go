@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/regionkv/regionkv/proto/common/security"
 )
 
 // The scheduler's HTTP API is spoken here directly: its typed client lives
@@ -39,11 +41,13 @@ type schedulerAPI struct {
 	http *http.Client
 }
 
-func newSchedulerAPI(base string) *schedulerAPI {
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
+// newSchedulerAPI speaks HTTPS with sec's certificate, or plain HTTP
+// with a nil sec, whatever scheme base names.
+func newSchedulerAPI(base string, sec *security.TLS) *schedulerAPI {
+	if _, rest, ok := strings.Cut(base, "://"); ok {
+		base = rest
 	}
-	return &schedulerAPI{base: strings.TrimRight(base, "/") + "/api/v1", http: &http.Client{Timeout: 10 * time.Second}}
+	return &schedulerAPI{base: sec.Scheme() + "://" + strings.TrimRight(base, "/") + "/api/v1", http: sec.HTTPClient(10 * time.Second)}
 }
 
 func (a *schedulerAPI) do(ctx context.Context, method, path string, body, out any) error {
@@ -125,16 +129,17 @@ func SplitKeys(prefix string, keySize int, records uint64, n int) [][]byte {
 	return out
 }
 
-// PreSplit asks the scheduler (HTTP API at apiAddr) to split the regions
+// PreSplit asks the scheduler (HTTP API at apiAddr, over HTTPS with sec
+// unless it is nil) to split the regions
 // holding keys at keys, then waits until every key is a region boundary,
 // every region has a leader, and leaders are spread over the Up stores (no
 // store leads more than its share plus a slack), or timeout passes. The
 // balance-leader scheduler does the spreading. Progress goes to log.
-func PreSplit(ctx context.Context, apiAddr string, keys [][]byte, timeout time.Duration, log io.Writer) error {
+func PreSplit(ctx context.Context, apiAddr string, sec *security.TLS, keys [][]byte, timeout time.Duration, log io.Writer) error {
 	if log == nil {
 		log = io.Discard
 	}
-	api := newSchedulerAPI(apiAddr)
+	api := newSchedulerAPI(apiAddr, sec)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	want := map[string]bool{}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -77,14 +78,14 @@ type etcdTarget struct {
 }
 
 // NewEtcdTarget connects conns clients to the endpoints.
-func NewEtcdTarget(ctx context.Context, endpoints []string, conns int, serializable bool) (Target, error) {
+func NewEtcdTarget(ctx context.Context, endpoints []string, conns int, serializable bool, tlsCfg *tls.Config) (Target, error) {
 	if conns < 1 {
 		conns = 1
 	}
 	t := &etcdTarget{serializable: serializable}
 	for i := 0; i < conns; i++ {
 		c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second, Context: ctx, Logger: zap.NewNop(),
-			MaxCallSendMsgSize: 16 << 20, MaxCallRecvMsgSize: 64 << 20})
+			MaxCallSendMsgSize: 16 << 20, MaxCallRecvMsgSize: 64 << 20, TLS: tlsCfg})
 		if err != nil {
 			_ = t.Close()
 			return nil, fmt.Errorf("bench: etcd %s: %w", strings.Join(endpoints, ","), err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/regionkv/regionkv/client"
 	"github.com/regionkv/regionkv/proto/common/cli"
+	"github.com/regionkv/regionkv/proto/common/security"
 )
 
 // errNotFound is what get (and batch-get, when a key is missing) returns.
@@ -29,6 +30,7 @@ type options struct {
 	cf        string
 	timeout   time.Duration
 	output    *cli.Output
+	security  security.Config
 }
 
 // NewCommand returns `regionkv kv`.
@@ -44,12 +46,16 @@ one standalone store (--addr). --scheduler defaults to $` + cli.SchedulerEnv + `
 Keys and values are text, or 0x-prefixed hex (0x00ff). -o json prints
 reads as JSON, with keys and values in the same text-or-hex form.
 
+With --cacert, --cert and --key the tool speaks TLS with that client
+certificate to the scheduler and the stores (a cluster with [security] on).
+
 Exit status: 0 on success; 1 when get (or batch-get) finds no key or cas does
 not swap; 2 on any error (the message goes to stderr).`,
 		Example: `  regionkv kv put greeting hello
   regionkv kv get greeting
   regionkv kv --scheduler 10.0.0.1:2379 scan a z --limit 10
-  regionkv kv --addr 127.0.0.1:20160 get 0x00ff     # one standalone store, a hex key`,
+  regionkv kv --addr 127.0.0.1:20160 get 0x00ff     # one standalone store, a hex key
+  regionkv kv --cacert ca.pem --cert client.pem --key client-key.pem get greeting`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.scheduler, "scheduler", cli.Scheduler(),
@@ -58,6 +64,7 @@ not swap; 2 on any error (the message goes to stderr).`,
 	pf.StringVar(&o.cf, "cf", "", "column family: default, lock or write (empty means default)")
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of the whole command")
 	o.output = cli.OutputFlag(pf)
+	security.AddFlags(pf, &o.security)
 	cmd.AddCommand(o.getCmd(), o.putCmd(), o.deleteCmd(), o.scanCmd(), o.casCmd(),
 		o.batchGetCmd(), o.batchPutCmd(), o.batchDeleteCmd(), o.deleteRangeCmd())
 	return cmd
@@ -67,9 +74,15 @@ not swap; 2 on any error (the message goes to stderr).`,
 func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client.RawClient) error) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
-	opts := []client.Option{client.WithColumnFamily(o.cf), client.WithConnsPerStore(1)}
+	sec, err := security.Load(o.security, nil)
+	if errors.Is(err, security.ErrInvalid) {
+		return &cli.UsageError{Cmd: cmd, Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	opts := []client.Option{client.WithColumnFamily(o.cf), client.WithConnsPerStore(1), client.WithCredentials(sec.TransportCredentials())}
 	var c *client.RawClient
-	var err error
 	switch {
 	case o.addr != "" && cmd.Flags().Changed("scheduler"):
 		return cli.Usagef(cmd, "give --scheduler or --addr, not both")

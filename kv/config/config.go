@@ -8,13 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/regionkv/regionkv/proto/common/units"
+
 	"github.com/regionkv/regionkv/proto/common/logging"
+	"github.com/regionkv/regionkv/proto/common/security"
 )
 
 // ErrInvalid is wrapped by every validation failure.
@@ -66,6 +68,10 @@ type Config struct {
 	// Log is where and how the store logs; the root command's --log-*
 	// flags win over it.
 	Log logging.Config `toml:"log"`
+
+	// Security turns on mutual TLS for every connection the store serves
+	// (gRPC, status) and makes (to the scheduler, to other stores).
+	Security security.Config `toml:"security"`
 }
 
 // statusPortOffset puts a store's status port next to its gRPC port, as
@@ -103,18 +109,7 @@ func (c *Config) SchedulerAddrs() []string {
 // Load reads a TOML file over c: keys absent from the file keep c's
 // values, and a key c does not know is an error that names it.
 func (c *Config) Load(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config: read %s: %w", path, err)
-	}
-	md, err := toml.Decode(string(b), c)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return fmt.Errorf("%w: %s: unknown keys %v", ErrInvalid, path, und)
-	}
-	return nil
+	return units.LoadFile(path, c, ErrInvalid)
 }
 
 // TOML encodes c as a config file.
@@ -138,6 +133,9 @@ func Default() Config {
 		Raftstore:     DefaultRaftstore(),
 		Split:         DefaultSplit(),
 		Log:           logging.Default(),
+		// An empty list, not nil, so that the default config file shows
+		// the key.
+		Security: security.Config{CertAllowedCN: []string{}},
 	}
 }
 
@@ -161,6 +159,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Log.Validate(); err != nil {
 		return fmt.Errorf("%w: [log]: %v", ErrInvalid, err)
+	}
+	if err := c.Security.Validate(); err != nil {
+		return fmt.Errorf("%w: [security]: %v", ErrInvalid, err)
 	}
 	if c.MaxKeySize <= 0 {
 		return fmt.Errorf("%w: max-key-size must be positive, got %d", ErrInvalid, c.MaxKeySize)

@@ -214,6 +214,34 @@ max-backups = 3
 	}
 }
 
+// TestLoadSecurityTable: the [security] table turns TLS on; a partial one
+// is refused naming what is missing.
+func TestLoadSecurityTable(t *testing.T) {
+	c := Default()
+	if err := c.Load(writeFile(t, `data-dir = "/d"
+[security]
+ca-path = "/etc/regionkv/ca.pem"
+cert-path = "/etc/regionkv/store.pem"
+key-path = "/etc/regionkv/store-key.pem"
+cert-allowed-cn = ["regionkv-server", "regionkv-client"]
+`)); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Security; !s.Enabled() || s.KeyPath != "/etc/regionkv/store-key.pem" || len(s.CertAllowedCN) != 2 {
+		t.Fatalf("loaded [security] %+v", s)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c = Default()
+	if err := c.Load(writeFile(t, "data-dir = \"/d\"\n[security]\nca-path = \"/ca.pem\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "cert-path and key-path not set") {
+		t.Fatalf("a [security] table with only ca-path: %v", err)
+	}
+}
+
 // TestSplitTable: the [split] table sets load-based split; keys it does not
 // set keep their defaults, and values that cannot work are refused by name.
 func TestSplitTable(t *testing.T) {

@@ -51,6 +51,10 @@ type Raftstore struct {
 	RaftLogGCSizeLimit    units.Bytes `toml:"raft-log-gc-size-limit"`
 	// HibernateRegions lets idle regions stop ticking.
 	HibernateRegions bool `toml:"hibernate-regions"`
+	// ReserveSpace: while the data dir's file system has less free, the
+	// store refuses client writes with DiskFull (reads go on) until space
+	// is freed; "0" turns the check off.
+	ReserveSpace units.Bytes `toml:"reserve-space"`
 }
 
 // DefaultRaftstore returns raftstore.DefaultConfig's values.
@@ -71,6 +75,7 @@ func DefaultRaftstore() Raftstore {
 		RaftLogGCCountLimit:      10000,
 		RaftLogGCSizeLimit:       64 * units.MiB,
 		HibernateRegions:         true,
+		ReserveSpace:             256 * units.MiB,
 	}
 }
 

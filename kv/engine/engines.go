@@ -9,7 +9,15 @@ import (
 	"syscall"
 
 	"github.com/dgraph-io/badger/v3"
+
+	"github.com/regionkv/regionkv/proto/common/datadir"
 )
+
+// FormatVersion is the on-disk format this build writes and the newest it
+// reads. A data dir without a format-version file is format 1 (it was
+// written before the file existed). Raise it with any change that an
+// older build would misread, and teach Open to read the older formats.
+const FormatVersion = 1
 
 // Subdirectories of the data dir.
 const (
@@ -19,9 +27,10 @@ const (
 
 // Engines is one store's pair of badger DBs, opened under one locked data dir:
 //
-//	<dir>/LOCK  flock held while open (see dirLock)
-//	<dir>/raft  Raft log entries and hard state of every region
-//	<dir>/kv    user data (all CFs), region state, apply state, store ident
+//	<dir>/LOCK            flock held while open (datadir.Lock)
+//	<dir>/format-version  the on-disk format, FormatVersion (datadir.CheckFormat)
+//	<dir>/raft            Raft log entries and hard state of every region
+//	<dir>/kv              user data (all CFs), region state, apply state, store ident
 //
 // Raft and KV are safe for concurrent use, and must not be used after Close
 // (badger may block or panic on a closed DB). Snapshots taken with NewSnapshot
@@ -34,7 +43,7 @@ type Engines struct {
 
 	dir  string
 	opts Options
-	lock *dirLock
+	lock *datadir.Lock
 
 	mu        sync.Mutex
 	closed    bool
@@ -52,9 +61,13 @@ func Open(dir string, opts Options) (*Engines, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: create data dir: %w", err)
 	}
-	lock, err := lockDir(dir)
+	lock, err := datadir.Acquire(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if _, err := datadir.CheckFormat(dir, FormatVersion); err != nil {
+		_ = lock.Release()
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	cache := opts.BlockCacheSize
 	if cache == 0 {
@@ -67,13 +80,13 @@ func Open(dir string, opts Options) (*Engines, error) {
 	// Ready into one WriteBatch.
 	raftDB, err := badger.Open(opts.badgerOptions(filepath.Join(dir, RaftDirName), !opts.NoSync, 0, false))
 	if err != nil {
-		_ = lock.release()
+		_ = lock.Release()
 		return nil, fmt.Errorf("engine: open raft db: %w", err)
 	}
 	kvDB, err := badger.Open(opts.badgerOptions(filepath.Join(dir, KVDirName), opts.SyncKVWrites && !opts.NoSync, cache, true))
 	if err != nil {
 		_ = raftDB.Close()
-		_ = lock.release()
+		_ = lock.Release()
 		return nil, fmt.Errorf("engine: open kv db: %w", err)
 	}
 	return &Engines{
@@ -228,7 +241,7 @@ func (e *Engines) Close() error {
 		errs = append(errs, fmt.Errorf("engine: close raft db: %w", err))
 	}
 	// Only now may another process open the dir.
-	if err := e.lock.release(); err != nil {
+	if err := e.lock.Release(); err != nil {
 		errs = append(errs, fmt.Errorf("engine: release lock: %w", err))
 	}
 	return errors.Join(errs...)

@@ -9,12 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/regionkv/regionkv/proto/common/datadir"
 	"github.com/regionkv/regionkv/proto/pkg/eraftpb"
 )
 
 func TestOpenLayout(t *testing.T) {
 	e := openTest(t, testOptions())
-	for _, name := range []string{RaftDirName, KVDirName, lockFileName} {
+	for _, name := range []string{RaftDirName, KVDirName, datadir.LockFileName} {
 		if _, err := os.Stat(filepath.Join(e.Dir(), name)); err != nil {
 			t.Errorf("data dir lacks %s: %v", name, err)
 		}

@@ -2,15 +2,20 @@ package engine
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/regionkv/regionkv/proto/common/datadir"
 )
 
 // Sentinel errors. Callers test for them with errors.Is; the returned errors
 // usually wrap them with detail.
 var (
 	// ErrDataDirLocked: another process (or another Engines in this one)
-	// holds the data dir.
-	ErrDataDirLocked = errors.New("engine: data dir is in use by another process")
+	// holds the data dir. It is datadir.ErrLocked, which schedulers'
+	// data dirs share.
+	ErrDataDirLocked = datadir.ErrLocked
+	// ErrNewerFormat: the data dir was written in a newer format than
+	// FormatVersion.
+	ErrNewerFormat = datadir.ErrNewerFormat
 	// ErrUnknownCF: a column family name that is not in CFs.
 	ErrUnknownCF = errors.New("engine: unknown column family")
 	// ErrEmptyKey: user keys must be non-empty.
@@ -30,19 +35,3 @@ var (
 	// ErrInvalidOptions: Options that cannot work.
 	ErrInvalidOptions = errors.New("engine: invalid options")
 )
-
-// dataDirLockedError names the directory and, when known, the holder's pid,
-// and matches ErrDataDirLocked under errors.Is.
-type dataDirLockedError struct {
-	dir    string
-	holder string // pid recorded in the LOCK file, may be empty
-}
-
-func (e *dataDirLockedError) Error() string {
-	if e.holder != "" {
-		return fmt.Sprintf("engine: data dir %s is in use by another process (pid %s)", e.dir, e.holder)
-	}
-	return fmt.Sprintf("engine: data dir %s is in use by another process", e.dir)
-}
-
-func (e *dataDirLockedError) Unwrap() error { return ErrDataDirLocked }

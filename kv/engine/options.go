@@ -25,7 +25,7 @@ type Options struct {
 
 	// MemTableSize is the size of one badger memtable of each DB; zero
 	// means DefaultMemTableSize. It also bounds a write batch: badger
-	// refuses a transaction over 15% of it (see MaxBatchSize).
+	// refuses a transaction over 15% of it (see MaxBatchSize, BatchLimit).
 	MemTableSize int64
 	// BlockCacheSize is the kv DB's block cache (zero means
 	// DefaultBlockCacheSize). The raft DB stores uncompressed blocks read

@@ -32,6 +32,7 @@ import (
 	kvserver "github.com/regionkv/regionkv/kv/server"
 	"github.com/regionkv/regionkv/proto/common/cli"
 	"github.com/regionkv/regionkv/proto/common/logging"
+	"github.com/regionkv/regionkv/proto/common/security"
 	schedconfig "github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/dashboard"
 	schedserver "github.com/regionkv/regionkv/scheduler/server"
@@ -68,6 +69,10 @@ type Config struct {
 	// MaxReplicas is the scheduler's replicas per region; 0 means
 	// min(3, Stores).
 	MaxReplicas int
+	// TLS turns on mutual TLS everywhere, with a throwaway CA and
+	// certificates made in the data dir's tls/ (kept across runs on a
+	// kept data dir).
+	TLS bool
 }
 
 // DefaultConfig is three stores next to a scheduler on the default ports.
@@ -104,6 +109,8 @@ func (c *Config) schedulerAddr() string {
 type Cluster struct {
 	DataDir       string
 	SchedulerAddr string
+	// Client is the tools' TLS configuration (zero without TLS).
+	Client security.Config
 	// Stores are in the order of their store IDs.
 	Stores []kvserver.Started
 }
@@ -128,11 +135,17 @@ stores (each finishes its requests in flight and closes its engines), then
 the scheduler.
 
 The first store starts alone and bootstraps the cluster, so that a fresh
-playground always has store 1 and region 2; the others join it.`,
+playground always has store 1 and region 2; the others join it.
+
+--tls makes a throwaway CA, a certificate for the servers and one for the
+tools in the data dir's tls/ (crypto/x509, ECDSA P-256, valid a year; kept
+and reused with a kept --data-dir), turns on mutual TLS on every connection
+and prints the flags the tools need.`,
 		Example: `  regionkv playground
   regionkv playground --stores 5 --data-dir /tmp/pg     # kept across runs
   regionkv playground --host 192.168.1.20               # reachable from other machines
-  regionkv playground --scheduler 127.0.0.1:0 --store-port 0   # free ports`,
+  regionkv playground --scheduler 127.0.0.1:0 --store-port 0   # free ports
+  regionkv playground --tls                             # mutual TLS; prints the tools' flags`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cfg.Validate(); err != nil {
@@ -158,6 +171,7 @@ playground always has store 1 and region 2; the others join it.`,
 	cli.Alias(f, "scheduler-addr", "scheduler")
 	f.IntVar(&cfg.StorePort, "store-port", cfg.StorePort, "first store's gRPC port, status port +20 (0: free ports)")
 	f.IntVar(&cfg.MaxReplicas, "max-replicas", cfg.MaxReplicas, "replicas per region (default: min(3, --stores))")
+	f.BoolVar(&cfg.TLS, "tls", cfg.TLS, "mutual TLS everywhere, with a throwaway CA and certificates made in the data dir's tls/")
 	return cmd
 }
 
@@ -183,8 +197,16 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 		}()
 	}
 
+	var certs security.Generated
+	if cfg.TLS {
+		host, _, _ := net.SplitHostPort(cfg.schedulerAddr())
+		if certs, err = security.GenerateDir(filepath.Join(dir, "tls"), []string{cfg.Host, host, "127.0.0.1", "localhost"}); err != nil {
+			return fmt.Errorf("playground: %w", err)
+		}
+	}
 	scfg := schedconfig.Default()
 	scfg.Addr = cfg.schedulerAddr()
+	scfg.Security = certs.Server
 	scfg.DataDir = filepath.Join(dir, "scheduler")
 	scfg.Schedule.MaxReplicas = cfg.MaxReplicas
 	if scfg.Schedule.MaxReplicas == 0 {
@@ -232,6 +254,7 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 		}
 		kcfg.DataDir = filepath.Join(dir, fmt.Sprintf("store-%d", i+1))
 		kcfg.Scheduler = sched.Addr()
+		kcfg.Security = certs.Server
 		if err := kcfg.Validate(); err != nil {
 			return err
 		}
@@ -278,11 +301,14 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 		return err
 	}
 	slices.SortFunc(stores, func(a, b kvserver.Started) int { return cmp.Compare(a.StoreID, b.StoreID) })
-	cl := Cluster{DataDir: dir, SchedulerAddr: sched.Addr(), Stores: stores}
+	cl := Cluster{DataDir: dir, SchedulerAddr: sched.Addr(), Stores: stores, Client: certs.Client}
 	printUsage(out, cl, cfg.DataDir == "")
-	logger.Info("playground started", zap.String("addr", cl.SchedulerAddr), zap.String("dashboard", DashboardURL(cl.SchedulerAddr)),
-		zap.Int("stores", len(cl.Stores)),
-		zap.String("data-dir", dir))
+	fields := []zap.Field{zap.String("addr", cl.SchedulerAddr), zap.String("dashboard", cl.DashboardURL()),
+		zap.Int("stores", len(cl.Stores)), zap.String("data-dir", dir)}
+	if cl.Client.Enabled() {
+		fields = append(fields, zap.String("tls-flags", TLSFlags(cl.Client)))
+	}
+	logger.Info("playground started", fields...)
 	if ready != nil {
 		ready(cl)
 	}
@@ -296,29 +322,58 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer, rea
 	}
 }
 
-// DashboardURL is the web page of the scheduler whose HTTP API listens on
-// addr.
-func DashboardURL(addr string) string { return "http://" + addr + dashboard.Path }
+// scheme is the URL scheme of the cluster's HTTP endpoints.
+func (cl Cluster) scheme() string {
+	if cl.Client.Enabled() {
+		return "https"
+	}
+	return "http"
+}
+
+// DashboardURL is the web page of the cluster's scheduler. With TLS on,
+// the browser must present a certificate of the cluster's CA.
+func (cl Cluster) DashboardURL() string {
+	return cl.scheme() + "://" + cl.SchedulerAddr + dashboard.Path
+}
 
 func printUsage(out io.Writer, cl Cluster, temporary bool) {
+	tls := cl.Client.Enabled()
+	scheme := cl.scheme()
 	fmt.Fprintf(out, "regionkv playground is up.\n\n")
-	fmt.Fprintf(out, "  dashboard   %s\n", DashboardURL(cl.SchedulerAddr))
+	fmt.Fprintf(out, "  dashboard   %s\n", cl.DashboardURL())
 	fmt.Fprintf(out, "  scheduler   %-21s  (gRPC, HTTP API, /metrics)\n", cl.SchedulerAddr)
 	for _, s := range cl.Stores {
-		fmt.Fprintf(out, "  store %-4d  %-21s  (status: http://%s/metrics)\n", s.StoreID, s.Addr, s.StatusAddr)
+		fmt.Fprintf(out, "  store %-4d  %-21s  (status: %s://%s/metrics)\n", s.StoreID, s.Addr, scheme, s.StatusAddr)
 	}
 	keep := "kept"
 	if temporary {
 		keep = "removed on exit"
 	}
-	fmt.Fprintf(out, "  data        %s (%s)\n\n", cl.DataDir, keep)
-	fmt.Fprintf(out, "Try, in another shell (with 'go run .' in place of 'regionkv' from a checkout):\n")
+	fmt.Fprintf(out, "  data        %s (%s)\n", cl.DataDir, keep)
+	if tls {
+		fmt.Fprintf(out, "  TLS         on: every connection needs a certificate of the CA in %s\n", filepath.Dir(cl.Client.CAPath))
+	}
+	fmt.Fprintf(out, "\nTry, in another shell (with 'go run .' in place of 'regionkv' from a checkout):\n")
 	if cl.SchedulerAddr != cli.DefaultScheduler {
 		// Every tool reads the scheduler's address from the environment.
 		fmt.Fprintf(out, "  export %s=%s\n", cli.SchedulerEnv, cl.SchedulerAddr)
 	}
-	for _, c := range []string{"kv put hello world", "kv get hello", "kv scan a z", "ctl store list", "ctl region list"} {
+	kv, ctl := "kv", "ctl"
+	if tls {
+		fmt.Fprintf(out, "  TLS=%q\n", TLSFlags(cl.Client))
+		kv, ctl = "kv $TLS", "ctl $TLS"
+	}
+	for _, c := range []string{kv + " put hello world", kv + " get hello", kv + " scan a z", ctl + " store list", ctl + " region list"} {
 		fmt.Fprintf(out, "  regionkv %s\n", c)
 	}
+	if tls {
+		fmt.Fprintf(out, "  curl --cacert %s --cert %s --key %s https://%s/metrics\n",
+			cl.Client.CAPath, cl.Client.CertPath, cl.Client.KeyPath, cl.SchedulerAddr)
+	}
 	fmt.Fprintf(out, "Ctrl-C stops the playground.\n")
+}
+
+// TLSFlags are the flags that give a tool the certificate of c.
+func TLSFlags(c security.Config) string {
+	return fmt.Sprintf("--cacert %s --cert %s --key %s", c.CAPath, c.CertPath, c.KeyPath)
 }

@@ -14,18 +14,23 @@ import (
 
 	"github.com/regionkv/regionkv/kv/config"
 	"github.com/regionkv/regionkv/kv/engine"
-	"github.com/regionkv/regionkv/kv/storage/raftstorage"
 	"github.com/regionkv/regionkv/kv/storage/standalone"
 	"github.com/regionkv/regionkv/proto/common/cli"
 	"github.com/regionkv/regionkv/proto/common/logging"
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/common/version"
 	"github.com/regionkv/regionkv/raftstore"
 	"github.com/regionkv/regionkv/raftstore/grpctransport"
+	"github.com/regionkv/regionkv/raftstore/raftstorage"
 	schedclient "github.com/regionkv/regionkv/scheduler/client"
 )
 
 // ErrNeedScheduler: a Raft store needs --scheduler (or --standalone).
 var ErrNeedScheduler = errors.New("server: --scheduler is required unless --standalone")
+
+// ErrForeignDataDir: the data dir holds a store of another cluster than
+// the one the scheduler serves.
+var ErrForeignDataDir = errors.New("server: foreign data dir")
 
 // drainTimeout bounds how long a stopping store waits for the client
 // requests in flight.
@@ -54,12 +59,19 @@ replication. Settings come from the --config TOML file (see
 defaults to $` + cli.SchedulerEnv + ` when neither sets it. --config-check
 checks the file and the flags and exits.
 
+--cacert, --cert and --key (the [security] table) turn on mutual TLS on
+every connection the store serves (gRPC, status) and makes (the scheduler,
+other stores); --cert-allowed-cn limits which certificates it admits.
+Certificates are re-read when their files change. A data dir bootstrapped
+in another cluster than the scheduler's is refused.
+
 Stop it with Ctrl-C or SIGTERM: it refuses new requests, finishes those in
 flight, stops Raft and closes (flushes) its engines.`,
 		Example: `  regionkv server --data-dir /var/lib/regionkv/store
   regionkv server --scheduler 10.0.0.1:2379 --addr 10.0.0.2:20160 --data-dir /var/lib/regionkv/store
   regionkv server --config store.toml --config-check
-  regionkv server --standalone --addr 127.0.0.1:20160 --data-dir /tmp/store`,
+  regionkv server --standalone --addr 127.0.0.1:20160 --data-dir /tmp/store
+  regionkv server --data-dir /var/lib/regionkv/store --cacert ca.pem --cert store.pem --key store-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if printDefault {
@@ -90,6 +102,7 @@ flight, stops Raft and closes (flushes) its engines.`,
 	f.IntVar(&cfg.MaxKeySize, "max-key-size", cfg.MaxKeySize, "largest accepted key, in bytes")
 	f.IntVar(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest accepted value, in bytes")
 	f.IntVar(&cfg.MaxScanLimit, "max-scan-limit", cfg.MaxScanLimit, "most rows one RawScan may ask for")
+	security.AddServerFlags(f, &cfg.Security)
 	return cmd
 }
 
@@ -158,6 +171,10 @@ func RunRaft(ctx context.Context, cfg config.Config, logger *zap.Logger) error {
 }
 
 func runStandalone(ctx context.Context, cfg config.Config, logger *zap.Logger, started func(Started)) error {
+	sec, err := security.Load(cfg.Security, logger)
+	if err != nil {
+		return err
+	}
 	st, err := standalone.NewStandaloneStorage(cfg.DataDir)
 	if err != nil {
 		return err
@@ -165,16 +182,17 @@ func runStandalone(ctx context.Context, cfg config.Config, logger *zap.Logger, s
 	srv := New(cfg, st, logger)
 	reg := NewMetricsRegistry()
 	srv.RegisterMetrics(reg)
-	g, err := Listen(cfg, srv)
+	g, err := Listen(cfg, srv, WithTLS(sec))
 	if err != nil {
 		return errors.Join(err, st.Close())
 	}
 	status, err := StartStatus(StatusConfig{Addr: cfg.ResolvedStatusAddr(), Registry: reg, Config: cfg, Started: time.Now(),
-		Health: func() map[string]any { return map[string]any{"healthy": true, "standalone": true} }}, logger)
+		Health: func() map[string]any { return map[string]any{"healthy": true, "standalone": true} }, TLS: sec}, logger)
 	if err != nil {
 		g.closeUnserved()
 		return errors.Join(err, st.Close())
 	}
+	security.WarnIfExposed(logger, cfg.Security, "store", g.Addr(), status.Addr())
 	status.SetStore(map[string]any{"addr": g.Addr(), "standalone": true})
 	v := version.Get()
 	logger.Info("store server started", zap.String("addr", g.Addr()), zap.String("status-addr", status.Addr()),
@@ -209,7 +227,11 @@ func runStandalone(ctx context.Context, cfg config.Config, logger *zap.Logger, s
 // them. A kill -9 skips all of it and loses nothing acknowledged: every
 // acknowledged write is in the synced raft log.
 func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started func(Started)) (err error) {
-	sched, err := schedclient.New(ctx, cfg.SchedulerAddrs(), schedclient.Options{Logger: logger})
+	sec, err := security.Load(cfg.Security, logger)
+	if err != nil {
+		return err
+	}
+	sched, err := schedclient.New(ctx, cfg.SchedulerAddrs(), schedclient.Options{Logger: logger, Credentials: sec.TransportCredentials()})
 	if err != nil {
 		return fmt.Errorf("server: connect to scheduler: %w", err)
 	}
@@ -231,12 +253,15 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 			err = errors.Join(err, fmt.Errorf("server: close engines: %w", cerr))
 		}
 	}()
+	if err := checkCluster(eng, sched.GetClusterID(ctx), cfg.Scheduler); err != nil {
+		return err
+	}
 	startedAt := time.Now()
 	srv := New(cfg, nil, logger)
 	reg := NewMetricsRegistry()
 	reg.MustRegister(NewEngineCollector(eng))
 	srv.RegisterMetrics(reg)
-	g, err := Listen(cfg, srv)
+	g, err := Listen(cfg, srv, WithTLS(sec))
 	if err != nil {
 		return err
 	}
@@ -250,14 +275,16 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 				return map[string]any{"healthy": false, "starting": true}
 			}
 			return map[string]any{"healthy": true, "store-id": st.StoreID(), "regions": len(st.RegionIDs())}
-		}}, logger)
+		}, TLS: sec}, logger)
 	if err != nil {
 		g.closeUnserved()
 		return err
 	}
 	defer status.Close()
+	security.WarnIfExposed(logger, cfg.Security, "store", g.Addr(), status.Addr())
 	rsched := grpctransport.Scheduler(sched)
-	trans := grpctransport.New(grpctransport.SchedulerResolver{Sched: rsched}, logger)
+	trans := grpctransport.New(grpctransport.SchedulerResolver{Sched: rsched}, logger,
+		grpctransport.WithCredentials(sec.TransportCredentials()))
 	defer trans.Close()
 	v := version.Get()
 	rcfg := raftstoreConfig(cfg.Raftstore)
@@ -285,7 +312,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	srv.SetRaftHandler(store)
 	running.Store(store)
 	status.SetStore(map[string]any{"store-id": storeID, "addr": rcfg.StoreAddr})
-	status.Handle("GET /regions", regionsHandler(store))
+	status.Handle("GET /regions", raftstore.RegionsHandler(store))
 	logger.Info("store server started", zap.String("addr", g.Addr()), zap.String("status-addr", status.Addr()),
 		zap.Uint64("store-id", store.StoreID()), zap.String("data-dir", cfg.DataDir), zap.String("scheduler", cfg.Scheduler),
 		zap.String("version", v.Version))
@@ -314,6 +341,26 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	return err
 }
 
+// checkCluster refuses a data dir whose store was bootstrapped in another
+// cluster than the scheduler's: joining would put the old cluster's
+// regions next to the new one's. A new data dir (no store identity yet)
+// passes; it joins the scheduler's cluster when the store bootstraps.
+func checkCluster(eng *engine.Engines, clusterID uint64, scheduler string) error {
+	ident, err := raftstore.LoadStoreIdent(eng)
+	if errors.Is(err, raftstore.ErrNotBootstrapped) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ident.ClusterId != clusterID {
+		return fmt.Errorf("%w: data dir %s belongs to cluster %d (store %d); the scheduler at %s serves cluster %d: "+
+			"start the store against its own cluster's scheduler, or give it an empty data dir",
+			ErrForeignDataDir, eng.Dir(), ident.ClusterId, ident.StoreId, scheduler, clusterID)
+	}
+	return nil
+}
+
 // raftstoreConfig is raftstore.DefaultConfig with the settings r exposes.
 func raftstoreConfig(r config.Raftstore) raftstore.Config {
 	c := raftstore.DefaultConfig()
@@ -327,6 +374,7 @@ func raftstoreConfig(r config.Raftstore) raftstore.Config {
 	c.RaftLogGCTickInterval = max(1, int(r.RaftLogGCTickInterval.Duration/r.RaftBaseTickInterval.Duration))
 	c.RaftLogGCCountLimit, c.RaftLogGCSizeLimit = r.RaftLogGCCountLimit, uint64(r.RaftLogGCSizeLimit)
 	c.HibernateRegions = r.HibernateRegions
+	c.ReserveSpace = uint64(r.ReserveSpace)
 	return c
 }
 

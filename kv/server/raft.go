@@ -6,15 +6,24 @@ import (
 
 	rspb "github.com/regionkv/regionkv/proto/pkg/raft_serverpb"
 	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
-	"github.com/regionkv/regionkv/raftstore"
 )
 
 // ErrNoRaft: a raft stream reached a standalone server.
 var ErrNoRaft = errors.New("server: this store does not run raft")
 
+// RaftHandler takes the raft messages and snapshots other stores send this
+// one (the store's raftstore).
+type RaftHandler interface {
+	// HandleRaftMessage delivers a message to its region.
+	HandleRaftMessage(msg *rspb.RaftMessage) error
+	// HandleSnapshot stores a snapshot's data read from r, then delivers
+	// its message.
+	HandleSnapshot(msg *rspb.RaftMessage, r io.Reader) error
+}
+
 // SetRaftHandler makes the server accept raft messages and snapshots from
-// other stores (the raftstore.Store of this store).
-func (s *Server) SetRaftHandler(h raftstore.MessageHandler) { s.raft = h }
+// other stores.
+func (s *Server) SetRaftHandler(h RaftHandler) { s.raft = h }
 
 // Raft receives a stream of raft messages.
 func (s *Server) Raft(stream tikvpb.Tikv_RaftServer) error {

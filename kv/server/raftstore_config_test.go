@@ -19,7 +19,7 @@ func TestRaftstoreConfigDefaultsAgree(t *testing.T) {
 		got.ElectionTicks != want.ElectionTicks || got.HeartbeatTicks != want.HeartbeatTicks ||
 		got.RaftWorkers != want.RaftWorkers || got.ApplyWorkers != want.ApplyWorkers ||
 		got.RaftLogGCTickInterval != want.RaftLogGCTickInterval || got.RaftLogGCCountLimit != want.RaftLogGCCountLimit ||
-		got.RaftLogGCSizeLimit != want.RaftLogGCSizeLimit {
+		got.RaftLogGCSizeLimit != want.RaftLogGCSizeLimit || got.ReserveSpace != want.ReserveSpace {
 		t.Fatalf("kv/config raftstore defaults disagree with raftstore.DefaultConfig:\n got %+v\nwant %+v", got, want)
 	}
 }

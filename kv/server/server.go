@@ -19,8 +19,8 @@ import (
 	"github.com/regionkv/regionkv/kv/config"
 	"github.com/regionkv/regionkv/kv/storage"
 	"github.com/regionkv/regionkv/proto/codec"
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/pkg/tikvpb"
-	"github.com/regionkv/regionkv/raftstore"
 )
 
 // defaultMaxRequestWait bounds how long a request may wait on the store
@@ -42,7 +42,7 @@ type Server struct {
 	// maxWait is defaultMaxRequestWait (tests shorten it).
 	maxWait time.Duration
 	logger  *zap.Logger
-	raft    raftstore.MessageHandler
+	raft    RaftHandler
 
 	inflight inflight        // client requests being served (drain.go)
 	metrics  *requestMetrics // nil until RegisterMetrics
@@ -73,13 +73,28 @@ type GRPC struct {
 	server *Server
 }
 
+// ListenOption adjusts Listen.
+type ListenOption func(*listenOptions)
+
+type listenOptions struct{ tls *security.TLS }
+
+// WithTLS serves mutual TLS (security.TLS.Listen) instead of plaintext.
+func WithTLS(t *security.TLS) ListenOption { return func(o *listenOptions) { o.tls = t } }
+
 // Listen binds cfg.Addr and registers the Tikv and health services on it;
 // Serve starts answering.
-func Listen(cfg config.Config, s *Server) (*GRPC, error) {
+func Listen(cfg config.Config, s *Server, opts ...ListenOption) (*GRPC, error) {
+	var o listenOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
 	}
+	// The TLS listener hands gRPC connections whose handshake is done;
+	// gRPC itself then speaks over them as over any connection.
+	lis = o.tls.Listen(lis, s.logger, "h2")
 	g := &GRPC{
 		srv: grpc.NewServer(
 			codec.ServerOption(),

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/kv/config"
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/common/units"
 	"github.com/regionkv/regionkv/proto/common/version"
 )
@@ -59,6 +60,10 @@ type StatusConfig struct {
 	Config config.Config
 	// Started is when the process started serving.
 	Started time.Time
+	// TLS, when not nil, serves HTTPS with client certificates only: the
+	// status server shows region boundaries, keys in profiles and the
+	// configuration.
+	TLS *security.TLS
 }
 
 // StartStatus serves the status endpoints on sc.Addr.
@@ -67,6 +72,7 @@ func StartStatus(sc StatusConfig, logger *zap.Logger) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: status listen on %s: %w", sc.Addr, err)
 	}
+	lis = sc.TLS.Listen(lis, logger, "h2", "http/1.1")
 	s := &Status{lis: lis, done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(sc.Registry, promhttp.HandlerOpts{Registry: sc.Registry}))

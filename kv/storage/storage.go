@@ -26,13 +26,9 @@ var (
 
 // Storage writes batches of modifications and hands out consistent readers.
 // Implementations are safe for concurrent use.
+// Starting and stopping belong to whoever builds the storage (the process
+// composition), not to its users.
 type Storage interface {
-	// Start prepares the storage; Write and Reader may be called after it
-	// returns nil. Implementations that are ready on construction return
-	// nil.
-	Start() error
-	// Stop shuts the storage down; later calls fail with ErrStopped.
-	Stop() error
 	// Write applies batch in order. When it returns nil the batch is durable
 	// to the implementation's guarantee (standalone: survives kill -9 and
 	// power loss). A batch of Put and Delete only is atomic: all or nothing.

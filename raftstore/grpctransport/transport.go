@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/regionkv/regionkv/proto/codec"
@@ -66,6 +67,7 @@ const (
 type Transport struct {
 	resolver Resolver
 	logger   *zap.Logger
+	creds    credentials.TransportCredentials
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -77,14 +79,31 @@ type Transport struct {
 
 var _ raftstore.Transport = (*Transport)(nil)
 
+// Option adjusts a Transport.
+type Option func(*Transport)
+
+// WithCredentials secures the connections to other stores (TLS); the
+// default is plaintext.
+func WithCredentials(c credentials.TransportCredentials) Option {
+	return func(t *Transport) {
+		if c != nil {
+			t.creds = c
+		}
+	}
+}
+
 // New returns a transport; Close it after stopping the store.
-func New(r Resolver, logger *zap.Logger) *Transport {
+func New(r Resolver, logger *zap.Logger, opts ...Option) *Transport {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Transport{resolver: r, logger: logger, ctx: ctx, cancel: cancel,
+	t := &Transport{resolver: r, logger: logger, creds: insecure.NewCredentials(), ctx: ctx, cancel: cancel,
 		queues: make(map[uint64]chan *rspb.RaftMessage), conns: make(map[string]*grpc.ClientConn)}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
 }
 
 // Close stops every stream and closes the connections.
@@ -133,7 +152,7 @@ func (t *Transport) conn(ctx context.Context, storeID uint64) (*grpc.ClientConn,
 	if c, ok := t.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), codec.DialOption())
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(t.creds), codec.DialOption())
 	if err != nil {
 		return nil, err
 	}

@@ -60,14 +60,22 @@ func (rc *ReplicaChecker) Check(o *filter.Options, r *cluster.RegionInfo) (*oper
 
 // settleLearners handles a learner no operator is finishing (its operator
 // timed out, was cancelled, or the scheduler leader changed between its
-// steps): it counts in no quorum, so it is either promoted, when the region
-// lacks a voter and the learner is healthy, or removed. One that is still
-// catching up is waited for. done is false when the region has no learner.
+// steps), or one a low-priority operator is adding when a voter fails. A
+// learner counts in no quorum, so it is removed when its store is
+// unhealthy or the region has enough healthy voters, and promoted when the
+// region lacks one: that is also the quickest repair of a failed voter
+// (the extra, failed one is removed next). One still catching up is waited
+// for. done is false when the region has no learner.
 func (rc *ReplicaChecker) settleLearners(o *filter.Options, r *cluster.RegionInfo) (*operator.Operator, string, bool) {
-	voters := 0
+	healthyVoters, failedVoter := 0, false
 	for _, p := range r.Peers() {
-		if p.Role != metapb.PeerRole_Learner {
-			voters++
+		if p.Role == metapb.PeerRole_Learner {
+			continue
+		}
+		if rc.peerIs(o, r, p.Id, p.StoreId, "down") || rc.peerIs(o, r, p.Id, p.StoreId, "offline") {
+			failedVoter = true
+		} else {
+			healthyVoters++
 		}
 	}
 	health := rc.Health(o, r)
@@ -77,7 +85,7 @@ func (rc *ReplicaChecker) settleLearners(o *filter.Options, r *cluster.RegionInf
 		}
 		unhealthy := rc.peerIs(o, r, p.Id, p.StoreId, "down") || rc.peerIs(o, r, p.Id, p.StoreId, "offline") ||
 			health(p) == operator.PeerDead
-		if unhealthy || voters >= o.MaxReplicas {
+		if unhealthy || healthyVoters >= o.MaxReplicas {
 			desc, prio := "remove-extra-learner", operator.PriorityNormal
 			if unhealthy {
 				desc, prio = "remove-unhealthy-learner", operator.PriorityHigh
@@ -91,7 +99,11 @@ func (rc *ReplicaChecker) settleLearners(o *filter.Options, r *cluster.RegionInf
 		if health(p) == operator.PeerLagging {
 			return nil, fmt.Sprintf("learner %d on store %d is catching up", p.Id, p.StoreId), true
 		}
-		return operator.New("promote-learner", r, operator.KindReplica, operator.PriorityNormal,
+		prio := operator.PriorityNormal
+		if failedVoter {
+			prio = operator.PriorityHigh
+		}
+		return operator.New("promote-learner", r, operator.KindReplica, prio,
 			operator.PromoteLearner{ToStore: p.StoreId, PeerID: p.Id}), "", true
 	}
 	return nil, "", false

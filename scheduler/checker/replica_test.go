@@ -165,6 +165,14 @@ func TestReplicaChecker(t *testing.T) {
 			want:    "remove-unhealthy-learner: remove peer 13 on store 4",
 		},
 		{
+			// A balance operator was adding the learner when a voter's
+			// store went down: promoting it is the quickest repair.
+			name:    "learner promoted in place of a down voter",
+			stores:  []mc.Store{{ID: 1}, {ID: 2}, {ID: 3, State: "down"}, {ID: 4}},
+			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}, Learners: []uint64{4}}},
+			want:    "promote-learner: promote learner 13 on store 4",
+		},
+		{
 			name:    "learner beside enough voters is removed",
 			stores:  up4,
 			regions: []mc.Region{{ID: 1, Stores: []uint64{1, 2, 3, 4}, Learners: []uint64{4}}},

@@ -11,11 +11,15 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 )
 
 // Options tune a client.
@@ -29,6 +33,9 @@ type Options struct {
 	HeartbeatQueue int
 	// CallerID names the caller in request headers.
 	CallerID string
+	// Credentials secure the connections to the scheduler members (TLS);
+	// nil means plaintext.
+	Credentials credentials.TransportCredentials
 }
 
 func (o *Options) fill() {
@@ -49,6 +56,9 @@ func (o *Options) fill() {
 	}
 	if o.CallerID == "" {
 		o.CallerID = "regionkv"
+	}
+	if o.Credentials == nil {
+		o.Credentials = insecure.NewCredentials()
 	}
 }
 
@@ -125,7 +135,7 @@ func (c *grpcClient) conn(addr string) (*grpc.ClientConn, error) {
 		return nil, ErrClosed
 	}
 	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(c.opts.Credentials),
 		codec.DialOption(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
 		// The scheduler enforces MinTime 5s; ping every 10 s like TiKV.
@@ -146,7 +156,7 @@ func (c *grpcClient) header() *pdpb.RequestHeader {
 
 // leaderClient returns a PD client on the leader's connection and the
 // channel that is closed when the leader changes.
-func (c *grpcClient) leaderClient() (pdpb.PDClient, <-chan struct{}, error) {
+func (c *grpcClient) leaderClient() (pdpbgrpc.PDClient, <-chan struct{}, error) {
 	c.mu.RLock()
 	addr, ch := c.leader, c.leaderCh
 	c.mu.RUnlock()
@@ -157,7 +167,7 @@ func (c *grpcClient) leaderClient() (pdpb.PDClient, <-chan struct{}, error) {
 	if err != nil {
 		return nil, ch, err
 	}
-	return pdpb.NewPDClient(cc), ch, nil
+	return pdpbgrpc.NewPDClient(cc), ch, nil
 }
 
 // discover asks the members (last known, then initial) for the leader.
@@ -196,7 +206,7 @@ func (c *grpcClient) getMembersFrom(ctx context.Context, addr string) (*pdpb.Get
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	resp, err := pdpb.NewPDClient(cc).GetMembers(cctx, &pdpb.GetMembersRequest{Header: c.header()})
+	resp, err := pdpbgrpc.NewPDClient(cc).GetMembers(cctx, &pdpb.GetMembersRequest{Header: c.header()})
 	if err != nil {
 		return nil, err
 	}
@@ -234,13 +244,19 @@ func (c *grpcClient) install(resp *pdpb.GetMembersResponse) {
 	}
 }
 
-// discoverRetry retries discover with backoff until it succeeds or ctx ends.
+// discoverRetry retries discover with backoff until it succeeds or ctx
+// ends, or a member refuses this client's credentials (plaintext to a TLS
+// port, a certificate CN it does not admit): retrying does not change
+// them.
 func (c *grpcClient) discoverRetry(ctx context.Context) error {
 	b := c.opts.MinBackoff
 	for {
 		err := c.discover(ctx)
 		if err == nil {
 			return nil
+		}
+		if code := status.Code(err); code == codes.Unauthenticated || code == codes.PermissionDenied {
+			return errors.Join(ErrNoLeader, err)
 		}
 		if !c.sleep(ctx, b) {
 			return errors.Join(ErrNoLeader, err)
@@ -265,7 +281,7 @@ func (c *grpcClient) sleep(ctx context.Context, d time.Duration) bool {
 
 // call runs fn against the leader, re-discovering and backing off on
 // retryable errors until ctx ends.
-func (c *grpcClient) call(ctx context.Context, fn func(context.Context, pdpb.PDClient, *pdpb.RequestHeader) (*pdpb.ResponseHeader, error)) error {
+func (c *grpcClient) call(ctx context.Context, fn func(context.Context, pdpbgrpc.PDClient, *pdpb.RequestHeader) (*pdpb.ResponseHeader, error)) error {
 	b := c.opts.MinBackoff
 	for {
 		if c.ctx.Err() != nil {
@@ -319,6 +335,9 @@ func (c *grpcClient) GetClusterID(context.Context) uint64 {
 func (c *grpcClient) GetLeaderURL() string {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if c.opts.Credentials.Info().SecurityProtocol == "tls" {
+		return "https://" + c.leader
+	}
 	return "http://" + c.leader
 }
 

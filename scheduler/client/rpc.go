@@ -6,9 +6,10 @@ import (
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 )
 
-type pdc = pdpb.PDClient
+type pdc = pdpbgrpc.PDClient
 type rh = *pdpb.RequestHeader
 
 func (c *grpcClient) AllocID(ctx context.Context) (uint64, error) {

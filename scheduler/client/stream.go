@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 )
 
 func (c *grpcClient) RegionHeartbeat(ctx context.Context, req *pdpb.RegionHeartbeatRequest) error {
@@ -144,7 +145,7 @@ func (c *grpcClient) GetTS(ctx context.Context) (int64, int64, error) {
 // the leader.
 func (c *grpcClient) tsoLoop() {
 	defer c.wg.Done()
-	var stream pdpb.PD_TsoClient
+	var stream pdpbgrpc.PD_TsoClient
 	var cancel context.CancelFunc = func() {}
 	var leaderChanged <-chan struct{}
 	defer func() { cancel() }()
@@ -190,7 +191,7 @@ func (c *grpcClient) tsoLoop() {
 	}
 }
 
-func (c *grpcClient) openTso() (pdpb.PD_TsoClient, context.CancelFunc, <-chan struct{}, error) {
+func (c *grpcClient) openTso() (pdpbgrpc.PD_TsoClient, context.CancelFunc, <-chan struct{}, error) {
 	cli, leaderChanged, err := c.leaderClient()
 	if err != nil {
 		return nil, func() {}, leaderChanged, err
@@ -204,7 +205,7 @@ func (c *grpcClient) openTso() (pdpb.PD_TsoClient, context.CancelFunc, <-chan st
 	return stream, cancel, leaderChanged, nil
 }
 
-func (c *grpcClient) tsoRoundTrip(stream pdpb.PD_TsoClient, batch []*tsoRequest) error {
+func (c *grpcClient) tsoRoundTrip(stream pdpbgrpc.PD_TsoClient, batch []*tsoRequest) error {
 	n := uint32(len(batch))
 	if err := stream.Send(&pdpb.TsoRequest{Header: c.header(), Count: n}); err != nil {
 		return err

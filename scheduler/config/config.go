@@ -9,14 +9,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/regionkv/regionkv/proto/common/logging"
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/common/units"
 )
 
@@ -66,6 +64,11 @@ type Config struct {
 	// Log is where and how the member logs; the root command's --log-*
 	// flags win over it.
 	Log logging.Config `toml:"log"`
+
+	// Security turns on mutual TLS on the member's port (gRPC and the
+	// HTTP API), on its embedded etcd's client and peer URLs, and towards
+	// an external etcd whose endpoints are https:// URLs.
+	Security security.Config `toml:"security"`
 }
 
 // Schedule holds the knobs that the scheduling loop reads; they are persisted
@@ -121,6 +124,9 @@ func Default() Config {
 		TSOSaveInterval: D(3 * time.Second),
 		Schedule:        DefaultSchedule(),
 		Log:             logging.Default(),
+		// An empty list, not nil, so that the default config file shows
+		// the key.
+		Security: security.Config{CertAllowedCN: []string{}},
 	}
 }
 
@@ -147,20 +153,10 @@ func DefaultSchedule() Schedule {
 	}
 }
 
-// Load reads a TOML file over c; keys absent from the file keep c's values.
+// Load reads a TOML file over c: keys absent from the file keep c's
+// values, and a key c does not know is an error that names it.
 func (c *Config) Load(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config: read %s: %w", path, err)
-	}
-	md, err := toml.Decode(string(b), c)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return fmt.Errorf("%w: %s: unknown keys %v", ErrInvalid, path, und)
-	}
-	return nil
+	return units.LoadFile(path, c, ErrInvalid)
 }
 
 // Validate reports the first problem with c.
@@ -182,15 +178,34 @@ func (c *Config) Validate() error {
 	if len(c.EtcdEndpoints) == 0 && c.DataDir == "" {
 		return fmt.Errorf("%w: data-dir must be set for the embedded etcd", ErrInvalid)
 	}
+	if err := c.Security.Validate(); err != nil {
+		return fmt.Errorf("%w: [security]: %v", ErrInvalid, err)
+	}
+	schemes := map[string]bool{}
 	for _, e := range c.EtcdEndpoints {
-		if u, err := url.Parse(e); err != nil || u.Host == "" {
-			return fmt.Errorf("%w: etcd endpoint %q is not a URL", ErrInvalid, e)
+		u, err := url.Parse(e)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return fmt.Errorf("%w: etcd endpoint %q is not an http:// or https:// URL", ErrInvalid, e)
 		}
+		schemes[u.Scheme] = true
+	}
+	if len(schemes) > 1 {
+		return fmt.Errorf("%w: etcd endpoints mix http:// and https://", ErrInvalid)
+	}
+	if schemes["https"] && !c.Security.Enabled() {
+		return fmt.Errorf("%w: https:// etcd endpoints need [security] (--cacert, --cert, --key) for the client certificate", ErrInvalid)
 	}
 	if c.InitialCluster != "" {
+		// The embedded etcd's peers speak TLS exactly when this member does.
+		want := c.PeerScheme()
 		for _, m := range strings.Split(c.InitialCluster, ",") {
-			if name, _, ok := strings.Cut(m, "="); !ok || name == "" {
+			name, peer, ok := strings.Cut(m, "=")
+			if !ok || name == "" {
 				return fmt.Errorf("%w: initial-cluster entry %q is not name=peerURL", ErrInvalid, m)
+			}
+			if u, err := url.Parse(peer); err != nil || u.Scheme != want {
+				return fmt.Errorf("%w: initial-cluster entry %q: the peer URL must be %s:// (TLS is %s)",
+					ErrInvalid, m, want, map[bool]string{true: "on", false: "off"}[c.Security.Enabled()])
 			}
 		}
 	}
@@ -204,6 +219,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: [log]: %v", ErrInvalid, err)
 	}
 	return c.Schedule.Validate()
+}
+
+// PeerScheme is the scheme of the embedded etcd's URLs: https with TLS.
+func (c *Config) PeerScheme() string {
+	if c.Security.Enabled() {
+		return "https"
+	}
+	return "http"
 }
 
 // Ranges of the schedule knobs. A value outside them is refused with an

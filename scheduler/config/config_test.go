@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,5 +135,58 @@ func TestScheduleRanges(t *testing.T) {
 	c.LeaderLease = D(time.Hour)
 	if err := c.Validate(); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("leader-lease 1h: %v", err)
+	}
+}
+
+// TestSecurityTableAndSchemes: with [security], the embedded etcd's peers
+// must be https:// and an external etcd may be https://; without it,
+// https:// endpoints are refused (no client certificate to give), and
+// http:// and https:// endpoints do not mix.
+func TestSecurityTableAndSchemes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.toml")
+	if err := os.WriteFile(path, []byte(`
+data-dir = "/tmp/x"
+[security]
+ca-path = "/ca.pem"
+cert-path = "/s.pem"
+key-path = "/s-key.pem"
+cert-allowed-cn = ["regionkv-server"]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := Default()
+	if err := c.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Security.Enabled() || c.PeerScheme() != "https" {
+		t.Fatalf("loaded [security] %+v, peer scheme %s", c.Security, c.PeerScheme())
+	}
+	for _, tc := range []struct {
+		name    string
+		edit    func(*Config)
+		wantErr string // "" for valid
+	}{
+		{"https peers", func(c *Config) { c.InitialCluster = "a=https://127.0.0.1:2380" }, ""},
+		{"http peers", func(c *Config) { c.InitialCluster = "a=http://127.0.0.1:2380" }, "must be https://"},
+		{"https etcd", func(c *Config) { c.EtcdEndpoints = []string{"https://127.0.0.1:2379"} }, ""},
+		{"mixed etcd", func(c *Config) { c.EtcdEndpoints = []string{"https://127.0.0.1:2379", "http://127.0.0.1:2479"} }, "mix"},
+		{"https etcd, no TLS", func(c *Config) {
+			c.Security = Default().Security
+			c.EtcdEndpoints = []string{"https://127.0.0.1:2379"}
+		}, "need [security]"},
+		{"http peers, no TLS", func(c *Config) {
+			c.Security = Default().Security
+			c.InitialCluster = "a=http://127.0.0.1:2380"
+		}, ""},
+	} {
+		cc := c
+		tc.edit(&cc)
+		err := cc.Validate()
+		if tc.wantErr == "" && err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if tc.wantErr != "" && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.wantErr)
+		}
 	}
 }

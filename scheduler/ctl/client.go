@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/regionkv/regionkv/proto/common/security"
 )
 
 // ErrUnreachable: no scheduler answered at the given addresses.
@@ -23,21 +25,26 @@ const apiPrefix = "/api/v1"
 // client calls the scheduler's HTTP JSON API, trying each address until
 // one answers as the leader (followers answer 503 "not leader").
 type client struct {
-	urls []string
-	http *http.Client
+	urls   []string
+	http   *http.Client
+	scheme string // of the scheduler's and the stores' status addresses
 }
 
-func newClient(addrs string, timeout time.Duration) (*client, error) {
-	c := &client{http: &http.Client{Timeout: timeout}}
+// newClient speaks HTTPS with sec's certificate, or plain HTTP with a nil
+// sec. A scheme given in addrs is replaced by the one sec implies: the
+// certificate flags decide, so that http:// in an address copied from a
+// plaintext setup does not silently skip TLS.
+func newClient(addrs string, timeout time.Duration, sec *security.TLS) (*client, error) {
+	c := &client{http: sec.HTTPClient(timeout), scheme: sec.Scheme()}
 	for _, a := range strings.Split(addrs, ",") {
 		a = strings.TrimRight(strings.TrimSpace(a), "/")
+		if _, rest, ok := strings.Cut(a, "://"); ok {
+			a = rest
+		}
 		if a == "" {
 			continue
 		}
-		if !strings.Contains(a, "://") {
-			a = "http://" + a
-		}
-		c.urls = append(c.urls, a)
+		c.urls = append(c.urls, c.scheme+"://"+a)
 	}
 	if len(c.urls) == 0 {
 		return nil, errors.New("ctl: --scheduler is empty")

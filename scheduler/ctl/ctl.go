@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/regionkv/regionkv/proto/common/cli"
+	"github.com/regionkv/regionkv/proto/common/security"
 )
 
 // legacySchedulerEnv is the variable ctl read before every tool shared
@@ -32,6 +34,7 @@ type options struct {
 	output    *cli.Output
 	timeout   time.Duration
 	out       io.Writer
+	security  security.Config
 }
 
 // defaultScheduler is $REGIONKV_SCHEDULER, else the legacy variable, else
@@ -58,10 +61,13 @@ regions, operators, schedulers, config, members, health.
 API share: by default $` + cli.SchedulerEnv + `, else ` + cli.DefaultScheduler + `. Several,
 comma-separated, are asked in turn until one answers as the leader
 (http:// in front of an address is optional). Tables by default; -o json
-prints the API's JSON. Keys are given and shown as text, or 0x-prefixed hex.`,
+prints the API's JSON. Keys are given and shown as text, or 0x-prefixed hex.
+With --cacert, --cert and --key, ctl speaks HTTPS with that client
+certificate to the scheduler and to the stores' status addresses.`,
 		Example: `  regionkv ctl store list
   regionkv ctl --scheduler 10.0.0.1:2379,10.0.0.5:2379 region list -o json
-  regionkv ctl store health`,
+  regionkv ctl store health
+  regionkv ctl --cacert ca.pem --cert client.pem --key client-key.pem store list`,
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) { o.out = cmd.OutOrStdout() },
 	}
 	pf := cmd.PersistentFlags()
@@ -69,6 +75,7 @@ prints the API's JSON. Keys are given and shown as text, or 0x-prefixed hex.`,
 		"scheduler addresses, comma-separated (env "+cli.SchedulerEnv+")")
 	o.output = cli.OutputFlag(pf)
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of the whole command")
+	security.AddFlags(pf, &o.security)
 	cmd.AddCommand(o.storeCmd(), o.regionCmd(), o.operatorCmd(), o.schedulerCmd(), o.configCmd(),
 		o.memberCmd(), o.healthCmd(), o.clusterCmd(), o.hotCmd())
 	return cmd
@@ -76,7 +83,14 @@ prints the API's JSON. Keys are given and shown as text, or 0x-prefixed hex.`,
 
 // call runs fn with a client and the command's deadline.
 func (o *options) call(cmd *cobra.Command, fn func(context.Context, *client) error) error {
-	c, err := newClient(o.scheduler, o.timeout)
+	sec, err := security.Load(o.security, nil)
+	if errors.Is(err, security.ErrInvalid) {
+		return &cli.UsageError{Cmd: cmd, Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	c, err := newClient(o.scheduler, o.timeout, sec)
 	if err != nil {
 		return err
 	}

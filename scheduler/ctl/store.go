@@ -174,7 +174,7 @@ status 1 when a store does not answer healthy, so that scripts can alert.`,
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						checkHealth(ctx, c.http, &rows[i])
+						checkHealth(ctx, c.http, c.scheme, &rows[i])
 					}()
 				}
 				wg.Wait()
@@ -201,13 +201,13 @@ status 1 when a store does not answer healthy, so that scripts can alert.`,
 	}
 }
 
-// checkHealth fills r from GET http://<status address>/health.
-func checkHealth(ctx context.Context, hc *http.Client, r *storeHealth) {
+// checkHealth fills r from GET <scheme>://<status address>/health.
+func checkHealth(ctx context.Context, hc *http.Client, scheme string, r *storeHealth) {
 	if r.StatusAddress == "" {
 		r.Error = "no status address registered (a store older than this scheduler?)"
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.StatusAddress+"/health", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+r.StatusAddress+"/health", nil)
 	if err != nil {
 		r.Error = err.Error()
 		return

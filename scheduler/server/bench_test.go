@@ -9,6 +9,7 @@ import (
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 )
 
 const benchRegions = 100_000
@@ -62,7 +63,7 @@ func BenchmarkRegionHeartbeat(b *testing.B) {
 		}
 	}
 
-	streams := make([]pdpb.PD_RegionHeartbeatClient, 3)
+	streams := make([]pdpbgrpc.PD_RegionHeartbeatClient, 3)
 	for i := range streams {
 		st, err := pd.RegionHeartbeat(ctx)
 		if err != nil {

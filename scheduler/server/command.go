@@ -12,6 +12,7 @@ import (
 
 	"github.com/regionkv/regionkv/proto/common/cli"
 	"github.com/regionkv/regionkv/proto/common/logging"
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/scheduler/config"
 )
 
@@ -33,10 +34,16 @@ keeps the metadata in --data-dir; its client and peer ports are --addr's
 port +2 and +1 unless given. With --etcd-endpoints the member uses that etcd
 cluster instead. Several members (--initial-cluster name=peerURL,...) elect
 one leader; the others answer with its address. Flags override the --config
-TOML file; --config-check checks both and exits.`,
+TOML file; --config-check checks both and exits.
+
+--cacert, --cert and --key (the [security] table) turn on mutual TLS: on
+--addr, on the embedded etcd's client and peer URLs (give https:// peer URLs
+in --initial-cluster), and towards an external etcd given as https://
+endpoints. Certificates are re-read when their files change.`,
 		Example: `  regionkv scheduler --data-dir /var/lib/regionkv/scheduler
   regionkv scheduler --name s1 --addr 10.0.0.1:2379 --data-dir /var/lib/regionkv/scheduler
-  regionkv scheduler --config scheduler.toml --config-check`,
+  regionkv scheduler --config scheduler.toml --config-check
+  regionkv scheduler --data-dir /var/lib/regionkv/scheduler --cacert ca.pem --cert scheduler.pem --key scheduler-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if printDefault {
@@ -89,6 +96,7 @@ TOML file; --config-check checks both and exits.`,
 	f.DurationVar(&cfg.Schedule.MaxStoreDownTime.Duration, "max-store-down-time", cfg.Schedule.MaxStoreDownTime.Duration,
 		"a store silent this long is Down and its replicas are rebuilt")
 	f.IntVar(&cfg.Schedule.MaxReplicas, "max-replicas", cfg.Schedule.MaxReplicas, "replicas per region")
+	security.AddServerFlags(f, &cfg.Security)
 	return cmd
 }
 
@@ -106,6 +114,10 @@ func applyChangedFlags(cmd *cobra.Command, fileCfg, flagCfg *config.Config) {
 		"initial-cluster":     func() { fileCfg.InitialCluster = flagCfg.InitialCluster },
 		"max-store-down-time": func() { fileCfg.Schedule.MaxStoreDownTime = flagCfg.Schedule.MaxStoreDownTime },
 		"max-replicas":        func() { fileCfg.Schedule.MaxReplicas = flagCfg.Schedule.MaxReplicas },
+		"cacert":              func() { fileCfg.Security.CAPath = flagCfg.Security.CAPath },
+		"cert":                func() { fileCfg.Security.CertPath = flagCfg.Security.CertPath },
+		"key":                 func() { fileCfg.Security.KeyPath = flagCfg.Security.KeyPath },
+		"cert-allowed-cn":     func() { fileCfg.Security.CertAllowedCN = flagCfg.Security.CertAllowedCN },
 	}
 	for name, apply := range set {
 		if cmd.Flags().Changed(name) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/api"
@@ -14,9 +15,10 @@ import (
 	"github.com/regionkv/regionkv/scheduler/pderr"
 )
 
-// startMembers starts n members of one embedded etcd cluster; they must
+// startMembers starts n members of one embedded etcd cluster, with sec's
+// TLS (zero: plaintext), and waits until each has registered; they must
 // start together because each waits for a quorum.
-func startMembers(t *testing.T, n int) ([]*Server, []config.Config) {
+func startMembers(t *testing.T, n int, sec security.Config) ([]*Server, []config.Config) {
 	t.Helper()
 	addrs := freeAddrs(t, 2*n)
 	var initial []string
@@ -24,7 +26,8 @@ func startMembers(t *testing.T, n int) ([]*Server, []config.Config) {
 	for i := range n {
 		cfgs[i] = testConfig(t, fmt.Sprintf("s%d", i+1))
 		cfgs[i].PeerAddr, cfgs[i].EtcdClientAddr = addrs[2*i], addrs[2*i+1]
-		initial = append(initial, fmt.Sprintf("%s=http://%s", cfgs[i].Name, addrs[2*i]))
+		cfgs[i].Security = sec
+		initial = append(initial, fmt.Sprintf("%s=%s://%s", cfgs[i].Name, cfgs[i].PeerScheme(), addrs[2*i]))
 	}
 	servers := make([]*Server, n)
 	errs := make([]error, n)
@@ -44,6 +47,13 @@ func startMembers(t *testing.T, n int) ([]*Server, []config.Config) {
 		}
 		t.Cleanup(servers[i].Close)
 	}
+	// Each member registers itself when it first campaigns, after Start
+	// returns: wait until all have, so that member lists are whole.
+	ctx := ctxT(t)
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d members registered", n), func() bool {
+		ms, err := servers[0].members(ctx)
+		return err == nil && len(ms) == n
+	})
 	return servers, cfgs
 }
 
@@ -51,7 +61,7 @@ func startMembers(t *testing.T, n int) ([]*Server, []config.Config) {
 // it; after the leader closes, another member leads, and a client keeps
 // working with timestamps that keep increasing.
 func TestThreeMembersLeaderFailover(t *testing.T) {
-	servers, _ := startMembers(t, 3)
+	servers, _ := startMembers(t, 3, security.Config{})
 	leader := waitLeader(t, servers...)
 	var addrs []string
 	for _, s := range servers {

@@ -11,11 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
 
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/scheduler/config"
 )
 
@@ -32,6 +35,8 @@ type etcdBackend struct {
 	embedded *embed.Etcd // nil with external etcd
 	memberID uint64
 	peerURL  string
+	// listening are the embedded etcd's client and peer addresses.
+	listening []string
 }
 
 func (b *etcdBackend) close() {
@@ -85,6 +90,8 @@ var benignEtcdLogs = []struct{ msg, err string }{
 	{"setting up serving from embedded etcd failed.", "use of closed network connection"},
 	{"stopping insecure grpc server due to error", "use of closed network connection"},
 	{"stopped insecure grpc server due to error", "use of closed network connection"},
+	{"stopping secure grpc server due to error", "use of closed network connection"},
+	{"stopped secure grpc server due to error", "use of closed network connection"},
 	// A call we canceled (the election session's lease revoke at stop).
 	{"retrying of unary invoker failed", "code = Canceled"},
 }
@@ -130,11 +137,30 @@ func errorField(fields []zapcore.Field) string {
 	return ""
 }
 
+// etcdTLS is the embedded etcd's TLS, on client and peer URLs alike:
+// certificates of the cluster's CA on both sides, with the member's
+// cert-allowed-cn. etcd reads the certificate and key again at every
+// handshake, so they rotate like the member's own; its CA it reads at
+// start.
+func etcdTLS(c security.Config, logger *zap.Logger) transport.TLSInfo {
+	return transport.TLSInfo{
+		CertFile:       c.CertPath,
+		KeyFile:        c.KeyPath,
+		TrustedCAFile:  c.CAPath,
+		ClientCertAuth: true,
+		AllowedCNs:     c.CertAllowedCN,
+		Logger:         logger,
+	}
+}
+
 // startEtcd starts the embedded etcd (or connects to the external one) and
-// returns a connected client.
-func startEtcd(cfg *config.Config, logger *zap.Logger) (*etcdBackend, error) {
+// returns a connected client. With sec, the embedded etcd serves TLS on
+// its client and peer URLs, and the client speaks TLS to it (or to an
+// external etcd with https:// endpoints).
+func startEtcd(cfg *config.Config, sec *security.TLS, logger *zap.Logger) (*etcdBackend, error) {
 	b := &etcdBackend{}
 	endpoints := cfg.EtcdEndpoints
+	useTLS := len(endpoints) > 0 && strings.HasPrefix(endpoints[0], "https://")
 	if len(endpoints) == 0 {
 		clientAddr, err := derivedAddr(cfg.EtcdClientAddr, cfg.Addr, 2)
 		if err != nil {
@@ -147,8 +173,13 @@ func startEtcd(cfg *config.Config, logger *zap.Logger) (*etcdBackend, error) {
 		ec := embed.NewConfig()
 		ec.Name = cfg.Name
 		ec.Dir = filepath.Join(cfg.DataDir, "etcd")
-		curl := url.URL{Scheme: "http", Host: clientAddr}
-		purl := url.URL{Scheme: "http", Host: peerAddr}
+		curl := url.URL{Scheme: cfg.PeerScheme(), Host: clientAddr}
+		purl := url.URL{Scheme: cfg.PeerScheme(), Host: peerAddr}
+		if sec != nil {
+			useTLS = true
+			ec.ClientTLSInfo = etcdTLS(cfg.Security, warnLogger(logger, "etcd-tls"))
+			ec.PeerTLSInfo = ec.ClientTLSInfo
+		}
 		ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
 		ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
 		ec.InitialCluster = cfg.InitialCluster
@@ -175,17 +206,29 @@ func startEtcd(cfg *config.Config, logger *zap.Logger) (*etcdBackend, error) {
 		}
 		b.memberID = uint64(e.Server.MemberID())
 		b.peerURL = purl.String()
-		endpoints = []string{"http://" + e.Clients[0].Addr().String()}
+		endpoints = []string{curl.Scheme + "://" + e.Clients[0].Addr().String()}
+		for _, l := range e.Clients {
+			b.listening = append(b.listening, l.Addr().String())
+		}
+		for _, l := range e.Peers {
+			b.listening = append(b.listening, l.Addr().String())
+		}
 	} else {
 		h := fnv.New64a()
 		h.Write([]byte(cfg.Name))
 		b.memberID = h.Sum64()
 	}
-	cli, err := clientv3.New(clientv3.Config{
+	ccfg := clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      warnLogger(logger, "etcd-client"),
-	})
+	}
+	if useTLS {
+		// Credentials that re-read the files at every handshake; given as
+		// a dial option, they win over the client's own.
+		ccfg.DialOptions = []grpc.DialOption{sec.DialOption()}
+	}
+	cli, err := clientv3.New(ccfg)
 	if err != nil {
 		b.close()
 		return nil, fmt.Errorf("%w: client: %v", ErrEtcdStart, err)

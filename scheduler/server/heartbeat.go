@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/hot"
 	"github.com/regionkv/regionkv/scheduler/keyviz"
@@ -76,9 +77,9 @@ func (h *hbStreams) push(r *cluster.RegionInfo, resp *pdpb.RegionHeartbeatRespon
 
 var errStreamNotLeader = status.Error(codes.Unavailable, pderr.NotLeaderPrefix)
 
-// RegionHeartbeat implements pdpb.PDServer: region leaders stream their
+// RegionHeartbeat implements pdpbgrpc.PDServer: region leaders stream their
 // state; the scheduler streams back operator steps.
-func (s *Server) RegionHeartbeat(stream pdpb.PD_RegionHeartbeatServer) error {
+func (s *Server) RegionHeartbeat(stream pdpbgrpc.PD_RegionHeartbeatServer) error {
 	st := &hbStream{out: make(chan *pdpb.RegionHeartbeatResponse, hbStreamBuffer)}
 	defer s.streams.unbind(st)
 	done := make(chan struct{})
@@ -169,8 +170,8 @@ func (s *Server) handleRegionHeartbeat(req *pdpb.RegionHeartbeatRequest, st *hbS
 	return resp, nil
 }
 
-// Tso implements pdpb.PDServer.
-func (s *Server) Tso(stream pdpb.PD_TsoServer) error {
+// Tso implements pdpbgrpc.PDServer.
+func (s *Server) Tso(stream pdpbgrpc.PD_TsoServer) error {
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/config"
 )
@@ -146,7 +147,7 @@ func TestDashboardServed(t *testing.T) {
 // heartbeatServer starts a scheduler leader with cfg, bootstraps its
 // cluster with store 1 and region 100 on it, and opens a region heartbeat
 // stream.
-func heartbeatServer(t *testing.T, cfg config.Config) (*Server, pdpb.PDClient, *pdpb.RequestHeader, pdpb.PD_RegionHeartbeatClient) {
+func heartbeatServer(t *testing.T, cfg config.Config) (*Server, pdpbgrpc.PDClient, *pdpb.RequestHeader, pdpbgrpc.PD_RegionHeartbeatClient) {
 	t.Helper()
 	s := startServer(t, cfg)
 	waitLeader(t, s)

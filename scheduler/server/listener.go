@@ -49,11 +49,12 @@ func routeByProtocol(g *grpc.Server, h http.Handler) http.Handler {
 	})
 }
 
-// newHTTPServer returns the server for one port: HTTP/1.1 and cleartext
-// HTTP/2 into handler.
+// newHTTPServer returns the server for one port: HTTP/1.1 and HTTP/2, in
+// cleartext or over the TLS listener (security.TLS.Listen), into handler.
 func newHTTPServer(handler http.Handler) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
+	p.SetHTTP2(true)
 	p.SetUnencryptedHTTP2(true)
 	return &http.Server{
 		Handler:           handler,

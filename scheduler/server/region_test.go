@@ -12,6 +12,7 @@ import (
 	"github.com/regionkv/regionkv/proto/codec"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/client"
 	"github.com/regionkv/regionkv/scheduler/pderr"
@@ -132,14 +133,14 @@ func TestRegionHeartbeatsAndTree(t *testing.T) {
 	}
 }
 
-func rawPD(t testing.TB, addr string) pdpb.PDClient {
+func rawPD(t testing.TB, addr string) pdpbgrpc.PDClient {
 	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), codec.DialOption())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return pdpb.NewPDClient(cc)
+	return pdpbgrpc.NewPDClient(cc)
 }
 
 func TestClusterIDMismatchAndMembers(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/regionkv/regionkv/scheduler/operator"
 )
 
-// ScatterRegion implements pdpb.PDServer: each region's replicas are moved
+// ScatterRegion implements pdpbgrpc.PDServer: each region's replicas are moved
 // to the stores that hold the fewest regions (counting pending operators),
 // keeping replicas already on such stores. Regions it cannot scatter are
 // returned as failed, among them regions whose leader has not reported yet

@@ -19,8 +19,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/regionkv/regionkv/proto/codec"
+	"github.com/regionkv/regionkv/proto/common/datadir"
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/common/version"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/scheduler/api"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/id"
@@ -47,7 +50,7 @@ func withLeaseHooks(wrap func(keepAliver) keepAliver, now func() time.Time) Opti
 
 // Server is one scheduler member.
 type Server struct {
-	pdpb.UnimplementedPDServer
+	pdpbgrpc.UnimplementedPDServer
 
 	cfg    config.Config
 	logger *zap.Logger
@@ -62,6 +65,9 @@ type Server struct {
 	ids       *id.Allocator
 	tso       *tso.Oracle
 	self      *pdpb.Member
+
+	dirLock *datadir.Lock // held from before etcd starts until after it stops
+	tls     *security.TLS // nil: plaintext
 
 	grpcSrv *grpc.Server
 	health  *health.Server
@@ -108,16 +114,28 @@ func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, er
 		return nil, err
 	}
 	s.metrics = newMetrics(s)
-	s.lis, err = net.Listen("tcp", cfg.Addr)
+	if s.tls, err = security.Load(cfg.Security, logger); err != nil {
+		return nil, err
+	}
+	// The data dir first: a second member on it must fail at once, not
+	// hang in etcd's database open behind the first one's lock.
+	if cfg.DataDir != "" {
+		if s.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		_ = s.dirLock.Release()
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Addr, err)
 	}
+	s.lis = s.tls.Listen(lis, logger, "h2", "http/1.1")
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	if s.etcd, err = startEtcd(&s.cfg, logger); err != nil {
+	if s.etcd, err = startEtcd(&s.cfg, s.tls, logger); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -132,13 +150,18 @@ func Start(cfg config.Config, logger *zap.Logger, opts ...Option) (s *Server, er
 	if advertise == "" {
 		advertise = s.lis.Addr().String()
 	}
-	s.self = &pdpb.Member{Name: cfg.Name, MemberId: s.etcd.memberID, ClientUrls: []string{"http://" + advertise}}
+	s.self = &pdpb.Member{Name: cfg.Name, MemberId: s.etcd.memberID, ClientUrls: []string{s.tls.Scheme() + "://" + advertise}}
 	if s.etcd.peerURL != "" {
 		s.self.PeerUrls = []string{s.etcd.peerURL}
 	}
 	if err = s.serve(); err != nil {
 		return nil, err
 	}
+	exposed := []string{s.lis.Addr().String()}
+	if s.legacyLis != nil {
+		exposed = append(exposed, s.legacyLis.Addr().String())
+	}
+	security.WarnIfExposed(logger, cfg.Security, "scheduler", append(exposed, s.etcd.listening...)...)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -160,7 +183,7 @@ func (s *Server) newGRPC() *grpc.Server {
 		grpc.MaxSendMsgSize(maxMsgSize),
 	)
 	s.health = health.NewServer()
-	pdpb.RegisterPDServer(g, s)
+	pdpbgrpc.RegisterPDServer(g, s)
 	healthpb.RegisterHealthServer(g, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus("pdpb.PD", healthpb.HealthCheckResponse_SERVING)
@@ -180,11 +203,31 @@ func (s *Server) serve() error {
 		if err != nil {
 			return fmt.Errorf("server: listen on %s: %w", s.cfg.StatusAddr, err)
 		}
-		s.legacyLis, s.legacySrv = lis, newHTTPServer(mux)
+		s.legacyLis, s.legacySrv = s.tls.Listen(lis, s.logger, "h2", "http/1.1"), newHTTPServer(mux)
 		s.serveHTTP(s.legacySrv, lis)
 	}
 	s.serveHTTP(s.httpSrv, s.lis)
 	return nil
+}
+
+// DataDirFormat is the format of the scheduler's data dir (its embedded
+// etcd's data) this build writes and the newest it reads; a dir without a
+// format-version file is format 1.
+const DataDirFormat = 1
+
+// lockDataDir locks dir and checks its format. Its errors match
+// datadir.ErrLocked (another process holds the dir; the message names its
+// PID) or datadir.ErrNewerFormat.
+func lockDataDir(dir string) (*datadir.Lock, error) {
+	l, err := datadir.Acquire(dir)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if _, err := datadir.CheckFormat(dir, DataDirFormat); err != nil {
+		_ = l.Release()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	return l, nil
 }
 
 // Addr is the address actually bound: gRPC and the HTTP API.
@@ -229,6 +272,7 @@ func (s *Server) Close() {
 		if s.etcd != nil {
 			s.etcd.close()
 		}
+		_ = s.dirLock.Release()
 		s.logger.Info("scheduler stopped", zap.String("name", s.cfg.Name))
 	})
 }

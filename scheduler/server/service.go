@@ -65,7 +65,7 @@ func (s *Server) internalErr(err error) *pdpb.ResponseHeader {
 	return s.errHeader(&pdpb.Error{Type: t, Message: err.Error()})
 }
 
-// GetMembers implements pdpb.PDServer; any member answers it, and it needs
+// GetMembers implements pdpbgrpc.PDServer; any member answers it, and it needs
 // no cluster ID (it is how callers learn it).
 func (s *Server) GetMembers(ctx context.Context, _ *pdpb.GetMembersRequest) (*pdpb.GetMembersResponse, error) {
 	members, err := s.members(ctx)
@@ -76,7 +76,7 @@ func (s *Server) GetMembers(ctx context.Context, _ *pdpb.GetMembersRequest) (*pd
 	return &pdpb.GetMembersResponse{Header: s.header(), Members: members, Leader: leader, EtcdLeader: leader}, nil
 }
 
-// Bootstrap implements pdpb.PDServer.
+// Bootstrap implements pdpbgrpc.PDServer.
 func (s *Server) Bootstrap(ctx context.Context, req *pdpb.BootstrapRequest) (*pdpb.BootstrapResponse, error) {
 	ls, eh := s.check(ctx, req.Header, false)
 	if eh != nil {
@@ -116,7 +116,7 @@ func cloneStoreUp(st *metapb.Store) *metapb.Store {
 	return &c
 }
 
-// IsBootstrapped implements pdpb.PDServer.
+// IsBootstrapped implements pdpbgrpc.PDServer.
 func (s *Server) IsBootstrapped(ctx context.Context, req *pdpb.IsBootstrappedRequest) (*pdpb.IsBootstrappedResponse, error) {
 	ls, eh := s.check(ctx, req.Header, false)
 	if eh != nil {
@@ -125,7 +125,7 @@ func (s *Server) IsBootstrapped(ctx context.Context, req *pdpb.IsBootstrappedReq
 	return &pdpb.IsBootstrappedResponse{Header: s.header(), Bootstrapped: ls.meta.Load() != nil}, nil
 }
 
-// AllocID implements pdpb.PDServer.
+// AllocID implements pdpbgrpc.PDServer.
 func (s *Server) AllocID(ctx context.Context, req *pdpb.AllocIDRequest) (*pdpb.AllocIDResponse, error) {
 	if _, eh := s.check(ctx, req.Header, false); eh != nil {
 		return &pdpb.AllocIDResponse{Header: eh}, nil
@@ -138,7 +138,7 @@ func (s *Server) AllocID(ctx context.Context, req *pdpb.AllocIDRequest) (*pdpb.A
 	return &pdpb.AllocIDResponse{Header: s.header(), Id: first, Count: n}, nil
 }
 
-// GetStore implements pdpb.PDServer.
+// GetStore implements pdpbgrpc.PDServer.
 func (s *Server) GetStore(ctx context.Context, req *pdpb.GetStoreRequest) (*pdpb.GetStoreResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -152,7 +152,7 @@ func (s *Server) GetStore(ctx context.Context, req *pdpb.GetStoreRequest) (*pdpb
 	return &pdpb.GetStoreResponse{Header: s.header(), Store: st.Meta, Stats: st.Stats}, nil
 }
 
-// PutStore implements pdpb.PDServer.
+// PutStore implements pdpbgrpc.PDServer.
 func (s *Server) PutStore(ctx context.Context, req *pdpb.PutStoreRequest) (*pdpb.PutStoreResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -173,7 +173,7 @@ func (s *Server) PutStore(ctx context.Context, req *pdpb.PutStoreRequest) (*pdpb
 	return &pdpb.PutStoreResponse{Header: s.header()}, nil
 }
 
-// GetAllStores implements pdpb.PDServer.
+// GetAllStores implements pdpbgrpc.PDServer.
 func (s *Server) GetAllStores(ctx context.Context, req *pdpb.GetAllStoresRequest) (*pdpb.GetAllStoresResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -189,7 +189,7 @@ func (s *Server) GetAllStores(ctx context.Context, req *pdpb.GetAllStoresRequest
 	return &pdpb.GetAllStoresResponse{Header: s.header(), Stores: out}, nil
 }
 
-// StoreHeartbeat implements pdpb.PDServer.
+// StoreHeartbeat implements pdpbgrpc.PDServer.
 func (s *Server) StoreHeartbeat(ctx context.Context, req *pdpb.StoreHeartbeatRequest) (*pdpb.StoreHeartbeatResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -217,7 +217,7 @@ func regionResponse(h *pdpb.ResponseHeader, r *cluster.RegionInfo) *pdpb.GetRegi
 	return resp
 }
 
-// GetRegion implements pdpb.PDServer.
+// GetRegion implements pdpbgrpc.PDServer.
 func (s *Server) GetRegion(ctx context.Context, req *pdpb.GetRegionRequest) (*pdpb.GetRegionResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -226,7 +226,7 @@ func (s *Server) GetRegion(ctx context.Context, req *pdpb.GetRegionRequest) (*pd
 	return regionResponse(s.header(), ls.cluster.GetRegionByKey(req.RegionKey)), nil
 }
 
-// GetPrevRegion implements pdpb.PDServer.
+// GetPrevRegion implements pdpbgrpc.PDServer.
 func (s *Server) GetPrevRegion(ctx context.Context, req *pdpb.GetRegionRequest) (*pdpb.GetRegionResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -235,7 +235,7 @@ func (s *Server) GetPrevRegion(ctx context.Context, req *pdpb.GetRegionRequest) 
 	return regionResponse(s.header(), ls.cluster.GetPrevRegion(req.RegionKey)), nil
 }
 
-// GetRegionByID implements pdpb.PDServer.
+// GetRegionByID implements pdpbgrpc.PDServer.
 func (s *Server) GetRegionByID(ctx context.Context, req *pdpb.GetRegionByIDRequest) (*pdpb.GetRegionResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -244,7 +244,7 @@ func (s *Server) GetRegionByID(ctx context.Context, req *pdpb.GetRegionByIDReque
 	return regionResponse(s.header(), ls.cluster.GetRegion(req.RegionId)), nil
 }
 
-// ScanRegions implements pdpb.PDServer.
+// ScanRegions implements pdpbgrpc.PDServer.
 func (s *Server) ScanRegions(ctx context.Context, req *pdpb.ScanRegionsRequest) (*pdpb.ScanRegionsResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -267,7 +267,7 @@ func (s *Server) ScanRegions(ctx context.Context, req *pdpb.ScanRegionsRequest) 
 // SplitCount times the peers plus one, taken from the ID window in etcd.
 const maxSplitCount = 1000
 
-// AskBatchSplit implements pdpb.PDServer: it hands out the IDs for
+// AskBatchSplit implements pdpbgrpc.PDServer: it hands out the IDs for
 // split_count new regions, each with one peer per peer of the parent.
 func (s *Server) AskBatchSplit(ctx context.Context, req *pdpb.AskBatchSplitRequest) (*pdpb.AskBatchSplitResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
@@ -301,7 +301,7 @@ func (s *Server) AskBatchSplit(ctx context.Context, req *pdpb.AskBatchSplitReque
 	return resp, nil
 }
 
-// ReportBatchSplit implements pdpb.PDServer. The regions are installed
+// ReportBatchSplit implements pdpbgrpc.PDServer. The regions are installed
 // (leaders unknown) so that routing sees the split before the new leaders'
 // first heartbeats; a stale report is ignored by the epoch rules.
 func (s *Server) ReportBatchSplit(ctx context.Context, req *pdpb.ReportBatchSplitRequest) (*pdpb.ReportBatchSplitResponse, error) {
@@ -325,7 +325,7 @@ func (s *Server) ReportBatchSplit(ctx context.Context, req *pdpb.ReportBatchSpli
 	return &pdpb.ReportBatchSplitResponse{Header: s.header()}, nil
 }
 
-// GetClusterConfig implements pdpb.PDServer.
+// GetClusterConfig implements pdpbgrpc.PDServer.
 func (s *Server) GetClusterConfig(ctx context.Context, req *pdpb.GetClusterConfigRequest) (*pdpb.GetClusterConfigResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {
@@ -334,7 +334,7 @@ func (s *Server) GetClusterConfig(ctx context.Context, req *pdpb.GetClusterConfi
 	return &pdpb.GetClusterConfigResponse{Header: s.header(), Cluster: ls.meta.Load()}, nil
 }
 
-// PutClusterConfig implements pdpb.PDServer; max_peer_count becomes the
+// PutClusterConfig implements pdpbgrpc.PDServer; max_peer_count becomes the
 // schedule's max-replicas.
 func (s *Server) PutClusterConfig(ctx context.Context, req *pdpb.PutClusterConfigRequest) (*pdpb.PutClusterConfigResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
@@ -358,7 +358,7 @@ func (s *Server) PutClusterConfig(ctx context.Context, req *pdpb.PutClusterConfi
 	return &pdpb.PutClusterConfigResponse{Header: s.header()}, nil
 }
 
-// GetOperator implements pdpb.PDServer.
+// GetOperator implements pdpbgrpc.PDServer.
 func (s *Server) GetOperator(ctx context.Context, req *pdpb.GetOperatorRequest) (*pdpb.GetOperatorResponse, error) {
 	ls, eh := s.check(ctx, req.Header, true)
 	if eh != nil {

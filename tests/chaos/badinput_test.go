@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
 
 	"github.com/regionkv/regionkv/client"
 	"github.com/regionkv/regionkv/proto/codec"
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/pkg/errorpb"
 	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
@@ -36,9 +36,10 @@ func (rawBytes) Unmarshal(data mem.BufferSlice, v any) error {
 
 func (rawBytes) Name() string { return "proto" }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+// dial connects to addr with sec's certificate (plaintext for nil).
+func dial(t *testing.T, addr string, sec *security.TLS) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), codec.DialOption(),
+	conn, err := grpc.NewClient(addr, sec.DialOption(), codec.DialOption(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(128<<20), grpc.MaxCallRecvMsgSize(128<<20)))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func TestBadInput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	c := startCluster(t, 4, 1)
+	c := startCluster(t, 4, 1, false)
 	c.waitReplicated(2, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -109,7 +110,7 @@ func TestBadInput(t *testing.T) {
 		}
 		return s.GetStore().GetAddress()
 	}
-	leaderConn := dial(t, storeAddr(leader.GetStoreId()))
+	leaderConn := dial(t, storeAddr(leader.GetStoreId()), nil)
 	kvc := tikvpb.NewTikvClient(leaderConn)
 	holders := map[uint64]bool{}
 	for _, p := range region.GetPeers() {
@@ -175,7 +176,7 @@ func TestBadInput(t *testing.T) {
 	cas, err := kvc.RawCompareAndSwap(ctx, &kvrpcpb.RawCASRequest{Context: rctx(), Key: nil, Value: []byte("v"), PreviousNotExist: true})
 	want("CAS of empty key", err, cas.GetRegionError(), cas.GetError())
 	if stranger != "" {
-		sr, err := tikvpb.NewTikvClient(dial(t, stranger)).RawPut(ctx, &kvrpcpb.RawPutRequest{Context: rctx(), Key: []byte("known-000"), Value: []byte("stranger")})
+		sr, err := tikvpb.NewTikvClient(dial(t, stranger, nil)).RawPut(ctx, &kvrpcpb.RawPutRequest{Context: rctx(), Key: []byte("known-000"), Value: []byte("stranger")})
 		want("store without a peer of the region", err, sr.GetRegionError(), sr.GetError())
 	} else {
 		t.Error("every store holds a peer: cannot test a store without one")

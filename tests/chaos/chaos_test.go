@@ -25,6 +25,10 @@ import (
 //   - a seed drawn from every kind, chosen for the shrink fault (both of
 //     its forms) and another kill.
 //
+// The second runs with mutual TLS on every connection (-chaos.tls), so
+// that kills, restarts, partitions and scheduler failovers are crossed by
+// TLS reconnects too.
+//
 // The first two are drawn from the original seven kinds (classicFaults),
 // so that they stay the schedules they were chosen as.
 // TestDefaultTierCoversEveryFault keeps every fault kind in the tier. New
@@ -33,10 +37,11 @@ var defaultTier = []struct {
 	seed  int64
 	dur   time.Duration
 	kinds []fault
+	tls   bool
 }{
-	{1795671241773394769, 40 * time.Second, classicFaults},
-	{188, 20 * time.Second, classicFaults},
-	{54, 20 * time.Second, faults},
+	{1795671241773394769, 40 * time.Second, classicFaults, false},
+	{188, 20 * time.Second, classicFaults, true},
+	{54, 20 * time.Second, faults, false},
 }
 
 // TestChaos runs the default tier's schedules, one -chaos.seed, or
@@ -51,6 +56,7 @@ func TestChaos(t *testing.T) {
 		seed  int64
 		dur   time.Duration
 		kinds []fault
+		tls   bool
 	}
 	kinds := faults
 	if *flagClassic {
@@ -59,18 +65,18 @@ func TestChaos(t *testing.T) {
 	var runs []run
 	switch {
 	case *flagSeed != 0:
-		runs = []run{{*flagSeed, 40 * time.Second, kinds}}
+		runs = []run{{*flagSeed, 40 * time.Second, kinds, *flagTLS}}
 		if *flagLong {
 			runs[0].dur = 60 * time.Second
 		}
 	case *flagLong:
 		base := time.Now().UnixNano()
 		for i := 0; i < *flagSeeds; i++ {
-			runs = append(runs, run{base + int64(i), 60 * time.Second, kinds})
+			runs = append(runs, run{base + int64(i), 60 * time.Second, kinds, *flagTLS})
 		}
 	default:
 		for _, d := range defaultTier {
-			runs = append(runs, run{d.seed, d.dur, d.kinds})
+			runs = append(runs, run{d.seed, d.dur, d.kinds, d.tls})
 		}
 	}
 	var total report
@@ -79,7 +85,7 @@ func TestChaos(t *testing.T) {
 			r.dur = *flagDuration
 		}
 		t.Run("", func(t *testing.T) {
-			total.add(runSeed(t, r.seed, r.dur, r.kinds))
+			total.add(runSeed(t, r.seed, r.dur, r.kinds, r.tls))
 		})
 	}
 	t.Logf("TOTAL over %d seeds: %s", len(runs), total.String())
@@ -101,20 +107,26 @@ func TestDefaultTierCoversEveryFault(t *testing.T) {
 	}
 }
 
-func runSeed(t *testing.T, seed int64, dur time.Duration, kinds []fault) report {
+func runSeed(t *testing.T, seed int64, dur time.Duration, kinds []fault, tls bool) report {
 	replay := fmt.Sprintf("-chaos.seed=%d -chaos.duration=%v", seed, dur)
 	if len(kinds) == len(classicFaults) {
 		replay += " -chaos.classic"
 	}
-	t.Logf("chaos seed %d (replay with %s), fault phase %v", seed, replay, dur)
-	c := startCluster(t, 5, 3)
+	if tls {
+		replay += " -chaos.tls"
+	}
+	t.Logf("chaos seed %d (replay with %s), fault phase %v, TLS %v", seed, replay, dur, tls)
+	c := startCluster(t, 5, 3, tls)
+	if tls {
+		c.checkPlaintextRefused()
+	}
 	c.waitReplicated(2, 60*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c.preSplit(ctx)
 	newClient := func() *client.RawClient {
-		cli, err := client.NewRawClient(ctx, c.schedAddrs,
+		cli, err := client.NewRawClient(ctx, c.schedAddrs, client.WithCredentials(c.sec.TransportCredentials()),
 			client.WithRequestTimeout(time.Second), client.WithBackoff(20*time.Millisecond, 500*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/regionkv/regionkv/client/bench"
+	"github.com/regionkv/regionkv/proto/common/security"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/tests/testproc"
 )
 
@@ -31,7 +33,7 @@ type schedMember struct {
 	statusAddr string
 	args       []string
 	p          *proc
-	pd         pdpb.PDClient // on a connection that redials across restarts
+	pd         pdpbgrpc.PDClient // on a connection that redials across restarts
 }
 
 // cluster is a scheduler of one or more members and n stores, each store
@@ -49,15 +51,37 @@ type cluster struct {
 	proxies    []*proxy
 	// storeConfig is the stores' --config file, or "".
 	storeConfig string
+	// tlsArgs are the servers' TLS flags, and sec the test's own client
+	// certificate; both empty (nil) in plaintext.
+	tlsArgs []string
+	sec     *security.TLS
 }
 
 // startCluster starts a scheduler of members members (one embedded etcd
 // cluster; they start together, as each waits for a quorum) and n stores.
-func startCluster(t *testing.T, n, members int) *cluster {
+// With tls, every connection is mutual TLS with a CA made for the run:
+// the servers', the test's clients' and the tools' (the proxies pass the
+// bytes through, and the certificates name 127.0.0.1, which the proxies'
+// addresses share).
+func startCluster(t *testing.T, n, members int, tls bool) *cluster {
 	t.Helper()
 	c := &cluster{t: t, base: t.TempDir(), stores: make([]*proc, n), bound: make([]string, n)}
+	scheme := "http"
+	if tls {
+		g, err := security.GenerateDir(filepath.Join(c.base, "tls"), []string{"127.0.0.1", "localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.sec, err = security.Load(g.Client, nil); err != nil {
+			t.Fatal(err)
+		}
+		s := g.Server
+		c.tlsArgs = []string{"--cacert", s.CAPath, "--cert", s.CertPath, "--key", s.KeyPath,
+			"--cert-allowed-cn", strings.Join(s.CertAllowedCN, ",")}
+		scheme = "https"
+	}
 	var initial []string
-	ports := freeAddrs(t, 3*members)
+	ports := testproc.FreeAddrs(t, 3*members)
 	for i := 0; i < members; i++ {
 		a := ports[3*i : 3*i+3]
 		m := &schedMember{name: fmt.Sprintf("scheduler-%d", i+1), addr: a[0], statusAddr: a[0]}
@@ -65,7 +89,8 @@ func startCluster(t *testing.T, n, members int) *cluster {
 		m.args = []string{"scheduler", "--name", m.name, "--addr", m.addr, "--peer-addr", peer,
 			"--etcd-client-addr", a[2],
 			"--data-dir", filepath.Join(c.base, m.name)}
-		initial = append(initial, m.name+"=http://"+peer)
+		m.args = append(m.args, c.tlsArgs...)
+		initial = append(initial, m.name+"="+scheme+"://"+peer)
 		c.scheds = append(c.scheds, m)
 		c.schedAddrs = append(c.schedAddrs, m.addr)
 	}
@@ -79,7 +104,7 @@ func startCluster(t *testing.T, n, members int) *cluster {
 		if got := m.p.Addr(t); got != m.addr {
 			t.Fatalf("scheduler %s serves on %s, not %s", m.name, got, m.addr)
 		}
-		m.pd = pdpb.NewPDClient(dial(t, m.addr))
+		m.pd = pdpbgrpc.NewPDClient(dial(t, m.addr, c.sec))
 	}
 	for i := 0; i < n; i++ {
 		i := i
@@ -154,6 +179,7 @@ func (c *cluster) startStore(i int) {
 	// the gRPC port + 20, could be taken by then).
 	args := []string{"server", "--scheduler", c.storeSchedAddrs(i), "--addr", addr, "--status-addr", "127.0.0.1:0",
 		"--advertise-addr", c.proxies[i].addr(), "--data-dir", c.storeDir(i)}
+	args = append(args, c.tlsArgs...)
 	if c.storeConfig != "" {
 		args = append(args, "--config", c.storeConfig)
 	}
@@ -265,7 +291,7 @@ func (c *cluster) preSplit(ctx context.Context) {
 	for _, k := range splitKeys {
 		keys = append(keys, []byte(k))
 	}
-	if err := bench.PreSplit(ctx, c.scheds[l].statusAddr, keys, 90*time.Second, nil); err != nil {
+	if err := bench.PreSplit(ctx, c.scheds[l].statusAddr, c.sec, keys, 90*time.Second, nil); err != nil {
 		c.t.Fatal(err)
 	}
 }
@@ -290,18 +316,15 @@ func (c *cluster) healAll() {
 	}
 }
 
-// freeAddrs returns n distinct loopback addresses with ports that were
-// free a moment ago, for processes that must come back on the same ports.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close() // held until all are chosen, so that they differ
-		out = append(out, l.Addr().String())
+// checkPlaintextRefused fails the test unless a plaintext client is
+// refused by a scheduler member, so that a TLS schedule is known to run
+// on TLS.
+func (c *cluster) checkPlaintextRefused() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := pdpbgrpc.NewPDClient(dial(c.t, c.schedAddrs[0], nil)).GetMembers(ctx, &pdpb.GetMembersRequest{})
+	if err == nil || !strings.Contains(err.Error(), security.PlaintextRefusal) {
+		c.t.Fatalf("a plaintext client of a TLS cluster: %v, want the plaintext refusal", err)
 	}
-	return out
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	kvserver "github.com/regionkv/regionkv/kv/server"
+	"github.com/regionkv/regionkv/raftstore"
 	"github.com/regionkv/regionkv/tests/replicacheck"
 )
 
@@ -88,14 +88,14 @@ func (c *cluster) checkReplicas(seed int64) int {
 // limits go to 0 through the leader's HTTP API.
 func (c *cluster) freezeScheduling() {
 	body := []byte(`{"leader-schedule-limit": 0, "region-schedule-limit": 0, "replica-schedule-limit": 0}`)
-	hc := &http.Client{Timeout: 5 * time.Second}
+	hc := c.httpClient(5 * time.Second)
 	deadline := time.Now().Add(schedElectionWait)
 	for {
 		for _, m := range c.scheds {
 			if m.p.Exited() {
 				continue
 			}
-			resp, err := hc.Post("http://"+m.statusAddr+"/api/v1/config", "application/json", bytes.NewReader(body))
+			resp, err := hc.Post(c.sec.Scheme()+"://"+m.statusAddr+"/api/v1/config", "application/json", bytes.NewReader(body))
 			if err != nil {
 				continue
 			}
@@ -114,7 +114,7 @@ func (c *cluster) freezeScheduling() {
 // waitSettled polls every store's GET /regions until settled holds twice
 // in a row with the same indexes, or within passes; it returns why not.
 func (c *cluster) waitSettled(within time.Duration) error {
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := c.httpClient(10 * time.Second)
 	deadline := time.Now().Add(within)
 	last, why := "", error(nil) // last: the previous poll's print, if it settled
 	for time.Now().Before(deadline) {
@@ -139,19 +139,19 @@ func (c *cluster) waitSettled(within time.Duration) error {
 }
 
 // regionViews asks every store for its GET /regions.
-func (c *cluster) regionViews(hc *http.Client) ([]kvserver.RegionsView, error) {
-	var views []kvserver.RegionsView
+func (c *cluster) regionViews(hc *http.Client) ([]raftstore.RegionsView, error) {
+	var views []raftstore.RegionsView
 	for i := range c.stores {
 		p := c.store(i)
 		m := storeStatusAddr.FindStringSubmatch(p.Output())
 		if m == nil || p.Exited() {
 			return nil, fmt.Errorf("store %d is not serving", i+1)
 		}
-		resp, err := hc.Get("http://" + m[1] + "/regions")
+		resp, err := hc.Get(c.sec.Scheme() + "://" + m[1] + "/regions")
 		if err != nil {
 			return nil, fmt.Errorf("store %d: %w", i+1, err)
 		}
-		var v kvserver.RegionsView
+		var v raftstore.RegionsView
 		err = json.NewDecoder(resp.Body).Decode(&v)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || err != nil {
@@ -165,10 +165,10 @@ func (c *cluster) regionViews(hc *http.Client) ([]kvserver.RegionsView, error) {
 // settled reports whether every region's members agree (see the top of
 // this file), and if so returns a print of every region's epoch and
 // applied index, for telling a still cluster from a moving one.
-func settled(views []kvserver.RegionsView) (string, error) {
+func settled(views []raftstore.RegionsView) (string, error) {
 	type held struct {
 		store uint64
-		pv    kvserver.PeerView
+		pv    raftstore.PeerView
 	}
 	byRegion := map[uint64][]held{}
 	for _, v := range views {
@@ -196,7 +196,7 @@ func settled(views []kvserver.RegionsView) (string, error) {
 	var print strings.Builder
 	for _, id := range ids {
 		hs := byRegion[id]
-		var newest *kvserver.PeerView
+		var newest *raftstore.PeerView
 		for i := range hs {
 			pv := &hs[i].pv
 			if pv.Initialized && (newest == nil || pv.Version > newest.Version ||
@@ -207,8 +207,8 @@ func settled(views []kvserver.RegionsView) (string, error) {
 		if newest == nil {
 			return "", fmt.Errorf("region %d has only uninitialized peers", id)
 		}
-		var leader *kvserver.PeerView
-		var members []kvserver.PeerView
+		var leader *raftstore.PeerView
+		var members []raftstore.PeerView
 		for _, m := range newest.Members {
 			i := slices.IndexFunc(hs, func(h held) bool { return h.store == m.StoreID })
 			if i < 0 {
@@ -244,8 +244,8 @@ func settled(views []kvserver.RegionsView) (string, error) {
 }
 
 // sameRegion: same epoch, range and membership.
-func sameRegion(a, b kvserver.PeerView) bool {
-	key := func(pv kvserver.PeerView) string {
+func sameRegion(a, b raftstore.PeerView) bool {
+	key := func(pv raftstore.PeerView) string {
 		ms := slices.Clone(pv.Members)
 		sort.Slice(ms, func(i, j int) bool { return ms[i].PeerID < ms[j].PeerID })
 		return fmt.Sprint(pv.Version, pv.ConfVer, pv.StartKey, pv.EndKey, ms)
@@ -258,18 +258,18 @@ func sameRegion(a, b kvserver.PeerView) bool {
 // follower, a member without a peer, a destroy in progress, an older
 // epoch and a region without a leader.
 func TestSettled(t *testing.T) {
-	members := []kvserver.MemberView{{PeerID: 21, StoreID: 1}, {PeerID: 22, StoreID: 2}}
-	peer := func(id uint64, leader bool, applied uint64) kvserver.PeerView {
-		return kvserver.PeerView{RegionID: 2, PeerID: id, Initialized: true, ConfVer: 3, Version: 1,
+	members := []raftstore.MemberView{{PeerID: 21, StoreID: 1}, {PeerID: 22, StoreID: 2}}
+	peer := func(id uint64, leader bool, applied uint64) raftstore.PeerView {
+		return raftstore.PeerView{RegionID: 2, PeerID: id, Initialized: true, ConfVer: 3, Version: 1,
 			Members: members, Leader: leader, Commit: 40, Applied: applied, LastIndex: 40}
 	}
-	base := func() []kvserver.RegionsView {
-		return []kvserver.RegionsView{
-			{StoreID: 1, Peers: []kvserver.PeerView{peer(21, true, 40)}, Ranges: []uint64{2}},
-			{StoreID: 2, Peers: []kvserver.PeerView{peer(22, false, 40)}, Ranges: []uint64{2}},
+	base := func() []raftstore.RegionsView {
+		return []raftstore.RegionsView{
+			{StoreID: 1, Peers: []raftstore.PeerView{peer(21, true, 40)}, Ranges: []uint64{2}},
+			{StoreID: 2, Peers: []raftstore.PeerView{peer(22, false, 40)}, Ranges: []uint64{2}},
 			// A removed peer, older epoch, on a store not a member any more.
-			{StoreID: 3, Peers: []kvserver.PeerView{{RegionID: 2, PeerID: 23, Initialized: true, ConfVer: 2, Version: 1,
-				Members: []kvserver.MemberView{{PeerID: 21, StoreID: 1}, {PeerID: 23, StoreID: 3}}, Applied: 30}}, Ranges: []uint64{2}},
+			{StoreID: 3, Peers: []raftstore.PeerView{{RegionID: 2, PeerID: 23, Initialized: true, ConfVer: 2, Version: 1,
+				Members: []raftstore.MemberView{{PeerID: 21, StoreID: 1}, {PeerID: 23, StoreID: 3}}, Applied: 30}}, Ranges: []uint64{2}},
 		}
 	}
 	print, err := settled(base())
@@ -278,16 +278,16 @@ func TestSettled(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name string
-		edit func([]kvserver.RegionsView)
+		edit func([]raftstore.RegionsView)
 		want string
 	}{
-		{"lagging follower", func(v []kvserver.RegionsView) { v[1].Peers[0].Applied = 39 }, "peer 22 applied 39"},
-		{"member without peer", func(v []kvserver.RegionsView) { v[1].Peers, v[1].Ranges = nil, nil }, "member store 2 has no peer"},
-		{"destroy in progress", func(v []kvserver.RegionsView) { v[2].Peers = nil }, "store 3: initialized peers [] but ranges [2]"},
-		{"older epoch", func(v []kvserver.RegionsView) { v[1].Peers[0].ConfVer = 2 }, "store 2 has epoch v1/cv2"},
-		{"no leader", func(v []kvserver.RegionsView) { v[0].Peers[0].Leader = false }, "no leader"},
-		{"uncommitted entry", func(v []kvserver.RegionsView) { v[0].Peers[0].LastIndex = 41 }, "commit 40 below its last index 41"},
-		{"no peers", func(v []kvserver.RegionsView) {
+		{"lagging follower", func(v []raftstore.RegionsView) { v[1].Peers[0].Applied = 39 }, "peer 22 applied 39"},
+		{"member without peer", func(v []raftstore.RegionsView) { v[1].Peers, v[1].Ranges = nil, nil }, "member store 2 has no peer"},
+		{"destroy in progress", func(v []raftstore.RegionsView) { v[2].Peers = nil }, "store 3: initialized peers [] but ranges [2]"},
+		{"older epoch", func(v []raftstore.RegionsView) { v[1].Peers[0].ConfVer = 2 }, "store 2 has epoch v1/cv2"},
+		{"no leader", func(v []raftstore.RegionsView) { v[0].Peers[0].Leader = false }, "no leader"},
+		{"uncommitted entry", func(v []raftstore.RegionsView) { v[0].Peers[0].LastIndex = 41 }, "commit 40 below its last index 41"},
+		{"no peers", func(v []raftstore.RegionsView) {
 			for i := range v {
 				v[i].Peers, v[i].Ranges = nil, nil
 			}

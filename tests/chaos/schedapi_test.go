@@ -12,8 +12,6 @@ import (
 	"github.com/regionkv/regionkv/scheduler/api"
 )
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
-
 // api sends a JSON request to the scheduler leader's HTTP API and decodes
 // a 200 answer into out. It returns the status code, 0 when no leader
 // answered.
@@ -27,11 +25,11 @@ func (c *cluster) api(method, path string, body, out any) int {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://"+c.scheds[l].statusAddr+api.Prefix+path, rd)
+	req, err := http.NewRequest(method, c.sec.Scheme()+"://"+c.scheds[l].statusAddr+api.Prefix+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := c.httpClient(10 * time.Second).Do(req)
 	if err != nil {
 		return 0
 	}
@@ -44,6 +42,10 @@ func (c *cluster) api(method, path string, body, out any) int {
 	}
 	return resp.StatusCode
 }
+
+// httpClient speaks to the cluster's HTTP endpoints, with the test's
+// certificate when TLS is on.
+func (c *cluster) httpClient(timeout time.Duration) *http.Client { return c.sec.HTTPClient(timeout) }
 
 func (c *cluster) storeViews() ([]api.StoreView, bool) {
 	var st struct{ Stores []api.StoreView }

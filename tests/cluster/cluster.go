@@ -35,9 +35,9 @@ import (
 	"github.com/regionkv/regionkv/kv/config"
 	"github.com/regionkv/regionkv/kv/engine"
 	"github.com/regionkv/regionkv/kv/server"
-	"github.com/regionkv/regionkv/kv/storage/raftstorage"
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/raftstore"
+	"github.com/regionkv/regionkv/raftstore/raftstorage"
 	"github.com/regionkv/regionkv/raftstore/schedulertest"
 )
 

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/regionkv/regionkv/kv/storage"
-	"github.com/regionkv/regionkv/kv/storage/raftstorage"
 	"github.com/regionkv/regionkv/proto/pkg/kvrpcpb"
+	"github.com/regionkv/regionkv/raftstore/raftstorage"
 )
 
 // TestUnsettledWriteSettles: a write to a leader cut off from its

@@ -51,6 +51,9 @@ type Options struct {
 	Schedule func(*schedconfig.Schedule)
 	// LogLevel for the components' logs (default: warn).
 	LogLevel zap.AtomicLevel
+	// StoresDir holds the stores' data dirs (default: the test's temp
+	// dir, beside the scheduler's).
+	StoresDir string
 }
 
 // Store is one store server.
@@ -117,12 +120,26 @@ func New(t testing.TB, opts Options) *Cluster {
 		if err != nil {
 			return err
 		}
-		if len(regions) != 1 || len(regions[0].Meta.Peers) != want || regions[0].Leader == nil {
+		if len(regions) != 1 || !Replicated(regions[0].Meta, want) || regions[0].Leader == nil {
 			return fmt.Errorf("regions: %s", fmtRegions(regions))
 		}
 		return nil
 	})
 	return c
+}
+
+// Replicated reports whether r has exactly n peers, all voters: a learner
+// counts in no quorum.
+func Replicated(r *metapb.Region, n int) bool {
+	if len(r.GetPeers()) != n {
+		return false
+	}
+	for _, p := range r.Peers {
+		if p.Role == metapb.PeerRole_Learner {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Cluster) startSchedulers() {
@@ -247,7 +264,11 @@ func (c *Cluster) NewClient(opts ...client.Option) *client.RawClient {
 // it serves.
 func (c *Cluster) AddStore() *Store {
 	c.t.Helper()
-	s := &Store{Index: len(c.Stores), Dir: filepath.Join(c.base, fmt.Sprintf("store-%d", len(c.Stores)+1)), Addr: "127.0.0.1:0"}
+	dir := c.base
+	if c.opts.StoresDir != "" {
+		dir = c.opts.StoresDir
+	}
+	s := &Store{Index: len(c.Stores), Dir: filepath.Join(dir, fmt.Sprintf("store-%d", len(c.Stores)+1)), Addr: "127.0.0.1:0"}
 	c.Stores = append(c.Stores, s)
 	c.startStore(s)
 	return s

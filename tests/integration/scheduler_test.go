@@ -78,8 +78,8 @@ func TestSplitBySizeRegionMapMatches(t *testing.T) {
 			return fmt.Errorf("%d regions", len(regions))
 		}
 		for _, r := range regions {
-			if len(r.Meta.Peers) != 3 {
-				return fmt.Errorf("region %d has %d peers", r.Meta.Id, len(r.Meta.Peers))
+			if !Replicated(r.Meta, 3) {
+				return fmt.Errorf("region %d has peers %v, not 3 voters", r.Meta.Id, r.Meta.Peers)
 			}
 		}
 		return c.CheckRegionMap()
@@ -124,8 +124,8 @@ func TestFourthStoreBalances(t *testing.T) {
 			}
 		}
 		for _, r := range rs {
-			if len(r.Meta.Peers) != 3 {
-				return fmt.Errorf("region %d has %d peers", r.Meta.Id, len(r.Meta.Peers))
+			if !Replicated(r.Meta, 3) {
+				return fmt.Errorf("region %d has peers %v, not 3 voters", r.Meta.Id, r.Meta.Peers)
 			}
 		}
 		return c.CheckRegionMap()
@@ -175,8 +175,8 @@ func TestDownStoreReplicasRebuilt(t *testing.T) {
 			return fmt.Errorf("%d regions", len(rs))
 		}
 		for _, r := range rs {
-			if len(r.Meta.Peers) != 3 {
-				return fmt.Errorf("region %d has %d peers", r.Meta.Id, len(r.Meta.Peers))
+			if !Replicated(r.Meta, 3) {
+				return fmt.Errorf("region %d has peers %v, not 3 voters", r.Meta.Id, r.Meta.Peers)
 			}
 			for _, p := range r.Meta.Peers {
 				if p.StoreId == victim.ID {

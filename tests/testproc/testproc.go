@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,4 +204,21 @@ func (p *Proc) WaitLine(t testing.TB, re *regexp.Regexp, timeout time.Duration) 
 			t.Fatalf("no log line %q within %v", re, timeout)
 		}
 	}
+}
+
+// FreeAddrs returns n distinct loopback addresses whose ports were free a
+// moment ago, for processes whose addresses must be known before they
+// start (etcd peer URLs) or that must come back on the same ports.
+func FreeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	var out []string
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close() // held until all are chosen, so that they differ
+		out = append(out, l.Addr().String())
+	}
+	return out
 }

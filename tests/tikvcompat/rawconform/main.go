@@ -15,6 +15,8 @@
 // increments of one counter, which come out exact only if CAS is atomic),
 // and finally DeleteRange of everything. Rounds repeat until -duration has
 // passed, so that splits and leader moves made meanwhile are crossed.
+//
+// -cacert, -cert and -key give client-go its security config (mutual TLS).
 package main
 
 import (
@@ -47,6 +49,9 @@ func main() {
 	minRegions := flag.Int("min-regions", 1, "fail unless the PD API reports at least this many regions")
 	duration := flag.Duration("duration", 0, "repeat rounds until this much time has passed (at least one round)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "deadline of the whole run")
+	cacert := flag.String("cacert", "", "TLS: the cluster's CA (with -cert and -key: client-go's security config)")
+	cert := flag.String("cert", "", "TLS: the client's certificate")
+	key := flag.String("key", "", "TLS: the client's key")
 	flag.Parse()
 
 	config.UpdateGlobal(func(c *config.Config) {
@@ -56,7 +61,12 @@ func main() {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	cli, err := rawkv.NewClientWithOpts(ctx, strings.Split(*pd, ","))
+	var opts []rawkv.ClientOpt
+	if *cacert != "" {
+		// client-go's own TLS: to the PD API and to every store.
+		opts = append(opts, rawkv.WithSecurity(config.NewSecurity(*cacert, *cert, *key, nil)))
+	}
+	cli, err := rawkv.NewClientWithOpts(ctx, strings.Split(*pd, ","), opts...)
 	if err != nil {
 		fail("connect: %v", err)
 	}

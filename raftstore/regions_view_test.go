@@ -1,4 +1,4 @@
-package server
+package raftstore
 
 import (
 	"context"
@@ -10,14 +10,13 @@ import (
 	"testing"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
-	"github.com/regionkv/regionkv/raftstore"
 )
 
 // fakeRegions is a store whose peers answer from a table; a region missing
 // from peers was destroyed after RegionIDs listed it.
 type fakeRegions struct {
 	ids    []uint64
-	peers  map[uint64]raftstore.PeerStatus
+	peers  map[uint64]PeerStatus
 	ranges []*metapb.Region
 	err    error // returned by every PeerStatus when set
 }
@@ -25,13 +24,13 @@ type fakeRegions struct {
 func (f *fakeRegions) StoreID() uint64           { return 4 }
 func (f *fakeRegions) RegionIDs() []uint64       { return append([]uint64(nil), f.ids...) }
 func (f *fakeRegions) Regions() []*metapb.Region { return f.ranges }
-func (f *fakeRegions) PeerStatus(_ context.Context, id uint64) (raftstore.PeerStatus, error) {
+func (f *fakeRegions) PeerStatus(_ context.Context, id uint64) (PeerStatus, error) {
 	if f.err != nil {
-		return raftstore.PeerStatus{}, f.err
+		return PeerStatus{}, f.err
 	}
 	st, ok := f.peers[id]
 	if !ok {
-		return raftstore.PeerStatus{}, fmt.Errorf("raftstore: region %d not found", id)
+		return PeerStatus{}, fmt.Errorf("raftstore: region %d not found", id)
 	}
 	return st, nil
 }
@@ -46,7 +45,7 @@ func TestRegionsEndpoint(t *testing.T) {
 		Peers:       []*metapb.Peer{{Id: 21, StoreId: 4}, {Id: 22, StoreId: 5}}}
 	src := &fakeRegions{
 		ids: []uint64{9, 2, 7},
-		peers: map[uint64]raftstore.PeerStatus{
+		peers: map[uint64]PeerStatus{
 			2: {Region: r2, PeerID: 21, Leader: true, LeaderID: 21, Term: 6, Commit: 40, Applied: 39, Truncated: 5, LastIndex: 41},
 			9: {Region: &metapb.Region{Id: 9}, PeerID: 90, Term: 1},
 		},
@@ -75,7 +74,7 @@ func TestRegionsEndpoint(t *testing.T) {
 		t.Errorf("GET /regions =\n%+v\nwant\n%+v", got, want)
 	}
 
-	src.err = raftstore.ErrStopped
+	src.err = ErrStopped
 	resp, err = http.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -24,8 +24,8 @@ import (
 // cannot guess the region.
 var ErrNoRegion = errors.New("raftstorage: request has no region context")
 
-// RaftStorage is the Raft-backed storage.Storage. The store's lifecycle is
-// its owner's; Start and Stop only gate the storage.
+// RaftStorage is the Raft-backed storage.Storage. The store's lifecycle
+// belongs to the process that built it.
 type RaftStorage struct {
 	store *raftstore.Store
 }
@@ -34,12 +34,6 @@ var _ storage.Storage = (*RaftStorage)(nil)
 
 // New returns a storage over a started store.
 func New(store *raftstore.Store) *RaftStorage { return &RaftStorage{store: store} }
-
-// Start implements storage.Storage.
-func (s *RaftStorage) Start() error { return nil }
-
-// Stop implements storage.Storage.
-func (s *RaftStorage) Stop() error { return nil }
 
 func header(kvctx *kvrpcpb.Context) (*raft_cmdpb.RaftRequestHeader, error) {
 	if kvctx == nil || kvctx.RegionId == 0 {

@@ -1,4 +1,4 @@
-package server
+package raftstore
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
-	"github.com/regionkv/regionkv/raftstore"
 )
 
 // regionsTimeout bounds one GET /regions: every peer answers through its
@@ -60,13 +59,16 @@ type MemberView struct {
 	StoreID uint64 `json:"store-id"`
 }
 
-// regionSource is what the regions handler needs of a raftstore.Store.
+// regionSource is what the regions handler needs of a Store.
 type regionSource interface {
 	StoreID() uint64
 	RegionIDs() []uint64
-	PeerStatus(ctx context.Context, regionID uint64) (raftstore.PeerStatus, error)
+	PeerStatus(ctx context.Context, regionID uint64) (PeerStatus, error)
 	Regions() []*metapb.Region
 }
+
+// RegionsHandler serves GET /regions on a store's status address.
+func RegionsHandler(s *Store) http.Handler { return regionsHandler(s) }
 
 // regionsHandler serves GET /regions. A region whose peer goes away between
 // listing and asking is left out; a peer that does not answer in time fails
@@ -99,7 +101,7 @@ func regionsView(ctx context.Context, src regionSource) (RegionsView, error) {
 	for _, id := range ids {
 		st, err := src.PeerStatus(ctx, id)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, raftstore.ErrStopped) {
+			if ctx.Err() != nil || errors.Is(err, ErrStopped) {
 				return RegionsView{}, err
 			}
 			continue // destroyed since listed
@@ -109,7 +111,7 @@ func regionsView(ctx context.Context, src regionSource) (RegionsView, error) {
 	return v, nil
 }
 
-func peerView(id uint64, st raftstore.PeerStatus) PeerView {
+func peerView(id uint64, st PeerStatus) PeerView {
 	pv := PeerView{RegionID: id, PeerID: st.PeerID, Leader: st.Leader, LeaderID: st.LeaderID, Term: st.Term,
 		Commit: st.Commit, Applied: st.Applied, LastIndex: st.LastIndex, Truncated: st.Truncated, Members: []MemberView{}}
 	if r := st.Region; r != nil {
