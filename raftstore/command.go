@@ -40,12 +40,15 @@ type ReadResult struct {
 	Stats *ReadStats
 }
 
-// ReadStats counts the keys and bytes read from one region since its last
-// heartbeat. Readers record into it from any goroutine; the region's leader
-// takes and resets it when it heartbeats.
+// ReadStats counts what is read from one region since its last heartbeat:
+// keys, bytes, and requests (gets and scans). Readers record into it from
+// any goroutine; the region's leader takes and resets it when it
+// heartbeats.
 type ReadStats struct {
 	keys, bytes atomic.Uint64
+	gets, scans atomic.Uint64
 	store       *Store
+	load        *loadSampler // the region's load-split sampler
 }
 
 // Record adds keys and bytes read. A nil ReadStats records nothing.
@@ -55,18 +58,49 @@ func (r *ReadStats) Record(keys, bytes int) {
 	}
 	r.keys.Add(uint64(keys))
 	r.bytes.Add(uint64(bytes))
+	r.load.addBytes(bytes)
 	if r.store != nil {
 		r.store.stats.keysRead.Add(int64(keys))
 		r.store.stats.bytesRead.Add(int64(bytes))
 	}
 }
 
+// RecordGet counts one point read of key, found or not.
+func (r *ReadStats) RecordGet(key []byte) {
+	if r == nil {
+		return
+	}
+	r.gets.Add(1)
+	r.load.record(key, nil, true, 0)
+	if r.store != nil {
+		r.store.stats.gets.Add(1)
+	}
+}
+
+// RecordScan counts one scan of [start, end) (an empty end is the region's
+// end).
+func (r *ReadStats) RecordScan(start, end []byte) {
+	if r == nil {
+		return
+	}
+	r.scans.Add(1)
+	r.load.record(start, end, false, 0)
+	if r.store != nil {
+		r.store.stats.scans.Add(1)
+	}
+}
+
 // pending reports whether anything was read since the last take.
-func (r *ReadStats) pending() bool { return r.keys.Load() > 0 || r.bytes.Load() > 0 }
+func (r *ReadStats) pending() bool {
+	return r.keys.Load() > 0 || r.bytes.Load() > 0 || r.gets.Load() > 0 || r.scans.Load() > 0
+}
+
+// readCounts is what take returns.
+type readCounts struct{ keys, bytes, gets, scans uint64 }
 
 // take returns the counts and resets them.
-func (r *ReadStats) take() (keys, bytes uint64) {
-	return r.keys.Swap(0), r.bytes.Swap(0)
+func (r *ReadStats) take() readCounts {
+	return readCounts{keys: r.keys.Swap(0), bytes: r.bytes.Swap(0), gets: r.gets.Swap(0), scans: r.scans.Swap(0)}
 }
 
 // ReadCallback receives a read's result; it must not block.

@@ -89,6 +89,11 @@ type Config struct {
 	SplitCheckTicks int
 	MaxSplitKeys    int
 
+	// LoadSplit splits regions that serve too many requests or bytes
+	// (load_split.go). A zero value takes DefaultLoadSplitConfig; zero
+	// fields but the thresholds take its values.
+	LoadSplit LoadSplitConfig
+
 	// MaxPeerDownDuration: a follower silent for longer is reported down
 	// in region heartbeats.
 	MaxPeerDownDuration time.Duration
@@ -154,6 +159,7 @@ func DefaultConfig() Config {
 		HibernateIdleTicks:     20,
 		StoreProbeInterval:     time.Second,
 		StoreDeadDuration:      4 * time.Second,
+		LoadSplit:              DefaultLoadSplitConfig(),
 		ReserveSpace:           256 << 20,
 	}
 }
@@ -214,6 +220,19 @@ func (c *Config) fill() {
 	if c.RaftLogGCSizeLimit == 0 {
 		c.RaftLogGCSizeLimit = d.RaftLogGCSizeLimit
 	}
+	if c.LoadSplit == (LoadSplitConfig{}) {
+		c.LoadSplit = d.LoadSplit
+	}
+	ls, dl := &c.LoadSplit, d.LoadSplit
+	setInt(&ls.DetectTimes, dl.DetectTimes)
+	setInt(&ls.SampleNum, dl.SampleNum)
+	setDur(&ls.Window, dl.Window)
+	if ls.BalanceScore == 0 {
+		ls.BalanceScore = dl.BalanceScore
+	}
+	if ls.ContainedScore == 0 {
+		ls.ContainedScore = dl.ContainedScore
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -233,7 +252,7 @@ func (c *Config) Validate() error {
 	if c.RaftWorkers <= 0 || c.ApplyWorkers <= 0 {
 		return fmt.Errorf("%w: workers must be positive", ErrInvalidConfig)
 	}
-	return nil
+	return c.LoadSplit.Validate()
 }
 
 // splitCheckDiff is how far the size estimate must move before a leader

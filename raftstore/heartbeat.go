@@ -20,7 +20,8 @@ import (
 // pending peers (match below the truncated index: they need a snapshot or
 // are still catching up), down peers (no message for
 // MaxPeerDownDuration), the size estimate, and the bytes and keys written
-// and read since its last heartbeat. The scheduler answers on its stream
+// and read and the requests served since its last heartbeat (query_stats:
+// gets and scans read, puts, deletes and delete-ranges proposed). The scheduler answers on its stream
 // with at most one operator step for the region; runOperators routes each to
 // the region, whose leader checks the epoch and executes it (onOperator).
 
@@ -65,7 +66,10 @@ func (p *peer) heartbeatScheduler() {
 	}
 	req.ApproximateSize, req.ApproximateKeys = p.approxSize, p.approxKeys
 	req.BytesWritten, req.KeysWritten = p.stats.bytesWritten, p.stats.keysWritten
-	req.KeysRead, req.BytesRead = p.reads.take()
+	rc := p.reads.take()
+	req.KeysRead, req.BytesRead = rc.keys, rc.bytes
+	req.QueryStats = &pdpb.QueryStats{Get: rc.gets, Scan: rc.scans, Put: p.stats.puts, Delete: p.stats.deletes,
+		DeleteRange: p.stats.deleteRanges}
 	if !p.stats.since.IsZero() {
 		req.Interval = &pdpb.TimeInterval{StartTimestamp: uint64(p.stats.since.Unix()), EndTimestamp: uint64(now.Unix())}
 	}
@@ -89,10 +93,34 @@ func (p *peer) maybeHeartbeatOnCatchUp() {
 	p.heartbeatScheduler()
 }
 
-// peerStats is traffic since the last heartbeat.
+// peerStats is traffic since the last heartbeat: bytes and keys applied
+// (on every replica), and write requests proposed (on the leader).
 type peerStats struct {
-	since                     time.Time
-	bytesWritten, keysWritten uint64
+	since                       time.Time
+	bytesWritten, keysWritten   uint64
+	puts, deletes, deleteRanges uint64
+}
+
+// countProposed counts the write requests of a command the leader
+// proposed, for heartbeats and load-based split.
+func (p *peer) countProposed(reqs []*raft_cmdpb.Request) {
+	st := &p.store.stats
+	for _, r := range reqs {
+		switch r.CmdType {
+		case raft_cmdpb.CmdType_Put:
+			p.stats.puts++
+			st.puts.Add(1)
+			p.load.record(r.Put.Key, nil, true, len(r.Put.Key)+len(r.Put.Value))
+		case raft_cmdpb.CmdType_Delete:
+			p.stats.deletes++
+			st.deletes.Add(1)
+			p.load.record(r.Delete.Key, nil, true, len(r.Delete.Key))
+		case raft_cmdpb.CmdType_DeleteRange:
+			p.stats.deleteRanges++
+			st.deleteRanges.Add(1)
+			p.load.record(r.DeleteRange.StartKey, r.DeleteRange.EndKey, false, 0)
+		}
+	}
 }
 
 // runOperators routes the scheduler's heartbeat responses to regions.
@@ -201,6 +229,8 @@ func (s *Store) storeStats() *pdpb.StoreStats {
 	st.KeysWritten = uint64(s.stats.keysWritten.Swap(0))
 	st.BytesRead = uint64(s.stats.bytesRead.Swap(0))
 	st.KeysRead = uint64(s.stats.keysRead.Swap(0))
+	st.QueryStats = &pdpb.QueryStats{Get: s.stats.gets.Swap(0), Scan: s.stats.scans.Swap(0), Put: s.stats.puts.Swap(0),
+		Delete: s.stats.deletes.Swap(0), DeleteRange: s.stats.deleteRanges.Swap(0)}
 	st.Interval = &pdpb.TimeInterval{StartTimestamp: uint64(s.lastStoreHB.Unix()), EndTimestamp: uint64(now.Unix())}
 	s.lastStoreHB = now
 	return st

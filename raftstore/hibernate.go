@@ -133,6 +133,12 @@ func (p *peer) wake() {
 	p.hib.asleep = false
 	p.hib.votes = nil
 	p.store.setAwake(p.region.Id, true)
+	if p.isLeader() {
+		// The sleep heartbeats reported the time asleep; the next
+		// heartbeat's interval starts now, not where the last one before
+		// sleep ended.
+		p.stats.since = p.store.now()
+	}
 }
 
 // quietMsg reports whether a message may reach a sleeping peer without
@@ -200,7 +206,8 @@ func (p *peer) maybeHibernate() {
 // so that traffic would otherwise never reach the scheduler (whose key
 // visualizer would show a burst of writes followed by sleep as nothing).
 func (p *peer) sleep() {
-	if p.isLeader() && (p.stats.bytesWritten > 0 || p.stats.keysWritten > 0 || p.reads.pending()) {
+	if p.isLeader() && (p.stats.bytesWritten > 0 || p.stats.keysWritten > 0 || p.stats.puts+p.stats.deletes+p.stats.deleteRanges > 0 ||
+		p.reads.pending()) {
 		p.heartbeatScheduler()
 	}
 	p.hib.asleep = true
@@ -215,10 +222,14 @@ func (p *peer) sleep() {
 	s.hib.mu.Unlock()
 }
 
-// sleepHeartbeat is the heartbeat a sleeping leader keeps sending.
+// sleepHeartbeat is the heartbeat a sleeping leader keeps sending. Its
+// interval starts now: each one sent reports no traffic since the one
+// before, so the scheduler's load averages decay while the region sleeps.
 func (p *peer) sleepHeartbeat() *pdpb.RegionHeartbeatRequest {
 	req := newHeartbeat(p.region, p.meta, p.term)
 	req.ApproximateSize, req.ApproximateKeys = p.approxSize, p.approxKeys
+	now := uint64(p.store.now().Unix())
+	req.Interval = &pdpb.TimeInterval{StartTimestamp: now, EndTimestamp: now}
 	return req
 }
 
@@ -319,8 +330,12 @@ func (s *Store) sleepingLeaderHeartbeats() []*pdpb.RegionHeartbeatRequest {
 	s.hib.mu.Lock()
 	defer s.hib.mu.Unlock()
 	out := make([]*pdpb.RegionHeartbeatRequest, 0, len(s.hib.leaders))
+	now := uint64(s.now().Unix())
 	for _, r := range s.hib.leaders {
-		out = append(out, r)
+		c := *r
+		c.Interval = &pdpb.TimeInterval{StartTimestamp: r.Interval.GetEndTimestamp(), EndTimestamp: now}
+		r.Interval = c.Interval
+		out = append(out, &c)
 	}
 	return out
 }

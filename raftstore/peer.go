@@ -90,7 +90,8 @@ type peer struct {
 	peerHeard          map[uint64]time.Time
 	pendingPeers       []*metapb.Peer
 	stats              peerStats
-	reads              ReadStats // what readers read; taken by heartbeats
+	reads              ReadStats   // what readers read; taken by heartbeats
+	load               loadSampler // requests for load-based split (load_split.go)
 	lastHeartbeatTick  int
 	leaderMissingTicks int
 	hib                peerHibernation
@@ -146,6 +147,8 @@ func newPeer(s *Store, region *metapb.Region, meta *metapb.Peer, restarted bool)
 		handedIndex: ps.applied,
 	}
 	p.reads.store = s
+	p.load.init(&s.cfg.LoadSplit, meta.Id^s.cfg.seed())
+	p.reads.load = &p.load
 	return p, nil
 }
 

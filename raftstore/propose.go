@@ -131,6 +131,9 @@ func (p *peer) proposeCommands(cmds []*command, now time.Time) {
 		last++
 		p.proposals = append(p.proposals, &proposal{index: last, term: term, proposedAt: now, cb: c.cb})
 		p.store.cfg.Metrics.Proposals.Inc()
+		if req.AdminRequest == nil {
+			p.countProposed(req.Requests)
+		}
 		if admin.announce {
 			p.rn.AnnounceCommit(last)
 		}

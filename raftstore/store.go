@@ -68,10 +68,13 @@ type Store struct {
 	leaderCount atomic.Int64
 	startTime   time.Time
 	lastStoreHB time.Time
-	stats       struct{ bytesWritten, keysWritten, bytesRead, keysRead atomic.Int64 }
-	hib         hibernation
-	fence       readFence
-	disk        diskGuard
+	stats       struct {
+		bytesWritten, keysWritten, bytesRead, keysRead atomic.Int64
+		gets, scans, puts, deletes, deleteRanges       atomic.Uint64
+	}
+	hib   hibernation
+	fence readFence
+	disk  diskGuard
 
 	// now is the store's clock and spawn runs background work (snapshot
 	// generation, scheduler calls): time.Now and a new goroutine in

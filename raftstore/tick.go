@@ -44,6 +44,7 @@ func (p *peer) onTick() {
 	if p.ticks%cfg.SplitCheckTicks == 0 {
 		p.maybeScheduleSplitCheck()
 	}
+	p.maybeLoadSplit(p.store.now())
 	p.maybeCheckStale()
 	if len(p.pendingReads) > 0 {
 		p.expireReads()

@@ -124,6 +124,12 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	b.shot("regions")
 
+	// Hot: every store's load (each has heartbeated), and the hot region
+	// tables, empty or not.
+	b.do("open the hot view", chromedp.Click(chromedp.CSS(`header nav a[data-view=hot]`)))
+	b.waitJS("three store load rows", `document.querySelectorAll('#hot-stores tbody tr').length === 3`)
+	b.waitJS("the hot region tables", `!!document.querySelector('#hot-read') && !!document.querySelector('#hot-write')`)
+
 	// Search by key, as text and as 0x-hex: the region holding it opens.
 	var want struct {
 		ID       uint64 `json:"id"`

@@ -122,7 +122,7 @@ func TestStuckRegionDoesNotStallTheStore(t *testing.T) {
 	sched := m[1]
 	a := &schedAPI{t: t, base: "http://" + sched, c: &http.Client{Timeout: 10 * time.Second}}
 	// Placement is the test's: no balancing.
-	for _, name := range []string{"balance-leader", "balance-region"} {
+	for _, name := range []string{"balance-leader", "balance-region", "balance-hot-region"} {
 		eventually(t, 30*time.Second, "the scheduler to stop "+name, func() bool {
 			var sched struct{ Running []struct{ Name string } }
 			if a.do("GET", "/schedulers", nil, &sched) != http.StatusOK {
@@ -166,11 +166,19 @@ func TestStuckRegionDoesNotStallTheStore(t *testing.T) {
 		return healthy(a.regionOf("a"), 3)
 	})
 	first := a.regionOf("a")
-	if code := a.do("POST", "/operators", api.OperatorRequest{Name: "split", RegionID: first.ID, SplitKeys: []string{"6d"}}, nil); code != http.StatusOK {
+	split := api.OperatorRequest{Name: "split", RegionID: first.ID, SplitKeys: []string{"6d"}}
+	if code := a.do("POST", "/operators", split, nil); code != http.StatusOK {
 		t.Fatalf("split: %d", code)
 	}
+	asked := time.Now()
 	eventually(t, 60*time.Second, "two regions split at m, each with a leader", func() bool {
 		ra, rb := a.regionOf("a"), a.regionOf("z")
+		if ra != nil && rb != nil && ra.ID == rb.ID && time.Since(asked) > time.Second {
+			// Not split: the operator expired when a replica the checker
+			// was still promoting changed the membership under it.
+			a.do("POST", "/operators", split, nil)
+			asked = time.Now()
+		}
 		return ra != nil && rb != nil && ra.ID != rb.ID && healthy(ra, 3) && healthy(rb, 3)
 	})
 

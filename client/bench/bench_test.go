@@ -42,7 +42,7 @@ func TestOpMix(t *testing.T) {
 
 func draw(t *testing.T, dist string, ks *keySpace, n int) []int {
 	t.Helper()
-	ch, err := newChooser(dist, ks, newZipfian(ks.records, ZipfianConstant), rand.New(rand.NewPCG(7, 7)))
+	ch, err := newChooser(dist, ks, newZipfian(ks.records, ZipfianConstant), DefaultHotspot, rand.New(rand.NewPCG(7, 7)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +188,36 @@ func TestHistogramPercentiles(t *testing.T) {
 	}
 	if n := len(rec.takeInterval()); n != 0 {
 		t.Errorf("interval not reset: %d ops", n)
+	}
+}
+
+// TestHotspotSkew: the hotspot distribution sends 90% of the draws to the
+// middle 1% of the records, one contiguous range, and spreads the rest
+// over the others.
+func TestHotspotSkew(t *testing.T) {
+	const n, draws = 10000, 200000
+	counts := draw(t, DistHotspot, newKeySpace("k", 16, n), draws)
+	lo, size := DefaultHotspot.hotRange(n)
+	if lo != 4950 || size != 100 {
+		t.Fatalf("hot range [%d, +%d), want [4950, +100)", lo, size)
+	}
+	hot, coldHit := 0, 0
+	for i, c := range counts {
+		if uint64(i) >= lo && uint64(i) < lo+size {
+			hot += c
+		} else if c > 0 {
+			coldHit++
+		}
+	}
+	if share := float64(hot) / draws; math.Abs(share-0.9) > 0.01 {
+		t.Errorf("hot set share %.4f, want 0.90 ± 0.01", share)
+	}
+	// 20000 uniform draws over 9900 cold records reach 1-e^-2 (86%) of them.
+	if coldHit < (n-int(size))*8/10 {
+		t.Errorf("only %d of %d cold records drawn", coldHit, n-int(size))
+	}
+	ks := newKeySpace("k", 16, n)
+	if _, err := newChooser(DistHotspot, ks, nil, Hotspot{Keys: 0, Ops: 0.9}, rand.New(rand.NewPCG(1, 1))); err == nil {
+		t.Error("an empty hot set was accepted")
 	}
 }

@@ -28,6 +28,7 @@ type options struct {
 	seed                                             uint64
 	serializable, quiet                              bool
 	output                                           *cli.Output
+	hotspot                                          Hotspot
 	security                                         security.Config
 	tls                                              *security.TLS // loaded from security by exec
 }
@@ -61,7 +62,9 @@ func NewCommand() *cobra.Command {
 	pf.BoolVar(&o.serializable, "serializable", false, "etcd: serializable reads instead of linearizable")
 	pf.IntVar(&o.conns, "conns", 2, "gRPC connections: per store for regionkv, in total for etcd")
 	pf.StringVar(&o.workload, "workload", "a", "workload: "+strings.Join(WorkloadNames(), ", "))
-	pf.StringVar(&o.dist, "distribution", "", "key distribution: uniform, zipfian or latest (default: the workload's)")
+	pf.StringVar(&o.dist, "distribution", "", "key distribution: uniform, zipfian, latest or hotspot (default: the workload's)")
+	pf.Float64Var(&o.hotspot.Keys, "hotspot-keys", DefaultHotspot.Keys, "hotspot: fraction of the records in the hot set (mid key space)")
+	pf.Float64Var(&o.hotspot.Ops, "hotspot-ops", DefaultHotspot.Ops, "hotspot: fraction of the operations on the hot set")
 	pf.Uint64Var(&o.records, "records", 100000, "record count")
 	pf.Int64Var(&o.operations, "operations", 0, "run phase: stop after this many operations (0: --duration only)")
 	pf.DurationVar(&o.duration, "duration", 30*time.Second, "run phase: stop after this long")
@@ -136,7 +139,7 @@ func (o *options) open(ctx context.Context) (Target, error) {
 }
 
 func (o *options) config(w Workload, d time.Duration) Config {
-	cfg := Config{Workload: w, Distribution: o.dist, Records: o.records, Operations: o.operations, Duration: d,
+	cfg := Config{Workload: w, Distribution: o.dist, Hotspot: o.hotspot, Records: o.records, Operations: o.operations, Duration: d,
 		Threads: o.threads, KeySize: o.keySize, KeyPrefix: o.keyPrefix, ValueSize: o.valueSize, BatchSize: o.batchSize,
 		ScanLength: o.scanLen, ScanLenDist: o.scanLenDist, OpTimeout: o.opTimeout, Seed: o.seed}
 	if !o.quiet {

@@ -12,7 +12,34 @@ const (
 	DistUniform = "uniform"
 	DistZipfian = "zipfian"
 	DistLatest  = "latest"
+	DistHotspot = "hotspot"
 )
+
+// Hotspot is the skew of the hotspot distribution: a fraction Ops of the
+// draws go to the hot set, a fraction Keys of the records in the middle of
+// the key space (one contiguous range, so a few regions hold it); the rest
+// are uniform over the other records. YCSB's hotspot distribution, with
+// the hot set placed mid-range.
+type Hotspot struct {
+	Keys, Ops float64
+}
+
+// DefaultHotspot sends 90% of the requests to 1% of the keys.
+var DefaultHotspot = Hotspot{Keys: 0.01, Ops: 0.9}
+
+func (h Hotspot) check() error {
+	if !(h.Keys > 0 && h.Keys <= 1) || !(h.Ops >= 0 && h.Ops <= 1) {
+		return fmt.Errorf("bench: hotspot fractions must be in (0, 1] (keys) and [0, 1] (operations), got %v and %v", h.Keys, h.Ops)
+	}
+	return nil
+}
+
+// hotRange is the hot set of n records: [lo, lo+size), at least one.
+func (h Hotspot) hotRange(n uint64) (lo, size uint64) {
+	size = max(uint64(float64(n)*h.Keys), 1)
+	size = min(size, n)
+	return (n - size) / 2, size
+}
 
 // ZipfianConstant is YCSB's default skew (theta).
 const ZipfianConstant = 0.99
@@ -126,16 +153,21 @@ type chooser struct {
 	dist string
 	ks   *keySpace
 	z    *zipfian
+	hs   Hotspot
 	r    *rand.Rand
 }
 
-func newChooser(dist string, ks *keySpace, z *zipfian, r *rand.Rand) (*chooser, error) {
+func newChooser(dist string, ks *keySpace, z *zipfian, hs Hotspot, r *rand.Rand) (*chooser, error) {
 	switch dist {
 	case DistUniform, DistZipfian, DistLatest:
+	case DistHotspot:
+		if err := hs.check(); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("bench: unknown distribution %q (uniform, zipfian, latest)", dist)
+		return nil, fmt.Errorf("bench: unknown distribution %q (uniform, zipfian, latest, hotspot)", dist)
 	}
-	return &chooser{dist: dist, ks: ks, z: z, r: r}, nil
+	return &chooser{dist: dist, ks: ks, z: z, hs: hs, r: r}, nil
 }
 
 // next returns a record number that exists.
@@ -156,6 +188,18 @@ func (c *chooser) next() uint64 {
 			rank = n - 1
 		}
 		return n - 1 - rank
+	case DistHotspot:
+		// The hot set is drawn from the loaded records; inserted ones are
+		// cold.
+		lo, size := c.hs.hotRange(min(n, c.ks.records))
+		if c.r.Float64() < c.hs.Ops || size == n {
+			return lo + c.r.Uint64N(size)
+		}
+		i := c.r.Uint64N(n - size)
+		if i >= lo {
+			i += size
+		}
+		return i
 	default:
 		return c.r.Uint64N(n)
 	}

@@ -14,9 +14,10 @@ import (
 // Config is one phase's settings.
 type Config struct {
 	Workload     Workload
-	Distribution string // overrides the workload's when set
-	Records      uint64 // records loaded, [0, Records)
-	Operations   int64  // run phase: stop after this many (0: only Duration bounds it)
+	Distribution string  // overrides the workload's when set
+	Hotspot      Hotspot // the hotspot distribution's skew (zero: DefaultHotspot)
+	Records      uint64  // records loaded, [0, Records)
+	Operations   int64   // run phase: stop after this many (0: only Duration bounds it)
 	Duration     time.Duration
 	Threads      int
 	KeySize      int
@@ -101,7 +102,11 @@ func newWorkers(cfg *Config, t Target, ks *keySpace) ([]*worker, error) {
 	var ws []*worker
 	for i := 0; i < cfg.Threads; i++ {
 		r := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+1))
-		ch, err := newChooser(cfg.dist(), ks, z, r)
+		hs := cfg.Hotspot
+		if hs == (Hotspot{}) {
+			hs = DefaultHotspot
+		}
+		ch, err := newChooser(cfg.dist(), ks, z, hs, r)
 		if err != nil {
 			return nil, err
 		}

@@ -62,6 +62,8 @@ type Config struct {
 
 	// Raftstore tunes a Raft store (ignored when Standalone).
 	Raftstore Raftstore `toml:"raftstore"`
+	// Split tunes load-based split (ignored when Standalone).
+	Split Split `toml:"split"`
 
 	// Log is where and how the store logs; the root command's --log-*
 	// flags win over it.
@@ -129,6 +131,7 @@ func Default() Config {
 		MaxScanLimit:  DefaultMaxScanLimit,
 		MaxGRPCMsgLen: DefaultMaxGRPCMsgLen,
 		Raftstore:     DefaultRaftstore(),
+		Split:         DefaultSplit(),
 		Log:           logging.Default(),
 		// An empty list, not nil, so that the default config file shows
 		// the key.
@@ -180,6 +183,9 @@ func (c *Config) Validate() error {
 			}
 		}
 		if err := c.Raftstore.Validate(); err != nil {
+			return err
+		}
+		if err := c.Split.Validate(); err != nil {
 			return err
 		}
 	}

@@ -241,3 +241,34 @@ cert-allowed-cn = ["regionkv-server", "regionkv-client"]
 		t.Fatalf("a [security] table with only ca-path: %v", err)
 	}
 }
+
+// TestSplitTable: the [split] table sets load-based split; keys it does not
+// set keep their defaults, and values that cannot work are refused by name.
+func TestSplitTable(t *testing.T) {
+	path := writeFile(t, "data-dir = \"/d\"\n[split]\nqps-threshold = 500\nbyte-threshold = \"8MiB\"\ndetect-times = 5\n")
+	c := Default()
+	if err := c.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Split; s.QPSThreshold != 500 || s.ByteThreshold != 8<<20 || s.DetectTimes != 5 || s.SampleNum != DefaultSplit().SampleNum {
+		t.Fatalf("split = %+v", s)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tweak func(*Split)
+		want  string
+	}{
+		{func(s *Split) { s.DetectTimes = 1 }, "detect-times"},
+		{func(s *Split) { s.SampleNum = 8 }, "sample-num"},
+		{func(s *Split) { s.SplitBalanceScore = 0 }, "split-balance-score"},
+		{func(s *Split) { s.SplitContainedScore = 1.5 }, "split-contained-score"},
+	} {
+		bad := c
+		tc.tweak(&bad.Split)
+		if err := bad.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate = %v, want ErrInvalid naming %s", err, tc.want)
+		}
+	}
+}

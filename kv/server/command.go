@@ -288,6 +288,7 @@ func runRaft(ctx context.Context, cfg config.Config, logger *zap.Logger, started
 	defer trans.Close()
 	v := version.Get()
 	rcfg := raftstoreConfig(cfg.Raftstore)
+	rcfg.LoadSplit = loadSplitConfig(cfg.Split)
 	rcfg.StoreAddr = g.Addr()
 	if cfg.AdvertiseAddr != "" {
 		rcfg.StoreAddr = cfg.AdvertiseAddr
@@ -374,6 +375,16 @@ func raftstoreConfig(r config.Raftstore) raftstore.Config {
 	c.RaftLogGCCountLimit, c.RaftLogGCSizeLimit = r.RaftLogGCCountLimit, uint64(r.RaftLogGCSizeLimit)
 	c.HibernateRegions = r.HibernateRegions
 	c.ReserveSpace = uint64(r.ReserveSpace)
+	return c
+}
+
+// loadSplitConfig is raftstore's load-split config with the settings s
+// exposes.
+func loadSplitConfig(s config.Split) raftstore.LoadSplitConfig {
+	c := raftstore.DefaultLoadSplitConfig()
+	c.QPSThreshold, c.ByteThreshold = s.QPSThreshold, uint64(s.ByteThreshold)
+	c.DetectTimes, c.SampleNum = s.DetectTimes, s.SampleNum
+	c.BalanceScore, c.ContainedScore = s.SplitBalanceScore, s.SplitContainedScore
 	return c
 }
 

@@ -23,3 +23,21 @@ func TestRaftstoreConfigDefaultsAgree(t *testing.T) {
 		t.Fatalf("kv/config raftstore defaults disagree with raftstore.DefaultConfig:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestLoadSplitConfigDefaultsAgree: the [split] table's defaults are
+// raftstore's, and turning both thresholds off turns load-based split off
+// rather than taking the defaults back.
+func TestLoadSplitConfigDefaultsAgree(t *testing.T) {
+	if got, want := loadSplitConfig(config.DefaultSplit()), raftstore.DefaultLoadSplitConfig(); got != want {
+		t.Fatalf("[split] defaults disagree with raftstore:\n got %+v\nwant %+v", got, want)
+	}
+	off := config.DefaultSplit()
+	off.QPSThreshold, off.ByteThreshold = 0, 0
+	got := loadSplitConfig(off)
+	if got.QPSThreshold != 0 || got.ByteThreshold != 0 || got.DetectTimes == 0 {
+		t.Fatalf("off: %+v", got)
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatalf("off: %v", err)
+	}
+}

@@ -153,6 +153,7 @@ func (r *reader) GetCF(cf string, key []byte) ([]byte, error) {
 			Key: key, RegionId: r.region.Id, StartKey: r.region.StartKey, EndKey: r.region.EndKey}}}
 	}
 	v, err := r.snap.GetCF(cf, key)
+	r.stats.RecordGet(key)
 	if v != nil {
 		r.stats.Record(1, len(key)+len(v))
 	}
@@ -182,6 +183,7 @@ func (r *reader) IterCF(cf string, opts engine.IterOptions) engine.Iterator {
 	if err != nil {
 		return engine.NewErrorIterator(err)
 	}
+	r.stats.RecordScan(opts.LowerBound, opts.UpperBound)
 	return &countingIterator{Iterator: it, stats: r.stats}
 }
 

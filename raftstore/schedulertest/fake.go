@@ -113,6 +113,12 @@ func (f *Fake) RegionHeartbeat(_ context.Context, req *pdpb.RegionHeartbeatReque
 	tr.BytesRead += req.BytesRead
 	tr.KeysWritten += req.KeysWritten
 	tr.BytesWritten += req.BytesWritten
+	if q := req.QueryStats; q != nil {
+		tr.Gets += q.Get
+		tr.Scans += q.Scan
+		tr.Puts += q.Put
+		tr.Deletes += q.Delete
+	}
 	old, ok := f.regions[req.Region.Id]
 	if !ok || newer(req, old) {
 		f.regions[req.Region.Id] = req
@@ -136,6 +142,8 @@ func newer(a, b *pdpb.RegionHeartbeatRequest) bool {
 // Traffic is what a region's heartbeats reported, summed.
 type Traffic struct {
 	KeysRead, BytesRead, KeysWritten, BytesWritten uint64
+	// Requests (query_stats).
+	Gets, Scans, Puts, Deletes uint64
 }
 
 // TotalTraffic returns the traffic every region's heartbeats reported so
@@ -149,6 +157,10 @@ func (f *Fake) TotalTraffic() Traffic {
 		sum.BytesRead += tr.BytesRead
 		sum.KeysWritten += tr.KeysWritten
 		sum.BytesWritten += tr.BytesWritten
+		sum.Gets += tr.Gets
+		sum.Scans += tr.Scans
+		sum.Puts += tr.Puts
+		sum.Deletes += tr.Deletes
 	}
 	return sum
 }

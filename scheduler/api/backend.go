@@ -41,6 +41,7 @@ type Leader interface {
 	SchedulerAPI
 	ConfigAPI
 	KeyVizAPI
+	HotAPI
 }
 
 // StoreAPI reads and changes stores.

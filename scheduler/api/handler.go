@@ -57,6 +57,8 @@ func NewHandler(b Backend, logger *zap.Logger) http.Handler {
 	m.HandleFunc("GET "+Prefix+"/config/running", h.runningConfig)
 	m.HandleFunc("GET "+Prefix+"/metrics/targets", h.metricsTargets)
 	m.HandleFunc("GET "+Prefix+"/keyviz", h.leader(h.keyViz))
+	m.HandleFunc("GET "+Prefix+"/hotspot/regions/{kind}", h.leader(h.hotRegions))
+	m.HandleFunc("GET "+Prefix+"/hotspot/stores", h.leader(h.hotStores))
 	dashboard.Register(m)
 	return m
 }

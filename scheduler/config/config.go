@@ -93,6 +93,15 @@ type Schedule struct {
 	RegionScheduleLimit  int `toml:"region-schedule-limit" json:"region-schedule-limit"`
 	ReplicaScheduleLimit int `toml:"replica-schedule-limit" json:"replica-schedule-limit"`
 	StoreLimit           int `toml:"store-limit" json:"store-limit"`
+	// HotRegionScheduleLimit bounds balance-hot-region's operators in
+	// flight.
+	HotRegionScheduleLimit int `toml:"hot-region-schedule-limit" json:"hot-region-schedule-limit"`
+	// HotRegionWindow is the time constant over which region and store
+	// loads are averaged (package hot); HotRegionCacheHitsThreshold is how
+	// many region heartbeats in a row must find a region's load at or above
+	// the hot minimum before it counts as hot.
+	HotRegionWindow             Duration `toml:"hot-region-window" json:"hot-region-window"`
+	HotRegionCacheHitsThreshold int      `toml:"hot-region-cache-hits-threshold" json:"hot-region-cache-hits-threshold"`
 	// OperatorTimeout bounds how long one operator may run.
 	OperatorTimeout Duration `toml:"operator-timeout" json:"operator-timeout"`
 	// Tolerance is the fraction of the mean score by which two stores may
@@ -124,20 +133,23 @@ func Default() Config {
 // DefaultSchedule returns the scheduling defaults.
 func DefaultSchedule() Schedule {
 	return Schedule{
-		MaxReplicas:          3,
-		MaxStoreDownTime:     D(30 * time.Minute),
-		StoreDisconnectTime:  D(20 * time.Second),
-		PatrolInterval:       D(10 * time.Millisecond),
-		PatrolBatch:          128,
-		ScheduleInterval:     D(100 * time.Millisecond),
-		LeaderScheduleLimit:  4,
-		RegionScheduleLimit:  4,
-		ReplicaScheduleLimit: 16,
-		StoreLimit:           8,
-		OperatorTimeout:      D(10 * time.Minute),
-		Tolerance:            0.05,
-		LowSpaceRatio:        0.8,
-		Schedulers:           []string{"balance-leader", "balance-region"},
+		MaxReplicas:                 3,
+		MaxStoreDownTime:            D(30 * time.Minute),
+		StoreDisconnectTime:         D(20 * time.Second),
+		PatrolInterval:              D(10 * time.Millisecond),
+		PatrolBatch:                 128,
+		ScheduleInterval:            D(100 * time.Millisecond),
+		LeaderScheduleLimit:         4,
+		RegionScheduleLimit:         4,
+		ReplicaScheduleLimit:        16,
+		StoreLimit:                  8,
+		HotRegionScheduleLimit:      4,
+		HotRegionWindow:             D(2 * time.Minute),
+		HotRegionCacheHitsThreshold: 3,
+		OperatorTimeout:             D(10 * time.Minute),
+		Tolerance:                   0.05,
+		LowSpaceRatio:               0.8,
+		Schedulers:                  []string{"balance-leader", "balance-region", "balance-hot-region"},
 	}
 }
 
@@ -233,6 +245,9 @@ const (
 	MaxMaxReplicas         = 10
 	MaxPatrolBatch         = 100000
 	MaxScheduleLimit       = 10000 // per kind and per store
+	MinHotRegionWindow     = time.Second
+	MaxHotRegionWindow     = time.Hour
+	MaxHotRegionCacheHits  = 100
 )
 
 // Validate reports the first problem with s.
@@ -247,6 +262,7 @@ func (s *Schedule) Validate() error {
 		{"patrol-interval", s.PatrolInterval.Duration, MinInterval, MaxInterval},
 		{"schedule-interval", s.ScheduleInterval.Duration, MinInterval, MaxInterval},
 		{"operator-timeout", s.OperatorTimeout.Duration, MinOperatorTimeout, MaxOperatorTimeout},
+		{"hot-region-window", s.HotRegionWindow.Duration, MinHotRegionWindow, MaxHotRegionWindow},
 	}
 	for _, d := range durations {
 		if d.v < d.min || d.v > d.max {
@@ -264,6 +280,8 @@ func (s *Schedule) Validate() error {
 		{"region-schedule-limit", s.RegionScheduleLimit, 0, MaxScheduleLimit},
 		{"replica-schedule-limit", s.ReplicaScheduleLimit, 0, MaxScheduleLimit},
 		{"store-limit", s.StoreLimit, 1, MaxScheduleLimit},
+		{"hot-region-schedule-limit", s.HotRegionScheduleLimit, 0, MaxScheduleLimit},
+		{"hot-region-cache-hits-threshold", s.HotRegionCacheHitsThreshold, 1, MaxHotRegionCacheHits},
 	}
 	for _, c := range counts {
 		if c.v < c.min || c.v > c.max {

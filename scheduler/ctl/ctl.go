@@ -1,6 +1,6 @@
 // Package ctl is `regionkv ctl`, the operator's tool for the scheduler (a
 // pd-ctl for regionkv): stores, regions, operators, schedulers, config,
-// members, health. It talks to the scheduler's HTTP JSON API (package
+// members, health, hot regions and store loads. It talks to the scheduler's HTTP JSON API (package
 // scheduler/api) at --scheduler, the same address as its gRPC service
 // (127.0.0.1:2379 by default). Output is a table for people, or with -o
 // json the API's JSON for scripts. Keys are shown as text when printable
@@ -78,7 +78,7 @@ certificate to the scheduler and to the stores' status addresses.`,
 	pf.DurationVar(&o.timeout, "timeout", 10*time.Second, "deadline of the whole command")
 	security.AddFlags(pf, &o.security)
 	cmd.AddCommand(o.storeCmd(), o.regionCmd(), o.operatorCmd(), o.schedulerCmd(), o.configCmd(),
-		o.memberCmd(), o.healthCmd(), o.clusterCmd())
+		o.memberCmd(), o.healthCmd(), o.clusterCmd(), o.hotCmd())
 	return cmd
 }
 

@@ -26,9 +26,9 @@ var (
 
 // Limits bound the operators in flight.
 type Limits struct {
-	Leader, Region, Replica int // operators per kind
-	Store                   int // operators moving data per store
-	Timeout                 time.Duration
+	Leader, Region, Replica, Hot int // operators per kind
+	Store                        int // operators moving data per store
+	Timeout                      time.Duration
 }
 
 // Sender delivers a heartbeat response to region r's leader.
@@ -167,7 +167,7 @@ func (c *Controller) admitLocked(op *Operator) error {
 		for _, k := range []struct {
 			kind  Kind
 			limit int
-		}{{KindLeader, l.Leader}, {KindRegion, l.Region}, {KindReplica, l.Replica}} {
+		}{{KindLeader, l.Leader}, {KindRegion, l.Region}, {KindReplica, l.Replica}, {KindHot, l.Hot}} {
 			if op.Kind&k.kind != 0 && c.countLocked(k.kind) >= k.limit {
 				return fmt.Errorf("%w: %s", ErrKindLimit, k.kind)
 			}

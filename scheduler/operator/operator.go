@@ -8,6 +8,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/hot"
 )
 
 // Kind classifies an operator for limits; an operator may have several.
@@ -20,11 +21,12 @@ const (
 	KindReplica                  // repairs replicas (checker)
 	KindSplit                    // splits a region
 	KindAdmin                    // asked for by a person
+	KindHot                      // moves load (balance-hot-region)
 )
 
 func (k Kind) String() string {
 	var parts []string
-	for i, n := range []string{"leader", "region", "replica", "split", "admin"} {
+	for i, n := range []string{"leader", "region", "replica", "split", "admin", "hot"} {
 		if k&(1<<i) != 0 {
 			parts = append(parts, n)
 		}
@@ -58,6 +60,9 @@ type Operator struct {
 	started time.Time
 	ended   time.Time
 	timeout time.Duration
+	// load, when set, is the region's load the operator moves between
+	// stores (SetLoad).
+	load *hot.Loads
 }
 
 // New builds an operator for region r.
@@ -144,10 +149,40 @@ func (o *Operator) check(r *cluster.RegionInfo, health Health) (step Step, stale
 	return o.steps[o.cur], false
 }
 
+// SetLoad makes the operator carry its region's load (rates per second):
+// its pending influence then moves that load too, so that a scheduler
+// balancing load counts the moves in flight.
+func (o *Operator) SetLoad(l hot.Loads) { o.load = &l }
+
 // influence adds the effect of the steps not yet finished.
 func (o *Operator) influence(inf Influence, r *cluster.RegionInfo) {
 	for _, s := range o.steps[o.cur:] {
 		s.Influence(inf, r)
+		if o.load != nil {
+			loadInfluence(inf, s, *o.load)
+		}
+	}
+}
+
+// loadInfluence adds what step s moves of a region's load l: a new replica
+// bears the writes, a leader all of it (hot.PeerLoads).
+func loadInfluence(inf Influence, s Step, l hot.Loads) {
+	follower := hot.PeerLoads(l, false)
+	readPart := l
+	readPart.Add(follower, -1)
+	switch s := s.(type) {
+	case AddPeer:
+		inf.store(s.ToStore).PeerLoad.Add(follower, 1)
+	case AddLearner:
+		inf.store(s.ToStore).PeerLoad.Add(follower, 1)
+	case RemovePeer:
+		inf.store(s.FromStore).PeerLoad.Add(follower, -1)
+	case TransferLeader:
+		from, to := inf.store(s.FromStore), inf.store(s.ToStore)
+		from.LeaderLoad.Add(l, -1)
+		to.LeaderLoad.Add(l, 1)
+		from.PeerLoad.Add(readPart, -1)
+		to.PeerLoad.Add(readPart, 1)
 	}
 }
 

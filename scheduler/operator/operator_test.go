@@ -9,6 +9,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/hot"
 )
 
 func peer(id, store uint64) *metapb.Peer { return &metapb.Peer{Id: id, StoreId: store} }
@@ -425,5 +426,54 @@ func TestAddViaLearner(t *testing.T) {
 	op2 := New("add-via-learner", r, KindReplica, PriorityNormal, PromoteLearner{ToStore: 3, PeerID: 13})
 	if err := c.Add(op2, r); !errors.Is(err, ErrStale) {
 		t.Fatalf("promoting a learner the region lacks: %v", err)
+	}
+}
+
+// TestLoadInfluence: an operator carrying its region's load moves it in the
+// pending influence as its steps would: a replica move takes the writes
+// (and, with leadership, the reads) off the source onto the target, and
+// only the steps not yet finished count. The hot kind has its own limit.
+func TestLoadInfluence(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(100, 0)}
+	c, _ := newCtl(clk, Limits{Leader: 4, Region: 4, Replica: 4, Hot: 1, Store: 9, Timeout: time.Minute})
+	var l hot.Loads
+	l[hot.Read] = [3]float64{1000, 10, 10}
+	l[hot.Write] = [3]float64{2000, 20, 20}
+	var writesOnly hot.Loads
+	writesOnly[hot.Write] = l[hot.Write]
+	r := reg("", "", 1, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3))
+	op, err := CreateMovePeer("hot", r, 1, 4, 14, KindHot, PriorityLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.SetLoad(l)
+	if err := c.Add(op, r); err != nil {
+		t.Fatal(err)
+	}
+	inf := c.Influence()
+	neg := func(x hot.Loads) hot.Loads {
+		var out hot.Loads
+		out.Add(x, -1)
+		return out
+	}
+	if s1, s4 := inf.Of(1), inf.Of(4); s1.LeaderLoad != neg(l) || s1.PeerLoad != neg(l) || s4.LeaderLoad != l || s4.PeerLoad != l {
+		t.Fatalf("before any step: store 1 %+v, store 4 %+v", s1, s4)
+	}
+	if s2 := inf.Of(2); s2.LeaderLoad != (hot.Loads{}) || s2.PeerLoad != (hot.Loads{}) {
+		t.Fatalf("store 2 untouched: %+v", s2)
+	}
+	// The learner was added and promoted: store 4 already bears the writes
+	// (the statistics will show it), the leadership still moves.
+	r2 := reg("", "", 3, 1, 1, peer(11, 1), peer(12, 2), peer(13, 3), peer(14, 4))
+	c.Dispatch(r2)
+	inf = c.Influence()
+	readPart := l
+	readPart.Add(writesOnly, -1)
+	if s4 := inf.Of(4); s4.LeaderLoad != l || s4.PeerLoad != readPart {
+		t.Fatalf("after the promotion: store 4 %+v", s4)
+	}
+	r5 := cluster.NewRegionInfo(&metapb.Region{Id: 5, RegionEpoch: &metapb.RegionEpoch{}, Peers: []*metapb.Peer{peer(50, 1), peer(51, 2)}}, peer(50, 1))
+	if err := c.Add(New("hot", r5, KindHot, PriorityLow, TransferLeader{1, 2}), r5); !errors.Is(err, ErrKindLimit) {
+		t.Fatalf("hot limit 1: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/hot"
 )
 
 // Step is one change to a region.
@@ -312,6 +313,10 @@ type StoreInfluence struct {
 	LeaderCount int
 	RegionCount int
 	RegionSize  int64
+	// The load moving to (positive) or off the store, as leader and as a
+	// replica, by operators that carry their region's load (SetLoad).
+	LeaderLoad hot.Loads
+	PeerLoad   hot.Loads
 }
 
 // Influence maps store IDs to the pending effect of operators on them.

@@ -27,8 +27,9 @@ type Factory func(rng *rand.Rand) Scheduler
 // Builtin returns the factories of the schedulers this package provides.
 func Builtin() map[string]Factory {
 	return map[string]Factory{
-		BalanceLeaderName: NewBalanceLeader,
-		BalanceRegionName: NewBalanceRegion,
+		BalanceLeaderName:    NewBalanceLeader,
+		BalanceRegionName:    NewBalanceRegion,
+		BalanceHotRegionName: NewBalanceHotRegion,
 	}
 }
 

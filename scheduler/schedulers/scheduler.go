@@ -1,5 +1,5 @@
 // Package schedulers holds the periodic, cluster-wide schedulers
-// (balance-leader, balance-region) and the run-time registry that lists,
+// (balance-leader, balance-region, balance-hot-region) and the run-time registry that lists,
 // adds, removes and pauses them. A scheduler returns operators or the reason
 // it returned none.
 package schedulers
@@ -11,6 +11,7 @@ import (
 
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/filter"
+	"github.com/regionkv/regionkv/scheduler/hot"
 	"github.com/regionkv/regionkv/scheduler/operator"
 )
 
@@ -19,6 +20,9 @@ type Cluster interface {
 	GetStores() []*cluster.StoreInfo
 	RandLeaderRegions(store uint64, n int, rng *rand.Rand) []*cluster.RegionInfo
 	RandPeerRegions(store uint64, n int, rng *rand.Rand) []*cluster.RegionInfo
+	GetRegion(id uint64) *cluster.RegionInfo
+	// RegionLoads is every region whose load is known (package hot).
+	RegionLoads() []hot.RegionStat
 	// HasOperator reports whether region already has a running operator.
 	HasOperator(regionID uint64) bool
 	AllocID() (uint64, error)

@@ -17,6 +17,7 @@ import (
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/filter"
+	"github.com/regionkv/regionkv/scheduler/hot"
 	"github.com/regionkv/regionkv/scheduler/keyviz"
 	"github.com/regionkv/regionkv/scheduler/operator"
 	"github.com/regionkv/regionkv/scheduler/schedulers"
@@ -288,3 +289,6 @@ func (a apiLeader) SetSchedule(ctx context.Context, changes map[string]json.RawM
 
 func (a apiLeader) KeyViz(q keyviz.Query) (*keyviz.Matrix, error) { return a.ls.s.keyviz.Query(q) }
 func (a apiLeader) KeyVizConfig() keyviz.Config                   { return a.ls.s.keyviz.Config() }
+
+func (a apiLeader) HotRegions() []hot.RegionStat { return a.ls.hot.Regions() }
+func (a apiLeader) HotStores() []hot.StoreStat   { return a.ls.hot.Stores() }

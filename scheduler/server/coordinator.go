@@ -68,8 +68,11 @@ func (ls *leaderState) runSchedulers() {
 	v := ls.view()
 	for _, sch := range ls.registry.Runnable(o.Now) {
 		limit := lim.Region
-		if sch.Kind() == operator.KindLeader {
+		switch sch.Kind() {
+		case operator.KindLeader:
 			limit = lim.Leader
+		case operator.KindHot:
+			limit = lim.Hot
 		}
 		if ls.ops.Count(sch.Kind()) >= limit {
 			ls.registry.Record(sch.Name(), o.Now, 0, "operator limit reached")

@@ -12,6 +12,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/hot"
 	"github.com/regionkv/regionkv/scheduler/keyviz"
 	"github.com/regionkv/regionkv/scheduler/pderr"
 )
@@ -153,6 +154,8 @@ func (s *Server) handleRegionHeartbeat(req *pdpb.RegionHeartbeatRequest, st *hbS
 	s.metrics.heartbeats.WithLabelValues("ok").Inc()
 	s.keyviz.Observe(r.ID(), r.Epoch().Version, r.StartKey(), r.EndKey(),
 		keyviz.NewStats(req.BytesWritten, req.BytesRead, req.KeysWritten, req.KeysRead))
+	ls.hot.Observe(hot.SampleFromHeartbeat(req))
+	ls.hot.Remove(ch.Removed...)
 	ls.persist.mark(ch, r.ID())
 	if ch.SaveMeta {
 		s.logger.Debug("region changed", zap.Uint64("region-id", r.ID()),

@@ -10,7 +10,9 @@ import (
 
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
+	"github.com/regionkv/regionkv/proto/pkg/pdpbgrpc"
 	"github.com/regionkv/regionkv/scheduler/api"
+	"github.com/regionkv/regionkv/scheduler/config"
 )
 
 // TestKeyVizFromHeartbeats: region heartbeats feed the key visualizer's
@@ -19,20 +21,7 @@ import (
 func TestKeyVizFromHeartbeats(t *testing.T) {
 	cfg := testConfig(t, "s1")
 	cfg.Schedule.Schedulers = nil
-	s := startServer(t, cfg)
-	waitLeader(t, s)
-	pd := rawPD(t, s.Addr())
-	ctx := ctxT(t)
-	hdr := &pdpb.RequestHeader{ClusterId: s.ClusterID()}
-	boot := region(100, "", "", 1, 1, peer(101, 1))
-	if resp, err := pd.Bootstrap(ctx, &pdpb.BootstrapRequest{Header: hdr, Store: &metapb.Store{Id: 1, Address: "127.0.0.1:30001"},
-		Region: boot}); err != nil || resp.Header.Error != nil {
-		t.Fatalf("bootstrap: %v %v", resp, err)
-	}
-	st, err := pd.RegionHeartbeat(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, hdr, st := heartbeatServer(t, cfg)
 	// Three regions after two splits; the middle one, [g, p), is hot.
 	for _, hb := range []*pdpb.RegionHeartbeatRequest{
 		{Region: region(100, "", "g", 1, 3, peer(101, 1)), BytesWritten: 10, KeysWritten: 1},
@@ -153,4 +142,25 @@ func TestDashboardServed(t *testing.T) {
 			t.Fatalf("GET %s: %d to %q, want a redirect to /dashboard/", p, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
+}
+
+// heartbeatServer starts a scheduler leader with cfg, bootstraps its
+// cluster with store 1 and region 100 on it, and opens a region heartbeat
+// stream.
+func heartbeatServer(t *testing.T, cfg config.Config) (*Server, pdpbgrpc.PDClient, *pdpb.RequestHeader, pdpbgrpc.PD_RegionHeartbeatClient) {
+	t.Helper()
+	s := startServer(t, cfg)
+	waitLeader(t, s)
+	pd := rawPD(t, s.Addr())
+	ctx := ctxT(t)
+	hdr := &pdpb.RequestHeader{ClusterId: s.ClusterID()}
+	if resp, err := pd.Bootstrap(ctx, &pdpb.BootstrapRequest{Header: hdr, Store: &metapb.Store{Id: 1, Address: "127.0.0.1:30001"},
+		Region: region(100, "", "", 1, 1, peer(101, 1))}); err != nil || resp.Header.Error != nil {
+		t.Fatalf("bootstrap: %v %v", resp, err)
+	}
+	st, err := pd.RegionHeartbeat(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, pd, hdr, st
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/config"
 	"github.com/regionkv/regionkv/scheduler/filter"
+	"github.com/regionkv/regionkv/scheduler/hot"
 	"github.com/regionkv/regionkv/scheduler/operator"
 	"github.com/regionkv/regionkv/scheduler/schedulers"
 	"github.com/regionkv/regionkv/scheduler/storage"
@@ -34,6 +35,9 @@ type leaderState struct {
 	registry *schedulers.Registry
 	checker  *checker.ReplicaChecker
 	persist  *regionPersister
+	// hot holds the load statistics of this term, from the heartbeats it
+	// received (in memory only: a new leader starts afresh).
+	hot *hot.Cache
 	// lease says whether this term's etcd lease is known to be alive;
 	// timestamps and operator steps are served only while it is.
 	lease *leaderLease
@@ -108,6 +112,7 @@ func (s *Server) becomeLeader(ctx context.Context, guard *clientv3.Cmp, lease *l
 	ls.checker = checker.NewReplicaChecker(ls.view())
 	ls.ops.SetHealth(func(r *cluster.RegionInfo) operator.Health { return ls.checker.Health(ls.options(), r) })
 	ls.persist = newRegionPersister(s.storage, ls.cluster)
+	ls.hot = hot.NewCache(ls.hotConfig, ls.cluster.Now)
 	lctx, cancel := context.WithCancel(ctx)
 	ls.cancel = cancel
 	ls.goLoop(lctx, ls.persist.interval, func(ctx context.Context) error { return ls.persist.flush(ctx) })
@@ -194,10 +199,17 @@ func (ls *leaderState) setSchedule(ctx context.Context, next config.Schedule) er
 	return nil
 }
 
+func (ls *leaderState) hotConfig() hot.Config {
+	c := ls.schedule()
+	hc := hot.DefaultConfig()
+	hc.Window, hc.HitsThreshold = c.HotRegionWindow.Duration, c.HotRegionCacheHitsThreshold
+	return hc
+}
+
 func (ls *leaderState) limits() operator.Limits {
 	c := ls.schedule()
 	return operator.Limits{Leader: c.LeaderScheduleLimit, Region: c.RegionScheduleLimit,
-		Replica: c.ReplicaScheduleLimit, Store: c.StoreLimit, Timeout: c.OperatorTimeout.Duration}
+		Replica: c.ReplicaScheduleLimit, Hot: c.HotRegionScheduleLimit, Store: c.StoreLimit, Timeout: c.OperatorTimeout.Duration}
 }
 
 func (ls *leaderState) options() *filter.Options {
@@ -221,6 +233,9 @@ func (ls *leaderState) view() view { return view{Cluster: ls.cluster, ls: ls} }
 
 // HasOperator implements schedulers.Cluster.
 func (v view) HasOperator(regionID uint64) bool { return v.ls.ops.Has(regionID) }
+
+// RegionLoads implements schedulers.Cluster.
+func (v view) RegionLoads() []hot.RegionStat { return v.ls.hot.Regions() }
 
 // AllocID implements checker.Cluster and schedulers.Cluster.
 func (v view) AllocID() (uint64, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/metapb"
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/cluster"
+	"github.com/regionkv/regionkv/scheduler/hot"
 	"github.com/regionkv/regionkv/scheduler/pderr"
 	"github.com/regionkv/regionkv/scheduler/storage"
 )
@@ -202,6 +203,8 @@ func (s *Server) StoreHeartbeat(ctx context.Context, req *pdpb.StoreHeartbeatReq
 	if err != nil {
 		return &pdpb.StoreHeartbeatResponse{Header: s.internalErr(err)}, nil
 	}
+	counts, span := hot.StoreCounts(req.Stats)
+	ls.hot.ObserveStore(req.Stats.StoreId, counts, span)
 	return &pdpb.StoreHeartbeatResponse{Header: s.header(), State: st.Meta.NodeState}, nil
 }
 

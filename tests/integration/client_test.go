@@ -338,15 +338,23 @@ func TestSDKThroughChurn(t *testing.T) {
 				to = p.StoreId
 			}
 		}
-		if err := c.Operator(api.OperatorRequest{Name: "transfer-leader", RegionID: r.Meta.Id, ToStore: to}); err != nil {
-			t.Logf("transfer leader: %v", err) // busy with a balance operator: fine
+		req := api.OperatorRequest{Name: "transfer-leader", RegionID: r.Meta.Id, ToStore: to}
+		if err := c.Operator(req); err != nil {
+			// Busy with a balance operator, or the target's peer not
+			// caught up yet (a split just made it): asked again below.
+			t.Logf("transfer leader: %v", err)
 		}
+		asked := time.Now()
 		c.WaitFor(10*time.Second, "the leader transfer", func() error {
 			got, err := c.SchedClient().GetRegionByID(ctxFor(t, 5*time.Second), r.Meta.Id)
 			if err != nil {
 				return err
 			}
 			if got.Leader == nil || got.Leader.StoreId == r.Leader.StoreId {
+				if time.Since(asked) > 500*time.Millisecond {
+					_ = c.Operator(req)
+					asked = time.Now()
+				}
 				return errors.New("not moved")
 			}
 			return nil

@@ -229,7 +229,7 @@ class Table {
 
 // ---------------------------------------------------------------- views
 
-const views = { overview, stores, regions, region, keyviz };
+const views = { overview, stores, regions, region, hot, keyviz };
 
 function overview(root) {
   const cards = h('div', { class: 'cards' });
@@ -657,6 +657,48 @@ function keyviz(root, route) {
       replace(note, `One column per ${data['column-seconds']} s; each cell is the traffic of the regions overlapping its key range. ` +
         'Drag to zoom on a time window or key range. Data for scripts: ', h('a', { href: url }, url),
         data['retained-from'] ? ` (history since ${fmtClock(data['retained-from'])})` : ' (no data yet: regions report their traffic in heartbeats)');
+    },
+  };
+}
+
+// hot shows the load statistics: the hot read and write regions and each
+// store's load, per second, averaged over the scheduler's hot-region-window.
+function hot(root) {
+  const rate = (v) => `${fmtNum(Math.round(v))}/s`;
+  const byteRate = (v) => `${fmtBytes(Math.round(v))}/s`;
+  const regionTable = (id) => new Table(id, [
+    { key: 'id', label: 'Region', get: (r) => r['region-id'], show: (r) => regionLink(r['region-id']), num: true },
+    { key: 'range', label: 'Key range', get: (r) => r['start-key'], show: (r) => rangeNode(r['start-key'], r['end-key']) },
+    { key: 'leader', label: 'Leader store', get: (r) => r['leader-store'], num: true },
+    { key: 'stores', label: 'Stores', get: (r) => r.stores.join(', ') },
+    { key: 'bytes', label: 'Bytes', get: (r) => r.bytes, show: (r) => byteRate(r.bytes), num: true },
+    { key: 'keys', label: 'Keys', get: (r) => r.keys, show: (r) => rate(r.keys), num: true },
+    { key: 'queries', label: 'Requests', get: (r) => r.queries, show: (r) => rate(r.queries), num: true },
+    { key: 'degree', label: 'Hot degree', get: (r) => r['hot-degree'], num: true },
+  ], 'bytes', true);
+  const reads = regionTable('hot-read');
+  const writes = regionTable('hot-write');
+  const storeTable = new Table('hot-stores', [
+    { key: 'id', label: 'Store', get: (s) => s['store-id'], num: true },
+    { key: 'rb', label: 'Read as leader', get: (s) => s['read-leader'].bytes, show: (s) => byteRate(s['read-leader'].bytes), num: true },
+    { key: 'rq', label: 'Read requests', get: (s) => s['read-leader'].queries, show: (s) => rate(s['read-leader'].queries), num: true },
+    { key: 'wb', label: 'Written as leader', get: (s) => s['write-leader'].bytes, show: (s) => byteRate(s['write-leader'].bytes), num: true },
+    { key: 'wq', label: 'Write requests', get: (s) => s['write-leader'].queries, show: (s) => rate(s['write-leader'].queries), num: true },
+    { key: 'wp', label: 'Written as replica', get: (s) => s['write-peer'].bytes, show: (s) => byteRate(s['write-peer'].bytes), num: true },
+    { key: 'hot', label: 'Hot leaders (read/write)', get: (s) => s['hot-read-leaders'] + s['hot-write-leaders'], show: (s) => `${s['hot-read-leaders']} / ${s['hot-write-leaders']}`, num: true },
+  ], 'id');
+  root.append(h('h1', {}, 'Hot regions and store loads'),
+    h('p', { class: 'muted' }, 'Per second, averaged over the scheduler\'s hot-region-window; balance-hot-region moves hot leaders and replicas off the busiest stores.'),
+    h('div', { class: 'panel' }, h('h2', {}, 'Store loads'), storeTable.node),
+    h('div', { class: 'grid2' },
+      h('div', { class: 'panel' }, h('h2', {}, 'Hot read regions'), reads.node),
+      h('div', { class: 'panel' }, h('h2', {}, 'Hot write regions'), writes.node)));
+  return {
+    async update() {
+      const [r, w, st] = await Promise.all([api('hotspot/regions/read?limit=50'), api('hotspot/regions/write?limit=50'), api('hotspot/stores')]);
+      reads.set(r.regions);
+      writes.set(w.regions);
+      storeTable.set(st.stores);
     },
   };
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/regionkv/regionkv/proto/pkg/pdpb"
 	"github.com/regionkv/regionkv/scheduler/cluster"
 	"github.com/regionkv/regionkv/scheduler/filter"
+	"github.com/regionkv/regionkv/scheduler/hot"
 )
 
 // Now is the mock clock's fixed time.
@@ -40,18 +41,24 @@ type Region struct {
 	Down, RecentlyDown, Pending []uint64
 	// Learners lists stores whose peers are learners.
 	Learners []uint64
+	// Load is the region's load (rates per second); a region with one is
+	// hot for each kind with a rate at or above the hot minimum.
+	Load hot.Loads
 }
 
-// Cluster is a cluster.Cluster with an ID allocator and operator set.
+// Cluster is a cluster.Cluster with an ID allocator, operator set and
+// load statistics.
 type Cluster struct {
 	*cluster.Cluster
 	nextID uint64
 	Busy   map[uint64]bool // regions with an operator
+	Hot    *hot.Cache
 }
 
 // New builds a cluster from stores and regions.
 func New(stores []Store, regions []Region) *Cluster {
-	c := &Cluster{Cluster: cluster.New(func() time.Time { return Now }), nextID: 1000, Busy: map[uint64]bool{}}
+	now := func() time.Time { return Now }
+	c := &Cluster{Cluster: cluster.New(now), nextID: 1000, Busy: map[uint64]bool{}, Hot: hot.NewCache(nil, now)}
 	for _, s := range stores {
 		meta := &metapb.Store{Id: s.ID, Address: fmt.Sprintf("store-%d", s.ID)}
 		if s.State == "unreported" {
@@ -133,7 +140,26 @@ func (c *Cluster) AddRegion(r Region) {
 	if _, err := c.PutRegion(cluster.RegionFromHeartbeat(req)); err != nil {
 		panic(err)
 	}
+	if r.Load != (hot.Loads{}) {
+		// As many minutes of that load as make the region hot.
+		smp := hot.Sample{RegionID: r.ID, LeaderStore: req.Leader.GetStoreId(), StartKey: meta.StartKey, EndKey: meta.EndKey,
+			Interval: time.Minute}
+		for _, p := range meta.Peers {
+			smp.Stores = append(smp.Stores, p.StoreId)
+		}
+		for k := range r.Load {
+			for d := range r.Load[k] {
+				smp.Counts[k][d] = uint64(r.Load[k][d]*60 + 0.5)
+			}
+		}
+		for range hot.DefaultConfig().HitsThreshold {
+			c.Hot.Observe(smp)
+		}
+	}
 }
+
+// RegionLoads implements the schedulers' view of the load statistics.
+func (c *Cluster) RegionLoads() []hot.RegionStat { return c.Hot.Regions() }
 
 // AllocID implements the checkers' and schedulers' ID allocation.
 func (c *Cluster) AllocID() (uint64, error) {
