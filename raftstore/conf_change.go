@@ -35,6 +35,7 @@ type confChangeResult struct {
 	cc     eraftpb.ConfChange
 	peer   *metapb.Peer
 	region *metapb.Region // after the change
+	index  uint64         // of the conf change entry
 }
 
 // adminResult is one applied admin command that the raft worker must
@@ -217,7 +218,7 @@ func (w *applyWorker) execConfChange(d *applyDelegate, e *eraftpb.Entry) *raft_c
 		w.logger.Panic("encode region state", zap.Error(err))
 	}
 	d.region = region
-	d.result.admins = append(d.result.admins, adminResult{confChange: &confChangeResult{cc: cc, peer: cp.Peer, region: region}})
+	d.result.admins = append(d.result.admins, adminResult{confChange: &confChangeResult{cc: cc, peer: cp.Peer, region: region, index: e.Index}})
 	w.logger.Info("applied conf change", zap.Uint64("region-id", region.Id), zap.Stringer("type", cp.ChangeType),
 		zap.Uint64("peer-id", cp.Peer.Id), zap.Uint64("store", cp.Peer.StoreId), zap.Uint64("conf-ver", region.RegionEpoch.ConfVer))
 	return &raft_cmdpb.RaftCmdResponse{Header: &raft_cmdpb.RaftResponseHeader{},
@@ -228,6 +229,7 @@ func (w *applyWorker) execConfChange(d *applyDelegate, e *eraftpb.Entry) *raft_c
 // onConfChangeApplied installs an applied change in raft and the peer
 // (raft worker).
 func (p *peer) onConfChangeApplied(res *confChangeResult) {
+	leading := p.isLeader()
 	p.rn.ApplyConfChange(res.cc)
 	p.setRegion(res.region)
 	p.store.meta.setRegion(res.region)
@@ -235,6 +237,18 @@ func (p *peer) onConfChangeApplied(res *confChangeResult) {
 	if removed && res.peer.Id == p.meta.Id {
 		// The apply worker applies nothing of ours after this entry.
 		p.applyStopped = true
+		if leading && hasVoter(res.region) {
+			// We led and committed our own removal (proposed by an
+			// earlier leader). The other voters may not know it is
+			// committed yet (one that acknowledged it and crashed before
+			// hearing the commit still counts us as a voter), and only we
+			// can tell them: linger, answering votes and appends, until a
+			// leader tells us it committed past our removal.
+			p.lingerIndex = res.index
+			p.logger.Info("removed while leading: lingering until a new leader has committed the removal",
+				zap.Uint64("index", res.index))
+			return
+		}
 		p.destroy("removed by a membership change")
 		return
 	}
@@ -247,6 +261,15 @@ func (p *peer) onConfChangeApplied(res *confChangeResult) {
 	if p.isLeader() {
 		p.heartbeatScheduler()
 	}
+}
+
+func hasVoter(r *metapb.Region) bool {
+	for _, pr := range r.Peers {
+		if isVoter(pr) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrAdmin wraps the region error of an admin command run through

@@ -320,7 +320,7 @@ func (p *peer) maybeCheckStale() {
 		return
 	}
 	s := p.store
-	regionID, me, epoch := p.region.Id, p.meta, p.knownEpoch()
+	regionID, me, epoch, lingering := p.region.Id, p.meta, p.knownEpoch(), p.lingerIndex > 0
 	s.goBackground(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -328,7 +328,7 @@ func (p *peer) maybeCheckStale() {
 		if err != nil || meta == nil {
 			return
 		}
-		if !epochConfStale(epoch, meta.RegionEpoch) {
+		if !staleBy(epoch, meta.RegionEpoch, lingering) {
 			return
 		}
 		for _, pr := range meta.Peers {
@@ -343,7 +343,7 @@ func (p *peer) maybeCheckStale() {
 // onStaleCheck destroys the peer if the scheduler's newer region does not
 // list it.
 func (p *peer) onStaleCheck(r *metapb.Region) {
-	if !epochConfStale(p.knownEpoch(), r.RegionEpoch) {
+	if !staleBy(p.knownEpoch(), r.RegionEpoch, p.lingerIndex > 0) {
 		return // the scheduler may not know of our membership yet
 	}
 	for _, pr := range r.Peers {
@@ -352,6 +352,18 @@ func (p *peer) onStaleCheck(r *metapb.Region) {
 		}
 	}
 	p.destroy("the scheduler's region no longer lists this peer")
+}
+
+// staleBy reports whether the scheduler's region epoch shows a peer known
+// by ours removed: a newer membership, or for a peer lingering after its
+// own removal (lingerIndex), the membership it applied itself — the
+// scheduler hears a membership only from a leader that applied it, and
+// that leader knows the removal is committed.
+func staleBy(ours, scheduler *metapb.RegionEpoch, lingering bool) bool {
+	if lingering {
+		return !epochConfStale(scheduler, ours)
+	}
+	return epochConfStale(ours, scheduler)
 }
 
 // knownEpoch is the newest epoch the peer knows its membership by: its

@@ -104,6 +104,20 @@ func TestExploreDeterministic(t *testing.T) {
 	}
 }
 
+// TestExploreRegressions replays the long tier's seeds that once failed,
+// each a forced interleaving of its bug: 139, 211, 258, 354 — a single
+// voter told a learner a commit index covering entries it had not
+// persisted, lost them in a crash, and the replicas diverged (raft
+// sendableCommit); 377 — a leader committed and applied its own removal,
+// proposed by an earlier leader, while the other voter had not heard the
+// commit, and with the removed peer destroyed that voter could never win
+// an election (lingerIndex).
+func TestExploreRegressions(t *testing.T) {
+	for _, seed := range []uint64{139, 211, 258, 354, 377} {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runExplore(t, seed, 5000) })
+	}
+}
+
 // write is one client write in the explorer's history.
 type write struct {
 	key, value string // value "" deletes (a DeleteRange)

@@ -72,8 +72,12 @@ type peer struct {
 	// while set, the region stays held and its mailbox waits.
 	// pendingDestroy is why the peer is to be destroyed once apply caught
 	// up; destroyed, that it was.
-	handedIndex    uint64
-	applyStopped   bool
+	handedIndex  uint64
+	applyStopped bool
+	// lingerIndex is the index of our own removal, applied while we led:
+	// the peer stays (voting, appending) until a leader's message commits
+	// past it, then is destroyed (onConfChangeApplied).
+	lingerIndex    uint64
 	pendingSnap    *readyPeer
 	receivedSnaps  []string // received snapshot files raft may still ask for
 	pendingDestroy string
@@ -232,6 +236,9 @@ func (p *peer) stepRaft(m *rspb.RaftMessage) {
 	case eraftpb.MessageType_MsgAppend, eraftpb.MessageType_MsgHeartbeat, eraftpb.MessageType_MsgSnapshot:
 		if m.Message.Term == p.rn.BasicStatus().HardState.Term {
 			p.leaderMissingTicks = 0 // a leader of our term talks to us
+		}
+		if p.lingerIndex > 0 && m.Message.Commit >= p.lingerIndex {
+			p.destroy("removed by a membership change a new leader has committed")
 		}
 	}
 }
