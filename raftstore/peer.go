@@ -244,7 +244,7 @@ func (p *peer) stepRaft(m *rspb.RaftMessage) {
 }
 
 // raftMessage wraps a raft message for the transport.
-func (p *peer) raftMessage(m eraftpb.Message) (*rspb.RaftMessage, bool) {
+func (p *peer) raftMessage(m eraftpb.Message, disk disk_usage.DiskUsage) (*rspb.RaftMessage, bool) {
 	to := p.findPeer(m.To)
 	if to == nil {
 		p.logger.Warn("message to unknown peer dropped", zap.Uint64("to", m.To))
@@ -259,15 +259,19 @@ func (p *peer) raftMessage(m eraftpb.Message) (*rspb.RaftMessage, bool) {
 		RegionEpoch: p.region.RegionEpoch,
 		StartKey:    p.region.StartKey,
 		EndKey:      p.region.EndKey,
-		DiskUsage:   p.store.diskUsage(),
+		DiskUsage:   disk,
 	}, true
 }
 
 // send hands messages to the transport. A message that cannot be queued is
 // reported unreachable so that raft slows down instead of piling up.
 func (p *peer) send(msgs []eraftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	disk := p.store.diskUsage() // once per batch: it reads the clock
 	for _, m := range msgs {
-		rm, ok := p.raftMessage(m)
+		rm, ok := p.raftMessage(m, disk)
 		if !ok {
 			continue
 		}
